@@ -1,0 +1,101 @@
+/**
+ * Block storage behind a logical unit. Shaped after librbd's asynchronous API
+ * (rbd_aio_read/write/flush/discard/writesame/compare_and_write) so that the RBD
+ * store is a thin binding and the file and memory stores follow the same contract.
+ *
+ * Offsets and lengths are in bytes and always lie inside [0, sizeBytes): the SCSI
+ * layer checks ranges before it calls a store. Buffers belong to the caller:
+ * read() fills `dest`, write() must not keep `src` after its promise settles.
+ */
+import { GatewayError } from '../util/errors.js';
+
+export interface AllocationExtent {
+  offset: number;
+  length: number;
+  /** true: mapped (data); false: deallocated (a hole, reads as zeroes). */
+  allocated: boolean;
+}
+
+export interface BackingStore {
+  /** "pool/image" or another human name, for logs and metrics. */
+  readonly name: string;
+  /** Current size in bytes (changes after resize()). */
+  readonly sizeBytes: number;
+  /** Reads `dest.length` bytes at `offset` into `dest`. */
+  read(offset: number, dest: Buffer): Promise<void>;
+  /** Writes `src` at `offset`; with fua the data is durable when the promise settles. */
+  write(offset: number, src: Buffer, fua?: boolean): Promise<void>;
+  /** Makes every completed write durable (SYNCHRONIZE CACHE). */
+  flush(): Promise<void>;
+  /** Deallocates the range; later reads return zeroes (UNMAP, WRITE SAME with UNMAP). Absent: no thin provisioning. */
+  discard?(offset: number, length: number): Promise<void>;
+  /** Writes `pattern` (one block) repeatedly over [offset, offset+length). Absent: the SCSI layer loops over write(). */
+  writeSame?(offset: number, length: number, pattern: Buffer): Promise<void>;
+  /**
+   * Atomically compares `compare` with the data at `offset` and, if equal, writes `data` there.
+   * Returns -1 on success or the byte offset (relative to `offset`) of the first mismatch.
+   * Absent: the SCSI layer serialises COMPARE AND WRITE with a range lock over read()+write().
+   */
+  compareAndWrite?(offset: number, compare: Buffer, data: Buffer): Promise<number>;
+  /** Allocation map of [offset, offset+length) as consecutive extents (GET LBA STATUS). Absent: all allocated. */
+  mapAllocation?(offset: number, length: number): Promise<AllocationExtent[]>;
+  /** Grows (or shrinks) the store. */
+  resize(sizeBytes: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PoolStats {
+  name: string;
+  /** Bytes the pool's images may grow to (sum of image sizes). */
+  committedBytes: number;
+  /** Bytes actually used (allocated) by the pool. */
+  usedBytes: number;
+  /** Capacity available to the pool (filesystem / cluster capacity). */
+  capacityBytes: number;
+  /** Replication size (1 on a single filesystem). */
+  replicas: number;
+}
+
+/**
+ * Pools and images of one storage back end: directories and sparse files on the
+ * embedded default, RADOS pools and RBD images on Ceph.
+ */
+export interface BackstoreProvider {
+  /** "file", "memory", "rbd". */
+  readonly kind: string;
+  listPools(): Promise<string[]>;
+  poolExists(pool: string): Promise<boolean>;
+  createPool?(pool: string): Promise<void>;
+  poolStats(pool: string): Promise<PoolStats>;
+  listImages(pool: string): Promise<string[]>;
+  /** Size in bytes, or undefined when the image does not exist. */
+  imageSize(pool: string, image: string): Promise<number | undefined>;
+  createImage(pool: string, image: string, sizeBytes: number): Promise<void>;
+  resizeImage(pool: string, image: string, sizeBytes: number): Promise<void>;
+  removeImage(pool: string, image: string): Promise<void>;
+  open(pool: string, image: string): Promise<BackingStore>;
+  snapshot?: {
+    list(pool: string, image: string): Promise<string[]>;
+    create(pool: string, image: string, name: string): Promise<void>;
+    remove(pool: string, image: string, name: string): Promise<void>;
+    rollback(pool: string, image: string, name: string): Promise<void>;
+  };
+  close(): Promise<void>;
+}
+
+export type BackstoreErrorCode =
+  | 'ERR_BACKSTORE_IO'
+  | 'ERR_BACKSTORE_NOT_FOUND'
+  | 'ERR_BACKSTORE_EXISTS'
+  | 'ERR_BACKSTORE_INVALID'
+  | 'ERR_BACKSTORE_NOT_SUPPORTED'
+  | 'ERR_BACKSTORE_TIMEOUT';
+
+export class BackstoreError extends GatewayError {
+  /** Which direction failed, so the SCSI layer can pick MEDIUM ERROR (read) or WRITE ERROR (write). */
+  readonly op: 'read' | 'write' | 'other';
+  constructor(code: BackstoreErrorCode, message: string, op: 'read' | 'write' | 'other' = 'other', options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.op = op;
+  }
+}

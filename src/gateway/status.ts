@@ -1,0 +1,32 @@
+/**
+ * Read-only view of the running gateway, for the REST API and metrics (which
+ * import only this type, never the gateway itself).
+ */
+export interface SessionInfo {
+  targetIqn: string;
+  initiatorName: string;
+  initiatorAlias: string;
+  /** Initiator address (no port). */
+  ipAddress: string;
+  /** Portal the session came in on: "ip:port". */
+  portal: string;
+  tpgt: number;
+  isid: string;
+  tsih: number;
+  loginTime: Date;
+  /** CHAP, CHAP_MUTUAL or None. */
+  authMethod: string;
+}
+
+export interface GatewayStatus {
+  /** This gateway's name (FQDN or the configured gateway_name). */
+  readonly gatewayName: string;
+  /** Whether the iSCSI listener of this gateway is up (what /api/_ping reports). */
+  iscsiListening(): boolean;
+  /** Logged-in sessions on this gateway. */
+  sessions(): SessionInfo[];
+  /** Non-loopback IP addresses of this host (plus 127.0.0.1 on a loopback-only host). */
+  ipAddresses(): string[];
+  /** Applies the latest config document now (read-your-writes for API calls). */
+  reconcileNow(): Promise<void>;
+}
