@@ -1,0 +1,127 @@
+/**
+ * Pure functions from the config document to what this gateway should run:
+ * its portals, the targets it serves, the disks to open, each initiator's LUN
+ * map and the ALUA groups of each disk. The reconciler diffs these against the
+ * running state; keeping them pure makes the mapping rules testable without
+ * sockets or files.
+ */
+import type { ChapAuth, GatewayConfig, TargetEntry } from '../config/schema.js';
+
+export interface DesiredPortal {
+  ip: string;
+  port: number;
+}
+
+export type AluaStateName = 'active-optimized' | 'active-non-optimized';
+
+export interface DesiredGroup {
+  /** TPG tag = index in ip_list + 1 (ceph-iscsi target.py: same order on every gateway). */
+  id: number;
+  state: AluaStateName;
+  relativePortIds: number[];
+}
+
+export interface DesiredDisk {
+  id: string;
+  pool: string;
+  image: string;
+  wwn: string;
+  target: string;
+  lunId: number;
+  owner: string | undefined;
+  controls: Record<string, unknown>;
+  groups: DesiredGroup[];
+}
+
+export interface DesiredState {
+  portals: DesiredPortal[];
+  /** Targets this gateway serves (it has a portal entry in them). */
+  targets: string[];
+  disks: Map<string, DesiredDisk>;
+}
+
+/** ceph-iscsi keeps portal IPs as strings; IPv6 ones may carry brackets. */
+export function bareIp(ip: string): string {
+  const s = ip.trim();
+  return s.startsWith('[') && s.endsWith(']') ? s.slice(1, -1) : s;
+}
+
+export function tpgTag(target: TargetEntry, ip: string): number | undefined {
+  const i = target.ip_list.findIndex((x) => bareIp(x) === bareIp(ip));
+  return i < 0 ? undefined : i + 1;
+}
+
+/** ALUA groups of a disk inside its target: AO on the owner's portals, ANO elsewhere (ceph-iscsi alua.py, implicit). */
+export function aluaGroups(target: TargetEntry, owner: string | undefined): DesiredGroup[] {
+  const ownerIps = new Set((owner !== undefined ? target.portals[owner]?.portal_ip_addresses ?? [] : []).map(bareIp));
+  return target.ip_list.map((ip, i) => ({
+    id: i + 1,
+    state: ownerIps.has(bareIp(ip)) ? 'active-optimized' : 'active-non-optimized',
+    relativePortIds: [i + 1],
+  }));
+}
+
+export function desiredState(doc: GatewayConfig, gatewayName: string, iscsiPort: number): DesiredState {
+  const portals = new Map<string, DesiredPortal>();
+  const targets: string[] = [];
+  const disks = new Map<string, DesiredDisk>();
+  for (const [iqn, t] of Object.entries(doc.targets)) {
+    const mine = t.portals[gatewayName];
+    if (mine === undefined) continue;
+    targets.push(iqn);
+    for (const ip of mine.portal_ip_addresses) {
+      const b = bareIp(ip);
+      portals.set(`${b}:${iscsiPort}`, { ip: b, port: iscsiPort });
+    }
+    for (const [diskId, ref] of Object.entries(t.disks)) {
+      const d = doc.disks[diskId];
+      if (d === undefined || disks.has(diskId)) continue;
+      disks.set(diskId, {
+        id: diskId,
+        pool: d.pool,
+        image: d.image,
+        wwn: d.wwn,
+        target: iqn,
+        lunId: ref.lun_id,
+        owner: d.owner,
+        controls: d.controls,
+        groups: aluaGroups(t, d.owner),
+      });
+    }
+  }
+  return { portals: [...portals.values()], targets, disks };
+}
+
+/**
+ * LUN map of one initiator on one target: lun id -> disk id.
+ * ACL mode: the client's own LUNs plus its host group's; ACL disabled
+ * (generate_node_acls): every LUN of the target.
+ */
+export function lunMapFor(target: TargetEntry, initiatorName: string): Map<number, string> {
+  const out = new Map<number, string>();
+  if (!target.acl_enabled) {
+    for (const [diskId, ref] of Object.entries(target.disks)) out.set(ref.lun_id, diskId);
+    return out;
+  }
+  const client = findClient(target, initiatorName);
+  if (client === undefined) return out;
+  for (const [diskId, ref] of Object.entries(client.luns)) out.set(ref.lun_id, diskId);
+  if (client.group_name !== '') {
+    const g = target.groups[client.group_name];
+    if (g !== undefined) for (const [diskId, ref] of Object.entries(g.disks)) out.set(ref.lun_id, diskId);
+  }
+  return out;
+}
+
+/** Initiator names are case-insensitive for iqn (RFC 3722 normalises them to lower case). */
+export function findClient(target: TargetEntry, initiatorName: string) {
+  const direct = target.clients[initiatorName];
+  if (direct !== undefined) return direct;
+  const lower = initiatorName.toLowerCase();
+  for (const [name, c] of Object.entries(target.clients)) if (name.toLowerCase() === lower) return c;
+  return undefined;
+}
+
+export function hasChap(a: ChapAuth | undefined): boolean {
+  return a !== undefined && a.username !== '' && a.password !== '';
+}

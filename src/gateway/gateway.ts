@@ -1,0 +1,325 @@
+/**
+ * One gateway: the running iSCSI portals, logical units and sessions that the
+ * cluster config document asks of this host. The store is the truth; this
+ * class reconciles (desired state -> running state) whenever the document
+ * changes, from any writer, with no restart and without touching sessions the
+ * change does not concern (STYLE.md §4.10, "store as truth, gateways reconcile").
+ */
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import type { BackstoreProvider, BackingStore } from '../backstore/backstore.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { ConfigStore } from '../config/store.js';
+import type { Settings } from '../config/settings-types.js';
+import { IscsiServer } from '../iscsi/server.js';
+import type { Nexus, ScsiPort } from '../scsi/command.js';
+import { createScsiPort, notifyLunMapChanged, type LunMap } from '../scsi/device-server.js';
+import { LogicalUnit, type AluaGroup } from '../scsi/logical-unit.js';
+import type { Logger } from '../util/log.js';
+import { desiredState, findClient, lunMapFor, type DesiredDisk } from './desired.js';
+import { GatewayIscsiRegistry } from './iscsi-registry.js';
+import { FilePrStore } from './pr-store.js';
+import type { GatewayStatus, SessionInfo } from './status.js';
+
+interface RunningLun {
+  disk: DesiredDisk;
+  store: BackingStore;
+  lu: LogicalUnit;
+}
+
+interface OpenPort {
+  target: string;
+  initiator: string;
+  port: ScsiPort;
+  /** Last LUN map given to it, "lun=disk" joined: to notice changes. */
+  signature: string;
+}
+
+export interface GatewayOptions {
+  settings: Settings;
+  store: ConfigStore;
+  backstore: BackstoreProvider;
+  logger: Logger;
+}
+
+export class Gateway implements GatewayStatus {
+  readonly gatewayName: string;
+  readonly #settings: Settings;
+  readonly #store: ConfigStore;
+  readonly #backstore: BackstoreProvider;
+  readonly #log: Logger;
+  readonly #iscsi: IscsiServer;
+  #doc: GatewayConfig | undefined;
+  readonly #portals = new Map<string, { ip: string; port: number }>();
+  readonly #luns = new Map<string, RunningLun>();
+  readonly #ports = new Set<OpenPort>();
+  #reconciling: Promise<void> = Promise.resolve();
+  #pendingDoc: GatewayConfig | undefined;
+  #stopWatch: (() => void) | undefined;
+  #stopped = false;
+
+  constructor(opts: GatewayOptions) {
+    this.#settings = opts.settings;
+    this.#store = opts.store;
+    this.#backstore = opts.backstore;
+    this.#log = opts.logger;
+    this.gatewayName = opts.settings.gateway_name;
+    const registry = new GatewayIscsiRegistry({
+      doc: () => this.#currentDoc(),
+      gatewayName: this.gatewayName,
+      iscsiPort: opts.settings.iscsi_port,
+      targetDefaults: opts.settings.target_defaults,
+      openPort: (target, nexus) => this.#openPort(target, nexus),
+    });
+    this.#iscsi = new IscsiServer({ registry, logger: opts.logger.child({ component: 'iscsi' }) });
+  }
+
+  #currentDoc(): GatewayConfig {
+    if (this.#doc === undefined) throw new Error('gateway not started');
+    return this.#doc;
+  }
+
+  /** Loads the document, applies it, then follows every change. */
+  async start(): Promise<void> {
+    const doc = await this.#store.load();
+    await this.#apply(doc);
+    this.#stopWatch = this.#store.watch((d) => {
+      this.#schedule(d);
+    });
+  }
+
+  /** Serialises reconciles; a burst of changes collapses into the newest document. */
+  #schedule(doc: GatewayConfig): Promise<void> {
+    this.#pendingDoc = doc;
+    this.#reconciling = this.#reconciling.then(async () => {
+      const next = this.#pendingDoc;
+      this.#pendingDoc = undefined;
+      if (next === undefined || this.#stopped) return;
+      // Same epoch: nothing new (the watch echo of a change reconcileNow() already applied).
+      if (this.#doc !== undefined && next.epoch === this.#doc.epoch) return;
+      await this.#apply(next);
+    });
+    return this.#reconciling;
+  }
+
+  async reconcileNow(): Promise<void> {
+    const doc = await this.#store.load();
+    this.#pendingDoc = doc;
+    this.#reconciling = this.#reconciling.then(async () => {
+      const next = this.#pendingDoc ?? doc;
+      this.#pendingDoc = undefined;
+      if (!this.#stopped) await this.#apply(next);
+    });
+    return this.#reconciling;
+  }
+
+  async #apply(doc: GatewayConfig): Promise<void> {
+    try {
+      await this.#applyUnsafe(doc);
+    } catch (err) {
+      // A reconcile never takes the gateway down: log and keep serving what runs.
+      this.#log.error({ err }, 'reconcile failed');
+    }
+  }
+
+  async #applyUnsafe(doc: GatewayConfig): Promise<void> {
+    const want = desiredState(doc, this.gatewayName, this.#settings.iscsi_port);
+    // 1. Logical units: open new disks before the doc switches, so a login never sees a LUN without its LU.
+    for (const disk of want.disks.values()) {
+      const running = this.#luns.get(disk.id);
+      if (running === undefined) {
+        await this.#openLun(disk);
+      } else {
+        const ownerChanged = running.disk.owner !== disk.owner || JSON.stringify(running.disk.groups) !== JSON.stringify(disk.groups);
+        running.disk = disk;
+        if (ownerChanged) running.lu.aluaChanged();
+        await this.#checkSize(running);
+      }
+    }
+    // 2. Switch to the new document (registry and LUN maps read it from now on).
+    const old = this.#doc;
+    this.#doc = doc;
+    // 3. Sessions the change removes: target gone from this gateway, client gone from an ACL target.
+    if (old !== undefined) this.#dropRemovedSessions(doc);
+    // 4. LUN map changes of open sessions: REPORTED LUNS DATA HAS CHANGED.
+    for (const p of this.#ports) {
+      const sig = this.#lunSignature(p.target, p.initiator);
+      if (sig !== p.signature) {
+        p.signature = sig;
+        notifyLunMapChanged(p.port);
+      }
+    }
+    // 5. Close LUs no longer wanted.
+    for (const [id, running] of this.#luns) {
+      if (!want.disks.has(id)) {
+        this.#luns.delete(id);
+        await running.lu.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing logical unit failed'));
+        await running.store.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing backstore failed'));
+        this.#log.info({ disk: id }, 'logical unit removed');
+      }
+    }
+    // 6. Portals: targets, LUNs and ACLs exist before the portal opens (ceph-iscsi
+    // gateway.py: "prevents clients from logging in too early").
+    const wanted = new Map(want.portals.map((p) => [`${p.ip}:${p.port}`, p]));
+    for (const [key, p] of this.#portals) {
+      if (!wanted.has(key)) {
+        this.#portals.delete(key);
+        await this.#iscsi.unlisten(p.ip, p.port).catch((err: unknown) => this.#log.warn({ err, portal: key }, 'closing portal failed'));
+        this.#log.info({ portal: key }, 'portal closed');
+      }
+    }
+    for (const [key, p] of wanted) {
+      if (this.#portals.has(key)) continue;
+      try {
+        await this.#iscsi.listen(p.ip, p.port);
+        this.#portals.set(key, p);
+        this.#log.info({ portal: key }, 'portal listening');
+      } catch (err) {
+        this.#log.error({ err, portal: key }, 'cannot listen on portal (is the address on this host? is the port free?)');
+      }
+    }
+  }
+
+  async #openLun(disk: DesiredDisk): Promise<void> {
+    let store: BackingStore;
+    try {
+      store = await this.#backstore.open(disk.pool, disk.image);
+    } catch (err) {
+      // Start degraded rather than crash-loop: the LUN is reported missing until the image appears.
+      this.#log.error({ err, disk: disk.id }, 'cannot open disk image; LUN not exported');
+      return;
+    }
+    const prDir = join(this.#settings.data_dir, '.state', 'pr');
+    const lu = new LogicalUnit({
+      name: disk.id,
+      backstore: store,
+      wwn: disk.wwn,
+      aluaGroups: () => this.#aluaGroups(disk.id),
+      prStore: new FilePrStore(prDir, disk.id),
+    });
+    try {
+      await lu.open();
+    } catch (err) {
+      this.#log.error({ err, disk: disk.id }, 'cannot open logical unit; LUN not exported');
+      await store.close().catch(() => undefined);
+      return;
+    }
+    this.#luns.set(disk.id, { disk, store, lu });
+    this.#log.info({ disk: disk.id, sizeBytes: store.sizeBytes }, 'logical unit ready');
+  }
+
+  async #checkSize(running: RunningLun): Promise<void> {
+    const size = await this.#backstore.imageSize(running.disk.pool, running.disk.image);
+    if (size !== undefined && size !== running.store.sizeBytes) {
+      await running.store.resize(size);
+      running.lu.capacityChanged();
+      this.#log.info({ disk: running.disk.id, sizeBytes: size }, 'capacity changed');
+    }
+  }
+
+  #aluaGroups(diskId: string): AluaGroup[] {
+    const running = this.#luns.get(diskId);
+    return running === undefined ? [] : running.disk.groups.map((g) => ({ ...g }));
+  }
+
+  #lunMap(target: string, initiator: string): Map<number, LogicalUnit> {
+    const out = new Map<number, LogicalUnit>();
+    const t = this.#doc?.targets[target];
+    if (t === undefined || t.portals[this.gatewayName] === undefined) return out;
+    for (const [lun, diskId] of lunMapFor(t, initiator)) {
+      const running = this.#luns.get(diskId);
+      if (running !== undefined) out.set(lun, running.lu);
+    }
+    return out;
+  }
+
+  #lunSignature(target: string, initiator: string): string {
+    return [...this.#lunMap(target, initiator)].map(([l, lu]) => `${l}=${lu.name}`).sort().join(',');
+  }
+
+  #openPort(target: string, nexus: Nexus): ScsiPort {
+    // Cache the map per reconcile generation: LUN lookups are on the hot path.
+    let cachedFor: GatewayConfig | undefined;
+    let cachedLuns: Map<number, LogicalUnit> = new Map();
+    const initiator = nexus.initiatorName;
+    const current = (): Map<number, LogicalUnit> => {
+      if (cachedFor !== this.#doc) {
+        cachedFor = this.#doc;
+        cachedLuns = this.#lunMap(target, initiator);
+      }
+      return cachedLuns;
+    };
+    const lunMap: LunMap = {
+      get: (lun: number) => current().get(lun),
+      luns: () => [...current().keys()].sort((a, b) => a - b),
+    };
+    const port = createScsiPort(nexus, lunMap);
+    const entry: OpenPort = { target, initiator, port, signature: this.#lunSignature(target, initiator) };
+    this.#ports.add(entry);
+    // Wrap close() so the gateway forgets the port with the session.
+    const close = port.close.bind(port);
+    port.close = () => {
+      this.#ports.delete(entry);
+      close();
+    };
+    return port;
+  }
+
+  #dropRemovedSessions(doc: GatewayConfig): void {
+    const dropped = this.#iscsi.dropSessions((s) => {
+      const t = doc.targets[s.targetName];
+      if (t === undefined || t.portals[this.gatewayName] === undefined) return true;
+      if (t.acl_enabled && findClient(t, s.initiatorName) === undefined) return true;
+      return false;
+    });
+    if (dropped > 0) this.#log.info({ dropped }, 'sessions closed by a configuration change');
+  }
+
+  iscsiListening(): boolean {
+    return this.#iscsi.listening();
+  }
+
+  sessions(): SessionInfo[] {
+    return this.#iscsi.sessions().map((s) => ({
+      targetIqn: s.targetName,
+      initiatorName: s.initiatorName,
+      initiatorAlias: s.initiatorAlias,
+      ipAddress: s.remoteAddress.replace(/^::ffff:/, ''),
+      portal: `${s.localAddress.replace(/^::ffff:/, '')}:${s.localPort}`,
+      tpgt: s.tpgt,
+      isid: s.isid,
+      tsih: s.tsih,
+      loginTime: s.loginTime,
+      authMethod: s.authMethod === 'CHAP' ? (s.mutual ? 'CHAP_MUTUAL' : 'CHAP') : 'None',
+    }));
+  }
+
+  ipAddresses(): string[] {
+    const out: string[] = [];
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) {
+        if (a.family === 'IPv6' && a.address.toLowerCase().startsWith('fe80')) continue;
+        out.push(a.address);
+      }
+    }
+    return out;
+  }
+
+  /** Names of the disks whose logical unit is running here (for status and metrics). */
+  runningDisks(): string[] {
+    return [...this.#luns.keys()];
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#stopWatch?.();
+    await this.#reconciling.catch(() => undefined);
+    await this.#iscsi.close();
+    for (const [id, running] of this.#luns) {
+      await running.lu.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing logical unit failed'));
+      await running.store.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing backstore failed'));
+    }
+    this.#luns.clear();
+    this.#portals.clear();
+  }
+}

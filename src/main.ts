@@ -1,0 +1,129 @@
+/**
+ * iscsi-gateway: the daemon. Reads iscsi-gateway.cfg, opens the backstore and
+ * the config store, starts the gateway (iSCSI portals + logical units,
+ * reconciled from the config document) and the rbd-target-api compatible REST
+ * API. The only file that wires all layers together.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildApi } from './api/server.js';
+import { createBackstoreProvider } from './backstore/registry.js';
+import { loadSettings } from './config/settings.js';
+import { FileConfigStore } from './config/store-file.js';
+import type { Settings } from './config/settings-types.js';
+import { Gateway } from './gateway/gateway.js';
+import { createLogger, type Logger } from './util/log.js';
+
+/** ceph-iscsi's rbd-target-api exits with 16 on fatal start-up errors; systemd units expect it. */
+const EXIT_FATAL = 16;
+
+const USAGE = `Usage: iscsi-gateway [--config FILE]
+
+Runs a Ceph iSCSI gateway: the iSCSI target and the rbd-target-api compatible REST API.
+
+  -c, --config FILE   iscsi-gateway.cfg to read (default: /etc/ceph/iscsi-gateway.cfg when
+                      present, else built-in defaults: file backstore in ./data)
+  -h, --help          this text
+  -v, --version       print the version
+`;
+
+function parseArgs(argv: string[]): { config?: string } {
+  const out: { config?: string } = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-h' || a === '--help') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else if (a === '-v' || a === '--version') {
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      process.stdout.write(`${pkg.version}\n`);
+      process.exit(0);
+    } else if (a === '-c' || a === '--config') {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a file name`);
+      out.config = v;
+    } else if (a !== undefined && a.startsWith('--config=')) {
+      out.config = a.slice('--config='.length);
+    } else {
+      throw new Error(`unknown argument "${String(a)}"\n${USAGE}`);
+    }
+  }
+  return out;
+}
+
+function levelName(level: number): string {
+  // logger_level uses Python's numeric levels (10 DEBUG ... 50 CRITICAL).
+  if (level <= 10) return 'debug';
+  if (level <= 20) return 'info';
+  if (level <= 30) return 'warn';
+  if (level <= 40) return 'error';
+  return 'fatal';
+}
+
+async function main(): Promise<void> {
+  let settings: Settings;
+  let warnings: string[] = [];
+  try {
+    const args = parseArgs(process.argv.slice(2));
+    const loaded = loadSettings(args.config !== undefined ? { path: args.config } : {});
+    settings = loaded.settings;
+    warnings = loaded.warnings;
+  } catch (err) {
+    process.stderr.write(`iscsi-gateway: ${(err as Error).message}\n`);
+    process.exit(EXIT_FATAL);
+  }
+  const log: Logger = createLogger({ level: process.env.LOG_LEVEL ?? levelName(settings.logger_level === 10 ? 20 : settings.logger_level), name: 'iscsi-gateway' });
+  for (const w of warnings) log.warn(w);
+
+  if (settings.config_store !== 'file') {
+    log.fatal({ config_store: settings.config_store }, 'config_store = rados needs the Ceph build (not available yet)');
+    process.exit(EXIT_FATAL);
+  }
+
+  let gateway: Gateway | undefined;
+  let api: Awaited<ReturnType<typeof buildApi>> | undefined;
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    const deadline = setTimeout(() => {
+      log.error('shutdown took longer than 10 s; exiting');
+      process.exit(1);
+    }, 10_000);
+    deadline.unref();
+    await api?.close().catch((err: unknown) => log.warn({ err }, 'closing the API failed'));
+    await gateway?.stop().catch((err: unknown) => log.warn({ err }, 'stopping the gateway failed'));
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: re-applying the configuration');
+    void gateway?.reconcileNow();
+  });
+  process.on('unhandledRejection', (err) => {
+    log.error({ err }, 'unhandled promise rejection (bug): continuing');
+  });
+
+  try {
+    const backstore = await createBackstoreProvider(settings, log);
+    const store = new FileConfigStore({ path: join(settings.data_dir, settings.gateway_conf) });
+    gateway = new Gateway({ settings, store, backstore, logger: log });
+    await gateway.start();
+    api = buildApi({ settings, store, backstore, status: gateway, logger: log.child({ component: 'api' }) });
+    const host = settings.api_host === '::' || settings.api_host === '' ? '::' : settings.api_host;
+    await api.listen({ host, port: settings.api_port });
+    log.info(
+      { gateway: gateway.gatewayName, api: `${settings.api_secure ? 'https' : 'http'}://${host}:${settings.api_port}`, iscsiPort: settings.iscsi_port, backstore: settings.backstore, dataDir: settings.data_dir },
+      'iscsi-gateway ready',
+    );
+  } catch (err) {
+    log.fatal({ err }, 'start-up failed');
+    await gateway?.stop().catch(() => undefined);
+    process.exit(EXIT_FATAL);
+  }
+}
+
+void main();
