@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Start a private tgtd (STGT user-space target) as the reference peer for conformance and bench runs.
+#
+#   scripts/tgt-start.sh -p PORT -c CONTROL_PORT -d DIR [-s SIZE] [-T IQN] [-t]
+#
+# tgtd listens on 127.0.0.1:PORT with its own control port (-C CONTROL_PORT: the control socket is
+# /var/run/tgtd/socket.CONTROL_PORT, so several tgtd can run side by side), serves one target (tid 1,
+# default IQN iqn.2003-01.org.example:tgt-ref) with LUN 1 = DIR/lun1.img of SIZE (default 1G) on the
+# rdwr backing store, bound to ALL initiators. The image is fully allocated (thick) unless -t (thin:
+# sparse file + thin_provisioning=1). LUN 0 is tgt's own controller LUN.
+# Prints the tgtd PID on stdout (and writes DIR/tgtd.pid); tgtd's log is DIR/tgtd.log.
+# Stop it with scripts/tgt-stop.sh PID CONTROL_PORT (tgtd ignores SIGTERM).
+set -euo pipefail
+
+port='' ctl='' dir='' size='1G' iqn='iqn.2003-01.org.example:tgt-ref' thin=0
+usage() { echo "usage: $0 -p PORT -c CONTROL_PORT -d DIR [-s SIZE] [-T IQN] [-t]" >&2; exit 2; }
+while getopts 'p:c:d:s:T:th' opt; do
+  case "$opt" in
+    p) port=$OPTARG ;; c) ctl=$OPTARG ;; d) dir=$OPTARG ;; s) size=$OPTARG ;; T) iqn=$OPTARG ;;
+    t) thin=1 ;; *) usage ;;
+  esac
+done
+[[ -n "$port" && -n "$ctl" && -n "$dir" ]] || usage
+[[ "$port" =~ ^[0-9]+$ && "$ctl" =~ ^[0-9]+$ ]] || usage
+command -v tgtd >/dev/null || { echo "tgtd not found: apt-get install tgt (or sudo bash .ci/run)" >&2; exit 3; }
+
+mkdir -p "$dir"
+img="$dir/lun1.img"
+rm -f "$img"
+if [[ $thin -eq 1 ]]; then
+  truncate -s "$size" "$img"
+else
+  # Thick: allocate every block up front (fallocate), falling back to writing zeroes.
+  fallocate -l "$size" "$img" 2>/dev/null || { truncate -s "$size" "$img"; dd if=/dev/zero of="$img" bs=1M \
+    count="$(( $(stat -c %s "$img") / 1048576 ))" conv=notrunc status=none; }
+fi
+
+tgtadm_() { timeout 10 tgtadm -C "$ctl" --lld iscsi "$@"; }
+
+# setsid: own process group, so a test runner's Ctrl-C does not reach it; stdin closed.
+setsid tgtd -f -C "$ctl" --iscsi "portal=127.0.0.1:$port" >"$dir/tgtd.log" 2>&1 </dev/null &
+pid=$!
+echo "$pid" >"$dir/tgtd.pid"
+
+# Ready when the control socket answers (poll with a deadline; no fixed sleep).
+deadline=$(( SECONDS + 15 ))
+until tgtadm_ --op show --mode sys >/dev/null 2>&1; do
+  if ! kill -0 "$pid" 2>/dev/null; then echo "tgtd exited early:" >&2; cat "$dir/tgtd.log" >&2; exit 1; fi
+  if (( SECONDS > deadline )); then echo "tgtd control port $ctl not ready" >&2; kill -KILL "$pid"; exit 1; fi
+  sleep 0.1
+done
+
+tgtadm_ --op new --mode target --tid 1 -T "$iqn"
+tgtadm_ --op new --mode logicalunit --tid 1 --lun 1 -b "$img" --bstype rdwr
+if [[ $thin -eq 1 ]]; then
+  tgtadm_ --op update --mode logicalunit --tid 1 --lun 1 --params thin_provisioning=1
+fi
+tgtadm_ --op bind --mode target --tid 1 -I ALL
+
+# The portal is up when the TCP port accepts connections.
+deadline=$(( SECONDS + 10 ))
+until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+  if (( SECONDS > deadline )); then echo "tgtd portal 127.0.0.1:$port not listening" >&2; exit 1; fi
+  sleep 0.1
+done
+echo "$pid"
