@@ -1,0 +1,919 @@
+/**
+ * SCSI reservations of one logical unit: SPC-4 persistent reservations
+ * (SPC-4 "Reservations", "PERSISTENT RESERVE IN command", "PERSISTENT RESERVE OUT command") and the SPC-2
+ * RESERVE(6/10) / RELEASE(6/10) reservation, with the SPC-4
+ * "Exceptions to SPC-2 RESERVE and RELEASE behavior" (CRH = 1).
+ *
+ * The device server asks `conflicts()` for every command (cheap when nothing is
+ * reserved: two null checks) and delegates PR IN/OUT and RESERVE/RELEASE here.
+ * State is in memory; with APTPL = 1 a JSON-able snapshot goes through PrStore
+ * after every change (SPC-4 "Preserving persistent reservations and
+ * registrations").
+ */
+import type { Nexus } from './command.js';
+import { ScsiOp } from './constants.js';
+import { ScsiError, type SenseReason } from './sense.js';
+import { GatewayError } from '../util/errors.js';
+
+/** APTPL persistence. `save(null)` means "nothing persisted" (APTPL = 0). */
+export interface PrStore {
+  load(): Promise<unknown | undefined>;
+  save(state: unknown): Promise<void>;
+}
+
+/** SPC-4 "PERSISTENT RESERVE IN service action codes". */
+export const PrInAction = {
+  READ_KEYS: 0x00,
+  READ_RESERVATION: 0x01,
+  REPORT_CAPABILITIES: 0x02,
+  READ_FULL_STATUS: 0x03,
+} as const;
+
+/** SPC-4 "PERSISTENT RESERVE OUT service action codes". */
+export const PrOutAction = {
+  REGISTER: 0x00,
+  RESERVE: 0x01,
+  RELEASE: 0x02,
+  CLEAR: 0x03,
+  PREEMPT: 0x04,
+  PREEMPT_AND_ABORT: 0x05,
+  REGISTER_AND_IGNORE_EXISTING_KEY: 0x06,
+  REGISTER_AND_MOVE: 0x07,
+} as const;
+
+/** SPC-4 "Persistent reservation TYPE field". */
+export const PrType = {
+  WRITE_EXCLUSIVE: 0x1,
+  EXCLUSIVE_ACCESS: 0x3,
+  WRITE_EXCLUSIVE_REGISTRANTS_ONLY: 0x5,
+  EXCLUSIVE_ACCESS_REGISTRANTS_ONLY: 0x6,
+  WRITE_EXCLUSIVE_ALL_REGISTRANTS: 0x7,
+  EXCLUSIVE_ACCESS_ALL_REGISTRANTS: 0x8,
+} as const;
+export type PrType = (typeof PrType)[keyof typeof PrType];
+
+/** SPC-4 "Persistent reservation SCOPE field": only LU_SCOPE is defined. */
+const LU_SCOPE = 0x0;
+
+/** SPC-4 "Basic PERSISTENT RESERVE OUT parameter list" length. */
+export const PR_OUT_BASIC_LENGTH = 24;
+
+export function isPrType(v: number): v is PrType {
+  return v === 1 || v === 3 || v === 5 || v === 6 || v === 7 || v === 8;
+}
+
+/** SPC-4 "Persistent reservation holder": for the all-registrants types every registered I_T nexus is a reservation holder. */
+export function isAllRegistrants(t: PrType): boolean {
+  return t === PrType.WRITE_EXCLUSIVE_ALL_REGISTRANTS || t === PrType.EXCLUSIVE_ACCESS_ALL_REGISTRANTS;
+}
+
+/** Registrants-only and all-registrants types (those that give registered non-holders access). */
+function isRegistrantType(t: PrType): boolean {
+  return t >= PrType.WRITE_EXCLUSIVE_REGISTRANTS_ONLY;
+}
+
+function isExclusiveAccess(t: PrType): boolean {
+  return (
+    t === PrType.EXCLUSIVE_ACCESS ||
+    t === PrType.EXCLUSIVE_ACCESS_REGISTRANTS_ONLY ||
+    t === PrType.EXCLUSIVE_ACCESS_ALL_REGISTRANTS
+  );
+}
+
+/**
+ * PARAMETER LIST LENGTH of a PERSISTENT RESERVE OUT CDB (bytes 5-8): how many
+ * Data-Out bytes the device server solicits.
+ */
+export function prOutParameterListLength(cdb: Buffer): number {
+  return cdb.readUInt32BE(5);
+}
+
+/** One registered I_T nexus (or, with ALL_TG_PT, one initiator port through every target port). */
+interface Registration {
+  key: bigint;
+  initiatorName: string;
+  initiatorPortName: string;
+  /** Target port it was made through (meaningless for matching when allTgPt). */
+  targetPortName: string;
+  relativeTargetPortId: number;
+  /** Nexus key it was made through. */
+  nexusKey: string;
+  transportId: Buffer;
+  allTgPt: boolean;
+}
+
+interface PersistentReservation {
+  type: PrType;
+  /** The holder's registration; null for the all-registrants types (every registrant holds it). */
+  holder: Registration | null;
+  /** For a holder registered with ALL_TG_PT: the target port through which it reserved (SPC-4 "Persistent reservation holder"). */
+  holderTargetPortName: string;
+}
+
+/** Serialised APTPL state (version 1). */
+interface SavedState {
+  v: 1;
+  generation: number;
+  registrations: {
+    key: string;
+    initiatorName: string;
+    initiatorPortName: string;
+    targetPortName: string;
+    relativeTargetPortId: number;
+    nexusKey: string;
+    transportId: string;
+    allTgPt: boolean;
+  }[];
+  reservation: { type: number; holder: number; holderTargetPortName: string } | null;
+}
+
+/**
+ * How a command behaves in the presence of a persistent reservation held by
+ * another I_T nexus (SPC-4 table "SPC commands that are allowed in the presence of
+ * various reservations", SBC-4 table "SBC commands that are allowed in the presence
+ * of various reservations").
+ */
+const Access = {
+  /** Allowed through every reservation type. */
+  ALLOWED: 0,
+  /** Reads: conflict only for Exclusive Access types. */
+  READ: 1,
+  /** Writes and everything else: conflict for Write Exclusive and Exclusive Access types. */
+  WRITE: 2,
+  /** RESERVE(6/10): conflict whenever a registration exists (SPC-4 "Exceptions to SPC-2 RESERVE and RELEASE behavior"). */
+  RESERVE: 3,
+  /** RELEASE(6/10): GOOD without effect while registrations exist (same clause). */
+  RELEASE: 4,
+} as const;
+type Access = (typeof Access)[keyof typeof Access];
+
+const ACCESS_BY_OPCODE: Uint8Array = (() => {
+  const t = new Uint8Array(256).fill(Access.WRITE);
+  const allowed = [
+    ScsiOp.INQUIRY,
+    ScsiOp.REPORT_LUNS,
+    ScsiOp.REQUEST_SENSE,
+    ScsiOp.LOG_SENSE,
+    ScsiOp.TEST_UNIT_READY,
+    ScsiOp.PERSISTENT_RESERVE_IN,
+    // PR OUT conflicts are decided per service action (SPC-4 "Persistent reservations
+    // management"), inside persistentReserveOut().
+    ScsiOp.PERSISTENT_RESERVE_OUT,
+    ScsiOp.READ_CAPACITY_10,
+  ];
+  const reads = [
+    ScsiOp.READ_6,
+    ScsiOp.READ_10,
+    ScsiOp.READ_12,
+    ScsiOp.READ_16,
+    ScsiOp.VERIFY_10,
+    ScsiOp.VERIFY_12,
+    ScsiOp.VERIFY_16,
+    ScsiOp.PRE_FETCH_10,
+    ScsiOp.PRE_FETCH_16,
+    ScsiOp.MODE_SENSE_6,
+    ScsiOp.MODE_SENSE_10,
+    ScsiOp.READ_BUFFER,
+    ScsiOp.RECEIVE_COPY_RESULTS,
+    0x1c, // RECEIVE DIAGNOSTIC RESULTS
+    0x37, // READ DEFECT DATA(10)
+    0xb7, // READ DEFECT DATA(12)
+    0x8c, // READ ATTRIBUTE
+    0x3e, // READ LONG(10)
+  ];
+  for (const op of allowed) t[op] = Access.ALLOWED;
+  for (const op of reads) t[op] = Access.READ;
+  t[ScsiOp.RESERVE_6] = Access.RESERVE;
+  t[ScsiOp.RESERVE_10] = Access.RESERVE;
+  t[ScsiOp.RELEASE_6] = Access.RELEASE;
+  t[ScsiOp.RELEASE_10] = Access.RELEASE;
+  return t;
+})();
+
+/** MAINTENANCE IN service actions. */
+const MI_REPORT_IDENTIFYING_INFORMATION = 0x05;
+const MI_REPORT_TARGET_PORT_GROUPS = 0x0a;
+const MI_REPORT_SUPPORTED_OPERATION_CODES = 0x0c;
+const MI_REPORT_SUPPORTED_TMF = 0x0d;
+const MI_REPORT_PRIORITY = 0x0e;
+const MI_REPORT_TIMESTAMP = 0x0f;
+/** SERVICE ACTION IN(16) service actions. */
+const SAI_READ_CAPACITY_16 = 0x10;
+const SAI_GET_LBA_STATUS = 0x12;
+
+function accessOf(cdb: Buffer): Access {
+  const op = cdb.readUInt8(0);
+  switch (op) {
+    case ScsiOp.MAINTENANCE_IN: {
+      const sa = cdb.length > 1 ? cdb.readUInt8(1) & 0x1f : -1;
+      // SPC-4 table: the REPORT ... commands that describe the device are allowed;
+      // REPORT SUPPORTED OPERATION CODES / TMF behave as reads (ALLOW COMMANDS).
+      if (
+        sa === MI_REPORT_TARGET_PORT_GROUPS ||
+        sa === MI_REPORT_IDENTIFYING_INFORMATION ||
+        sa === MI_REPORT_PRIORITY ||
+        sa === MI_REPORT_TIMESTAMP
+      ) {
+        return Access.ALLOWED;
+      }
+      if (sa === MI_REPORT_SUPPORTED_OPERATION_CODES || sa === MI_REPORT_SUPPORTED_TMF) return Access.READ;
+      return Access.WRITE;
+    }
+    case ScsiOp.SERVICE_ACTION_IN_16: {
+      const sa = cdb.length > 1 ? cdb.readUInt8(1) & 0x1f : -1;
+      // SBC-4 table: READ CAPACITY(16) allowed; GET LBA STATUS is a read.
+      if (sa === SAI_READ_CAPACITY_16) return Access.ALLOWED;
+      if (sa === SAI_GET_LBA_STATUS) return Access.READ;
+      return Access.WRITE;
+    }
+    case ScsiOp.PREVENT_ALLOW_MEDIUM_REMOVAL:
+      // SPC-4 table: PREVENT ALLOW MEDIUM REMOVAL with PREVENT = 00b is allowed.
+      return cdb.length > 4 && (cdb.readUInt8(4) & 0x03) === 0 ? Access.ALLOWED : Access.WRITE;
+    case ScsiOp.START_STOP_UNIT:
+      // SBC-4 table: START STOP UNIT with START = 1 and POWER CONDITION = 0 is allowed.
+      return cdb.length > 4 && (cdb.readUInt8(4) & 0xf1) === 0x01 ? Access.ALLOWED : Access.WRITE;
+    default:
+      return ACCESS_BY_OPCODE[op] as Access;
+  }
+}
+
+/**
+ * SPC-2 "Reservations": commands another I_T nexus may still send while a
+ * RESERVE(6/10) reservation is held (INQUIRY, REPORT LUNS, REQUEST SENSE, RELEASE,
+ * PREVENT ALLOW MEDIUM REMOVAL with PREVENT = 0). Everything else conflicts
+ * (iscsi-test-cu Reserve6.2Initiators expects MODE SENSE(6) to conflict).
+ */
+function allowedUnderReserve6(cdb: Buffer): boolean {
+  const op = cdb.readUInt8(0);
+  switch (op) {
+    case ScsiOp.INQUIRY:
+    case ScsiOp.REPORT_LUNS:
+    case ScsiOp.REQUEST_SENSE:
+    case ScsiOp.RELEASE_6:
+    case ScsiOp.RELEASE_10:
+      return true;
+    case ScsiOp.PREVENT_ALLOW_MEDIUM_REMOVAL:
+      return cdb.length > 4 && (cdb.readUInt8(4) & 0x03) === 0;
+    default:
+      return false;
+  }
+}
+
+function cdbField(byte: number, bit?: number): ScsiError {
+  return new ScsiError(
+    'INVALID_FIELD_IN_CDB',
+    bit === undefined ? { field: { inCdb: true, byte } } : { field: { inCdb: true, byte, bit } },
+  );
+}
+
+function paramField(byte: number, bit?: number): ScsiError {
+  return new ScsiError(
+    'INVALID_FIELD_IN_PARAMETER_LIST',
+    bit === undefined ? { field: { inCdb: false, byte } } : { field: { inCdb: false, byte, bit } },
+  );
+}
+
+export interface ReservationsOptions {
+  store?: PrStore;
+  /** Queue a unit attention for one I_T nexus (its Nexus.key). */
+  establishUa: (nexusKey: string, reason: SenseReason) => void;
+  /**
+   * PREEMPT AND ABORT (SPC-4 "Preempting and aborting"): the device server aborts every task
+   * of these I_T nexuses (called before the command completes).
+   */
+  abortTasks?: (nexusKeys: readonly string[]) => void;
+}
+
+type PrOutOutcome = 'GOOD' | 'RESERVATION_CONFLICT';
+
+export class Reservations {
+  private readonly store: PrStore | undefined;
+  private readonly establishUa: (nexusKey: string, reason: SenseReason) => void;
+  private readonly abortTasks: ((nexusKeys: readonly string[]) => void) | undefined;
+
+  /** PRgeneration (SPC-4 "READ KEYS service action"), 32-bit wrapping. */
+  private generation = 0;
+  /** Registrations in registration order (READ KEYS order). */
+  private registrations: Registration[] = [];
+  private reservation: PersistentReservation | null = null;
+  /** Last APTPL bit of a successful REGISTER-type service action (SPC-4 "Preserving persistent reservations and registrations"). */
+  private aptpl = false;
+  /** SPC-2 RESERVE(6/10) holder: the Nexus.key, or null. */
+  private reserve6Holder: string | null = null;
+  /** Nexus keys seen per initiator port (unit attentions for ALL_TG_PT registrations). */
+  private readonly nexusKeysByPort = new Map<string, Set<string>>();
+  /** Serialises PrStore.save() calls so the last state written is the newest one. */
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(opts: ReservationsOptions) {
+    this.store = opts.store;
+    this.establishUa = opts.establishUa;
+    this.abortTasks = opts.abortTasks;
+  }
+
+  /** Restores APTPL state from the store (LU open). Throws GatewayError ERR_SCSI_PR_STATE on a corrupt document. */
+  async load(): Promise<void> {
+    if (this.store === undefined) return;
+    const raw = await this.store.load();
+    if (raw === undefined || raw === null) return;
+    const s = parseSavedState(raw);
+    this.generation = s.generation;
+    this.registrations = s.registrations.map((r) => ({
+      key: BigInt(`0x${r.key}`),
+      initiatorName: r.initiatorName,
+      initiatorPortName: r.initiatorPortName,
+      targetPortName: r.targetPortName,
+      relativeTargetPortId: r.relativeTargetPortId,
+      nexusKey: r.nexusKey,
+      transportId: Buffer.from(r.transportId, 'base64'),
+      allTgPt: r.allTgPt,
+    }));
+    for (const r of this.registrations) this.noteKey(r.initiatorPortName, r.nexusKey);
+    if (s.reservation !== null && isPrType(s.reservation.type)) {
+      const type = s.reservation.type;
+      const holder = isAllRegistrants(type) ? null : (this.registrations[s.reservation.holder] ?? null);
+      if (isAllRegistrants(type) ? this.registrations.length > 0 : holder !== null) {
+        this.reservation = { type, holder, holderTargetPortName: s.reservation.holderTargetPortName };
+      }
+    }
+    this.aptpl = true;
+  }
+
+  /**
+   * SPC-4 table "SPC commands that are allowed in the presence of various
+   * reservations" + the SBC-4 table, and the SPC-2 RESERVE(6) exclusivity:
+   * true means the command gets RESERVATION CONFLICT.
+   */
+  conflicts(nexus: Nexus, cdb: Buffer): boolean {
+    if (cdb.length === 0) return false;
+    if (this.reserve6Holder !== null) return this.conflictsReserve6(nexus, cdb);
+    const res = this.reservation;
+    if (res === null) {
+      if (this.registrations.length === 0) return false;
+      // SPC-4 "Exceptions to SPC-2 RESERVE and RELEASE behavior": RESERVE(6/10)
+      // conflicts while any registration exists.
+      return ACCESS_BY_OPCODE[cdb.readUInt8(0)] === Access.RESERVE;
+    }
+    const access = accessOf(cdb);
+    if (access === Access.ALLOWED || access === Access.RELEASE) return false;
+    if (access === Access.RESERVE) return true;
+    const reg = this.findRegistration(nexus);
+    if (this.isHolder(res, reg, nexus)) return false;
+    // Registered non-holders keep full access under the registrants-only and
+    // all-registrants types; unregistered ones keep reads under the WE types.
+    if (reg !== undefined && isRegistrantType(res.type)) return false;
+    if (isExclusiveAccess(res.type)) return true;
+    return access === Access.WRITE;
+  }
+
+  private conflictsReserve6(nexus: Nexus, cdb: Buffer): boolean {
+    const op = cdb.readUInt8(0);
+    // SPC-2 "Reservations": while any RESERVE is held, every PERSISTENT RESERVE IN and OUT
+    // conflicts "regardless of initiator or service action".
+    if (op === ScsiOp.PERSISTENT_RESERVE_IN || op === ScsiOp.PERSISTENT_RESERVE_OUT) return true;
+    if (this.reserve6Holder === nexus.key) return false;
+    return !allowedUnderReserve6(cdb);
+  }
+
+  /** RESERVE(6) / RESERVE(10) without third-party or extents (SPC-2 "RESERVE(6) command"). */
+  reserve6(nexus: Nexus): 'GOOD' | 'RESERVATION_CONFLICT' {
+    // SPC-4 "Exceptions to SPC-2 RESERVE and RELEASE behavior": RESERVE conflicts
+    // while any I_T nexus is registered.
+    if (this.registrations.length > 0) return 'RESERVATION_CONFLICT';
+    if (this.reserve6Holder !== null && this.reserve6Holder !== nexus.key) return 'RESERVATION_CONFLICT';
+    this.reserve6Holder = nexus.key;
+    return 'GOOD';
+  }
+
+  /**
+   * RELEASE(6) / RELEASE(10): releases the reservation held by this nexus; from any
+   * other nexus (or while PR registrations exist: SPC-4 "Exceptions to SPC-2 RESERVE
+   * and RELEASE behavior") GOOD without effect.
+   */
+  release6(nexus: Nexus): 'GOOD' {
+    if (this.reserve6Holder === nexus.key) this.reserve6Holder = null;
+    return 'GOOD';
+  }
+
+  /** I_T nexus loss (SAM-5): the RESERVE(6) it held is released; PR registrations stay. */
+  nexusLoss(nexus: Nexus): void {
+    if (this.reserve6Holder === nexus.key) this.reserve6Holder = null;
+  }
+
+  /** LOGICAL UNIT RESET / target reset (SPC-2 "Reservations"): RESERVE(6) released; PR state stays (SPC-4 "Persistent reservations overview"). */
+  reset(): void {
+    this.reserve6Holder = null;
+  }
+
+  /** True when some I_T nexus holds a RESERVE(6/10) reservation (status/diagnostics). */
+  get reserve6Held(): boolean {
+    return this.reserve6Holder !== null;
+  }
+
+  /** Current PRgeneration (status/diagnostics). */
+  get prGeneration(): number {
+    return this.generation;
+  }
+
+  // ---------------------------------------------------------------- PR IN
+
+  /**
+   * PERSISTENT RESERVE IN (SPC-4 "PERSISTENT RESERVE IN command"): full parameter data; the caller truncates
+   * it to the ALLOCATION LENGTH. Throws ScsiError.
+   */
+  persistentReserveIn(nexus: Nexus, cdb: Buffer): Buffer {
+    if (cdb.length < 10) throw cdbField(0);
+    this.noteNexus(nexus);
+    const sa = cdb.readUInt8(1) & 0x1f;
+    switch (sa) {
+      case PrInAction.READ_KEYS:
+        return this.readKeys();
+      case PrInAction.READ_RESERVATION:
+        return this.readReservation();
+      case PrInAction.REPORT_CAPABILITIES:
+        return this.reportCapabilities();
+      case PrInAction.READ_FULL_STATUS:
+        return this.readFullStatus();
+      default:
+        // SPC-4 "PERSISTENT RESERVE IN command": unsupported service action → INVALID FIELD IN CDB.
+        throw cdbField(1, 4);
+    }
+  }
+
+  /** SPC-4 "READ KEYS service action". */
+  private readKeys(): Buffer {
+    const n = this.registrations.length;
+    const b = Buffer.alloc(8 + 8 * n);
+    b.writeUInt32BE(this.generation, 0); // PRGENERATION
+    b.writeUInt32BE(8 * n, 4); // ADDITIONAL LENGTH
+    this.registrations.forEach((r, i) => b.writeBigUInt64BE(r.key, 8 + 8 * i)); // RESERVATION KEY list
+    return b;
+  }
+
+  /** SPC-4 "READ RESERVATION service action". */
+  private readReservation(): Buffer {
+    const res = this.reservation;
+    const b = Buffer.alloc(res === null ? 8 : 24);
+    b.writeUInt32BE(this.generation, 0); // PRGENERATION
+    if (res === null) return b; // ADDITIONAL LENGTH 0
+    b.writeUInt32BE(16, 4); // ADDITIONAL LENGTH
+    // RESERVATION KEY: 0 for the all-registrants types (SPC-4 "Format of PERSISTENT
+    // RESERVE IN parameter data for READ RESERVATION").
+    b.writeBigUInt64BE(res.holder === null ? 0n : res.holder.key, 8);
+    // bytes 16-19 obsolete, byte 20 reserved
+    b.writeUInt8((LU_SCOPE << 4) | res.type, 21); // SCOPE | TYPE
+    return b;
+  }
+
+  /** SPC-4 "REPORT CAPABILITIES service action". */
+  private reportCapabilities(): Buffer {
+    const b = Buffer.alloc(8);
+    b.writeUInt16BE(8, 0); // LENGTH
+    // CRH (bit 4): the SPC-2 RESERVE/RELEASE exceptions are implemented; SIP_C (bit 3) = 0: SPEC_I_PT
+    // not supported; ATP_C (bit 2) = 1; PTPL_C (bit 0): only with a store.
+    b.writeUInt8(0x10 | 0x04 | (this.store !== undefined ? 0x01 : 0), 2);
+    // TMV (bit 7) = 1; ALLOW COMMANDS (bits 6-4) = 001b: TEST UNIT READY is allowed
+    // through Write Exclusive and Exclusive Access reservations; PTPL_A (bit 0).
+    b.writeUInt8(0x80 | (0x1 << 4) | (this.aptpl ? 0x01 : 0), 3);
+    // PERSISTENT RESERVATION TYPE MASK: WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX | EX_AC_AR.
+    b.writeUInt8(0x80 | 0x40 | 0x20 | 0x08 | 0x02, 4);
+    b.writeUInt8(0x01, 5);
+    return b;
+  }
+
+  /** SPC-4 "READ FULL STATUS service action". */
+  private readFullStatus(): Buffer {
+    const res = this.reservation;
+    const parts: Buffer[] = [];
+    let len = 0;
+    for (const r of this.registrations) {
+      const d = Buffer.alloc(24 + r.transportId.length);
+      d.writeBigUInt64BE(r.key, 0); // RESERVATION KEY
+      // bytes 8-11 reserved
+      const holder = res !== null && (res.holder === null || res.holder === r);
+      d.writeUInt8((r.allTgPt ? 0x02 : 0) | (holder ? 0x01 : 0), 12); // ALL_TG_PT | R_HOLDER
+      if (holder && res !== null) d.writeUInt8((LU_SCOPE << 4) | res.type, 13); // SCOPE | TYPE
+      // bytes 14-17 reserved
+      // RELATIVE TARGET PORT IDENTIFIER: not used when ALL_TG_PT is one.
+      d.writeUInt16BE(r.allTgPt ? 0 : r.relativeTargetPortId & 0xffff, 18);
+      d.writeUInt32BE(r.transportId.length, 20); // ADDITIONAL DESCRIPTOR LENGTH
+      r.transportId.copy(d, 24); // TransportID
+      parts.push(d);
+      len += d.length;
+    }
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(this.generation, 0); // PRGENERATION
+    head.writeUInt32BE(len, 4); // ADDITIONAL LENGTH
+    return Buffer.concat([head, ...parts], 8 + len);
+  }
+
+  // ---------------------------------------------------------------- PR OUT
+
+  /**
+   * PERSISTENT RESERVE OUT (SPC-4 "PERSISTENT RESERVE OUT command"). `param` is the Data-Out buffer (the
+   * PARAMETER LIST LENGTH bytes of the CDB). Resolves after the APTPL state, if
+   * any, is saved. Throws ScsiError.
+   */
+  async persistentReserveOut(nexus: Nexus, cdb: Buffer, param: Buffer): Promise<PrOutOutcome> {
+    const outcome = this.prOut(nexus, cdb, param);
+    if (outcome.changed && this.store !== undefined && (this.aptpl || outcome.aptplChanged)) {
+      const snapshot = this.aptpl ? this.snapshot() : null;
+      const store = this.store;
+      const p = this.saving.then(() => store.save(snapshot));
+      this.saving = p.catch(() => undefined);
+      try {
+        await p;
+      } catch (err) {
+        // The in-memory state already changed; report the failure to persist it.
+        void err;
+        throw new ScsiError('INTERNAL_TARGET_FAILURE');
+      }
+    }
+    return outcome.status;
+  }
+
+  private prOut(
+    nexus: Nexus,
+    cdb: Buffer,
+    param: Buffer,
+  ): { status: PrOutOutcome; changed: boolean; aptplChanged: boolean } {
+    if (cdb.length < 10) throw cdbField(0);
+    this.noteNexus(nexus);
+    const sa = cdb.readUInt8(1) & 0x1f;
+    const scope = cdb.readUInt8(2) >> 4;
+    const type = cdb.readUInt8(2) & 0x0f;
+    if (sa > PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY) {
+      // REGISTER AND MOVE (optional) and REPLACE LOST RESERVATION are not supported.
+      throw cdbField(1, 4);
+    }
+    const listLength = prOutParameterListLength(cdb);
+    const specIPt = param.length > 20 && (param.readUInt8(20) & 0x08) !== 0;
+    if (specIPt) {
+      // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": SPEC_I_PT is valid only for REGISTER; we do not support it
+      // (SIP_C = 0 in REPORT CAPABILITIES), so it is an invalid parameter list field.
+      throw paramField(20, 3);
+    }
+    // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": "If the SPEC_I_PT bit is set to zero, the PARAMETER LIST LENGTH
+    // field shall be set to 24 (i.e., 18h)" → PARAMETER LIST LENGTH ERROR.
+    if (listLength !== PR_OUT_BASIC_LENGTH || param.length < PR_OUT_BASIC_LENGTH) {
+      throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
+    }
+    const rk = param.readBigUInt64BE(0); // RESERVATION KEY
+    const sark = param.readBigUInt64BE(8); // SERVICE ACTION RESERVATION KEY
+    const flags = param.readUInt8(20);
+    const allTgPt = (flags & 0x04) !== 0;
+    const aptpl = (flags & 0x01) !== 0;
+
+    if (sa === PrOutAction.REGISTER || sa === PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY) {
+      if (aptpl && this.store === undefined) {
+        // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": APTPL = 1 without PTPL_C → INVALID FIELD IN PARAMETER LIST.
+        throw paramField(20, 0);
+      }
+      return this.register(nexus, sa === PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY, rk, sark, allTgPt, aptpl);
+    }
+
+    // RESERVE, RELEASE, PREEMPT, PREEMPT AND ABORT carry SCOPE and TYPE.
+    if (sa !== PrOutAction.CLEAR) {
+      if (scope !== LU_SCOPE) throw cdbField(2, 7);
+      if (!isPrType(type)) throw cdbField(2, 3);
+    }
+    const reg = this.findRegistration(nexus);
+    // SPC-4 "Persistent reservations management": an unregistered I_T nexus, or a RESERVATION KEY that is not
+    // the registered one, gets RESERVATION CONFLICT.
+    if (reg === undefined || reg.key !== rk) return { status: 'RESERVATION_CONFLICT', changed: false, aptplChanged: false };
+    const t = type as PrType;
+    switch (sa) {
+      case PrOutAction.RESERVE:
+        return this.reserve(nexus, reg, t);
+      case PrOutAction.RELEASE:
+        return this.release(nexus, reg, t);
+      case PrOutAction.CLEAR:
+        return this.clear(reg);
+      case PrOutAction.PREEMPT:
+        return this.preempt(nexus, reg, t, sark, false);
+      case PrOutAction.PREEMPT_AND_ABORT:
+        return this.preempt(nexus, reg, t, sark, true);
+      default:
+        throw cdbField(1, 4);
+    }
+  }
+
+  /** SPC-4 "Registering" (tables "REGISTER" and "REGISTER AND IGNORE EXISTING KEY"). */
+  private register(
+    nexus: Nexus,
+    ignoreExisting: boolean,
+    rk: bigint,
+    sark: bigint,
+    allTgPt: boolean,
+    aptpl: boolean,
+  ): { status: PrOutOutcome; changed: boolean; aptplChanged: boolean } {
+    const reg = this.findRegistration(nexus);
+    const conflict = { status: 'RESERVATION_CONFLICT' as const, changed: false, aptplChanged: false };
+    if (reg === undefined) {
+      // Unregistered: REGISTER needs RESERVATION KEY 0.
+      if (!ignoreExisting && rk !== 0n) return conflict;
+      // SARK 0 from an unregistered I_T nexus: nothing happens, GOOD.
+      if (sark === 0n) return { status: 'GOOD', changed: false, aptplChanged: false };
+      if (allTgPt && this.registrations.some((r) => r.initiatorPortName === nexus.initiatorPortName)) {
+        // The initiator port is already registered through another target port: an
+        // ALL_TG_PT registration would duplicate it.
+        return conflict;
+      }
+      this.registrations.push({
+        key: sark,
+        initiatorName: nexus.initiatorName,
+        initiatorPortName: nexus.initiatorPortName,
+        targetPortName: nexus.targetPortName,
+        relativeTargetPortId: nexus.relativeTargetPortId,
+        nexusKey: nexus.key,
+        transportId: Buffer.from(nexus.transportId),
+        allTgPt,
+      });
+    } else {
+      if (!ignoreExisting && rk !== reg.key) return conflict;
+      if (sark === 0n) {
+        this.unregister(reg);
+      } else {
+        reg.key = sark;
+      }
+    }
+    this.bumpGeneration();
+    const aptplChanged = this.aptpl !== aptpl;
+    this.aptpl = aptpl;
+    return { status: 'GOOD', changed: true, aptplChanged };
+  }
+
+  /**
+   * SPC-4 "Releasing persistent reservations and removing registrations" (unregistering): the registration goes; a holder's reservation
+   * is released (all-registrants: only with the last registrant), and for WERO/EARO
+   * the REMAINING registrants get RESERVATIONS RELEASED. The unregistering nexus gets
+   * no unit attention (libiscsi ProutReserve.Ownership* expects GOOD on its next
+   * command; tgt gets this wrong).
+   */
+  private unregister(reg: Registration): void {
+    this.registrations = this.registrations.filter((r) => r !== reg);
+    const res = this.reservation;
+    if (res === null) return;
+    if (res.holder === null) {
+      if (this.registrations.length === 0) this.reservation = null;
+      return;
+    }
+    if (res.holder !== reg) return;
+    this.reservation = null;
+    if (res.type === PrType.WRITE_EXCLUSIVE_REGISTRANTS_ONLY || res.type === PrType.EXCLUSIVE_ACCESS_REGISTRANTS_ONLY) {
+      for (const r of this.registrations) this.uaTo(r, 'RESERVATIONS_RELEASED');
+    }
+  }
+
+  /** SPC-4 "Reserving". */
+  private reserve(
+    nexus: Nexus,
+    reg: Registration,
+    type: PrType,
+  ): { status: PrOutOutcome; changed: boolean; aptplChanged: boolean } {
+    const res = this.reservation;
+    if (res !== null) {
+      // Same holder, same type and scope: GOOD without change; anything else conflicts.
+      const ok = this.isHolder(res, reg, nexus) && res.type === type;
+      return { status: ok ? 'GOOD' : 'RESERVATION_CONFLICT', changed: false, aptplChanged: false };
+    }
+    this.reservation = {
+      type,
+      holder: isAllRegistrants(type) ? null : reg,
+      holderTargetPortName: nexus.targetPortName,
+    };
+    return { status: 'GOOD', changed: true, aptplChanged: false };
+  }
+
+  /** SPC-4 "Releasing". */
+  private release(
+    nexus: Nexus,
+    reg: Registration,
+    type: PrType,
+  ): { status: PrOutOutcome; changed: boolean; aptplChanged: boolean } {
+    const res = this.reservation;
+    // No reservation, or this nexus is not a holder: GOOD, nothing released.
+    if (res === null || !this.isHolder(res, reg, nexus)) return { status: 'GOOD', changed: false, aptplChanged: false };
+    // "If the ... TYPE field [does] not match the scope and type of the persistent
+    // reservation being released" → INVALID RELEASE OF PERSISTENT RESERVATION.
+    if (res.type !== type) throw new ScsiError('INVALID_RELEASE_OF_PERSISTENT_RESERVATION');
+    this.reservation = null;
+    // Releasing a registrants-only or all-registrants reservation: RESERVATIONS
+    // RELEASED for every other registered I_T nexus.
+    if (isRegistrantType(type)) {
+      for (const r of this.registrations) if (r !== reg) this.uaTo(r, 'RESERVATIONS_RELEASED');
+    }
+    return { status: 'GOOD', changed: true, aptplChanged: false };
+  }
+
+  /** SPC-4 "Clearing". */
+  private clear(reg: Registration): { status: PrOutOutcome; changed: boolean; aptplChanged: boolean } {
+    const others = this.registrations.filter((r) => r !== reg);
+    this.registrations = [];
+    this.reservation = null;
+    this.bumpGeneration();
+    // RESERVATIONS PREEMPTED for every registered I_T nexus other than the one
+    // that sent CLEAR.
+    for (const r of others) this.uaTo(r, 'RESERVATIONS_PREEMPTED');
+    return { status: 'GOOD', changed: true, aptplChanged: false };
+  }
+
+  /** SPC-4 "Preempting" (and "Preempting and aborting" for PREEMPT AND ABORT). */
+  private preempt(
+    nexus: Nexus,
+    reg: Registration,
+    type: PrType,
+    sark: bigint,
+    abort: boolean,
+  ): { status: PrOutOutcome; changed: boolean; aptplChanged: boolean } {
+    const res = this.reservation;
+    const conflict = { status: 'RESERVATION_CONFLICT' as const, changed: false, aptplChanged: false };
+    let removed: Registration[];
+    let releasedUa = false;
+
+    if (res !== null && res.holder === null && sark === 0n) {
+      // All-registrants reservation and SARK 0: every other registration goes, and
+      // the issuer gets a new reservation of the CDB's type.
+      removed = this.registrations.filter((r) => r !== reg);
+      this.registrations = [reg];
+      this.reservation = { type, holder: isAllRegistrants(type) ? null : reg, holderTargetPortName: nexus.targetPortName };
+    } else if (res !== null && res.holder !== null && res.holder.key === sark) {
+      // SARK names the holder: remove every registration with that key except the
+      // issuer's, and move the reservation to the issuer with the CDB's type.
+      removed = this.registrations.filter((r) => r !== reg && r.key === sark);
+      this.registrations = this.registrations.filter((r) => r === reg || r.key !== sark);
+      releasedUa = res.type !== type;
+      this.reservation = { type, holder: isAllRegistrants(type) ? null : reg, holderTargetPortName: nexus.targetPortName };
+    } else {
+      // No reservation, or SARK names non-holders: only registrations are removed.
+      // "If the SERVICE ACTION RESERVATION KEY field is set to zero" → INVALID FIELD
+      // IN PARAMETER LIST.
+      if (sark === 0n) throw paramField(8);
+      removed = this.registrations.filter((r) => r.key === sark);
+      // "If the SERVICE ACTION RESERVATION KEY does not match any registered
+      // reservation key" → RESERVATION CONFLICT.
+      if (removed.length === 0) return conflict;
+      for (const r of removed) this.unregisterQuiet(r);
+    }
+
+    this.bumpGeneration();
+    const removedKeys: string[] = [];
+    for (const r of removed) {
+      if (r === reg) continue; // the issuer preempting its own key gets no UA
+      for (const k of this.nexusKeysOf(r)) {
+        this.establishUa(k, 'REGISTRATIONS_PREEMPTED');
+        removedKeys.push(k);
+      }
+    }
+    if (releasedUa) {
+      // Type or scope changed: RESERVATIONS RELEASED for the registrants that stay.
+      for (const r of this.registrations) if (r !== reg) this.uaTo(r, 'RESERVATIONS_RELEASED');
+    }
+    if (abort && removedKeys.length > 0 && this.abortTasks !== undefined) this.abortTasks(removedKeys);
+    return { status: 'GOOD', changed: true, aptplChanged: false };
+  }
+
+  /** Removes a registration without unit attentions (PREEMPT raises its own). */
+  private unregisterQuiet(reg: Registration): void {
+    this.registrations = this.registrations.filter((r) => r !== reg);
+    const res = this.reservation;
+    if (res === null) return;
+    if (res.holder === reg || (res.holder === null && this.registrations.length === 0)) this.reservation = null;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private findRegistration(nexus: Nexus): Registration | undefined {
+    for (const r of this.registrations) {
+      if (r.initiatorPortName === nexus.initiatorPortName && (r.allTgPt || r.targetPortName === nexus.targetPortName)) {
+        return r;
+      }
+    }
+    return undefined;
+  }
+
+  /** SPC-4 "Persistent reservation holder". */
+  private isHolder(res: PersistentReservation, reg: Registration | undefined, nexus: Nexus): boolean {
+    if (reg === undefined) return false;
+    if (res.holder === null) return true;
+    if (res.holder !== reg) return false;
+    return !reg.allTgPt || res.holderTargetPortName === nexus.targetPortName;
+  }
+
+  private bumpGeneration(): void {
+    this.generation = (this.generation + 1) >>> 0;
+  }
+
+  private noteNexus(nexus: Nexus): void {
+    this.noteKey(nexus.initiatorPortName, nexus.key);
+  }
+
+  private noteKey(initiatorPortName: string, nexusKey: string): void {
+    let s = this.nexusKeysByPort.get(initiatorPortName);
+    if (s === undefined) {
+      s = new Set();
+      this.nexusKeysByPort.set(initiatorPortName, s);
+    }
+    s.add(nexusKey);
+  }
+
+  /** Nexus keys a registration covers: its own, plus every known one of its initiator port with ALL_TG_PT. */
+  private nexusKeysOf(r: Registration): string[] {
+    if (!r.allTgPt) return [r.nexusKey];
+    const keys = new Set<string>([r.nexusKey]);
+    for (const k of this.nexusKeysByPort.get(r.initiatorPortName) ?? []) keys.add(k);
+    return [...keys];
+  }
+
+  private uaTo(r: Registration, reason: SenseReason): void {
+    for (const k of this.nexusKeysOf(r)) this.establishUa(k, reason);
+  }
+
+  private snapshot(): SavedState {
+    const res = this.reservation;
+    return {
+      v: 1,
+      generation: this.generation,
+      registrations: this.registrations.map((r) => ({
+        key: r.key.toString(16).padStart(16, '0'),
+        initiatorName: r.initiatorName,
+        initiatorPortName: r.initiatorPortName,
+        targetPortName: r.targetPortName,
+        relativeTargetPortId: r.relativeTargetPortId,
+        nexusKey: r.nexusKey,
+        transportId: r.transportId.toString('base64'),
+        allTgPt: r.allTgPt,
+      })),
+      reservation:
+        res === null
+          ? null
+          : {
+              type: res.type,
+              holder: res.holder === null ? -1 : this.registrations.indexOf(res.holder),
+              holderTargetPortName: res.holderTargetPortName,
+            },
+    };
+  }
+}
+
+function bad(what: string): GatewayError {
+  return new GatewayError('ERR_SCSI_PR_STATE', `persistent reservation state: ${what}`);
+}
+
+/** Validates a stored APTPL document (untrusted input: never crash on it). */
+function parseSavedState(raw: unknown): SavedState {
+  if (typeof raw !== 'object' || raw === null) throw bad('not an object');
+  const o = raw as Record<string, unknown>;
+  if (o['v'] !== 1) throw bad('unknown version');
+  const generation = o['generation'];
+  if (typeof generation !== 'number' || !Number.isInteger(generation) || generation < 0 || generation > 0xffffffff) {
+    throw bad('bad generation');
+  }
+  const regs = o['registrations'];
+  if (!Array.isArray(regs)) throw bad('registrations is not an array');
+  const registrations: SavedState['registrations'] = regs.map((x: unknown, i) => {
+    if (typeof x !== 'object' || x === null) throw bad(`registration ${i} is not an object`);
+    const r = x as Record<string, unknown>;
+    const str = (k: string): string => {
+      const v = r[k];
+      if (typeof v !== 'string') throw bad(`registration ${i}: ${k} is not a string`);
+      return v;
+    };
+    const key = str('key');
+    if (!/^[0-9a-f]{1,16}$/i.test(key) || /^0+$/.test(key)) throw bad(`registration ${i}: bad key`);
+    const rtpi = r['relativeTargetPortId'];
+    if (typeof rtpi !== 'number' || !Number.isInteger(rtpi) || rtpi < 0 || rtpi > 0xffff) {
+      throw bad(`registration ${i}: bad relativeTargetPortId`);
+    }
+    const tid = str('transportId');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(tid)) throw bad(`registration ${i}: bad transportId`);
+    if (typeof r['allTgPt'] !== 'boolean') throw bad(`registration ${i}: allTgPt is not a boolean`);
+    return {
+      key,
+      initiatorName: str('initiatorName'),
+      initiatorPortName: str('initiatorPortName'),
+      targetPortName: str('targetPortName'),
+      relativeTargetPortId: rtpi,
+      nexusKey: str('nexusKey'),
+      transportId: tid,
+      allTgPt: r['allTgPt'],
+    };
+  });
+  const resRaw = o['reservation'];
+  let reservation: SavedState['reservation'] = null;
+  if (resRaw !== null && resRaw !== undefined) {
+    if (typeof resRaw !== 'object') throw bad('reservation is not an object');
+    const r = resRaw as Record<string, unknown>;
+    const type = r['type'];
+    const holder = r['holder'];
+    const htp = r['holderTargetPortName'];
+    if (typeof type !== 'number' || !isPrType(type)) throw bad('bad reservation type');
+    if (typeof holder !== 'number' || !Number.isInteger(holder) || holder < -1 || holder >= registrations.length) {
+      throw bad('bad reservation holder');
+    }
+    if (!isAllRegistrants(type) && holder < 0) throw bad('reservation without holder');
+    if (typeof htp !== 'string') throw bad('bad holderTargetPortName');
+    reservation = { type, holder, holderTargetPortName: htp };
+  }
+  return { v: 1, generation, registrations, reservation };
+}
