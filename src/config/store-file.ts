@@ -1,0 +1,384 @@
+/**
+ * The configuration document as a JSON file (`<data_dir>/gateway.conf`): the
+ * embedded default of ConfigStore. Same protocol as ceph-iscsi's RADOS object
+ * (common.py `Config.lock/_commit_rbd`): exclusive lock (retried for up to
+ * 30 s, `lock_time_limit`), re-read under the lock, mutate, epoch+1, stamp
+ * `updated`, write the whole document as sorted 4-space JSON — here through a
+ * temp file + fsync + rename + directory fsync, so a crash leaves either the
+ * old or the new document, never a torn one.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { GatewayError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { configTime, seedConfig, type GatewayConfig } from './schema.js';
+import type { ConfigStore } from './store.js';
+import { migrateConfig } from './migrate.js';
+
+export interface FileConfigStoreOptions {
+  /** The document: normally `<data_dir>/gateway.conf`. Its directory is created when missing. */
+  path: string;
+  /** watch() poll fallback interval (default 1000 ms, upstream's ConfigWatcher period). */
+  pollIntervalMs?: number;
+  /** How long update() waits for the cross-process lock (default 30 000 ms, upstream lock_time_limit). */
+  lockTimeoutMs?: number;
+  /** A lock not refreshed for this long belongs to a dead process and is taken over (default 10 000 ms). */
+  lockStaleMs?: number;
+  logger?: Logger;
+}
+
+interface Watcher {
+  cb: (doc: GatewayConfig) => void;
+  lastEpoch: number | undefined;
+}
+
+/** Serialises like Python json.dumps(sort_keys=True, indent=4): keys sorted at every level. */
+export function formatConfig(doc: unknown): string {
+  return `${JSON.stringify(sortKeys(doc), null, 4)}\n`;
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(o).sort()) out[k] = sortKeys(o[k]);
+    return out;
+  }
+  return v;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class FileConfigStore implements ConfigStore {
+  readonly path: string;
+  private readonly dir: string;
+  private readonly base: string;
+  private readonly pollIntervalMs: number;
+  private readonly lockTimeoutMs: number;
+  private readonly lockStaleMs: number;
+  private readonly log: Logger | undefined;
+  /** In-process serialisation of update()s (a promise queue). */
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly watchers = new Set<Watcher>();
+  private fsWatcher: fs.FSWatcher | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private checkPending = false;
+  private checkRunning = false;
+  private lastStat: string | undefined;
+  private closed = false;
+
+  constructor(opts: FileConfigStoreOptions) {
+    this.path = path.resolve(opts.path);
+    this.dir = path.dirname(this.path);
+    this.base = path.basename(this.path);
+    this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
+    this.lockTimeoutMs = opts.lockTimeoutMs ?? 30_000;
+    this.lockStaleMs = Math.max(opts.lockStaleMs ?? 10_000, 2000);
+    this.log = opts.logger;
+  }
+
+  /** A fresh read of the document; seeds it (exclusively) when absent or empty. */
+  async load(): Promise<GatewayConfig> {
+    this.assertOpen();
+    const got = await this.readDoc();
+    if (got === undefined) {
+      // Seed under the lock so two gateways starting at once agree on one document.
+      const { doc } = await this.locked(async () => {
+        const again = await this.readDoc();
+        if (again !== undefined) return { doc: again.doc };
+        const seed = seedConfig();
+        await this.writeExclusive(seed);
+        return { doc: seed };
+      });
+      return doc;
+    }
+    if (got.changed) {
+      // Persist the upgrade (ceph-iscsi commits it at start-up too) so every reader sees v11.
+      const { doc } = await this.update(() => undefined);
+      return doc;
+    }
+    return got.doc;
+  }
+
+  async update<T>(mutator: (doc: GatewayConfig) => T | Promise<T>): Promise<{ doc: GatewayConfig; result: T }> {
+    this.assertOpen();
+    const run = (): Promise<{ doc: GatewayConfig; result: T }> =>
+      this.locked(async () => {
+        const fresh = await this.readDoc();
+        const doc = fresh?.doc ?? seedConfig();
+        const result = await mutator(doc);
+        if (result === false && fresh !== undefined && !fresh.changed) {
+          return { doc, result };
+        }
+        doc.epoch = (typeof doc.epoch === 'number' ? doc.epoch : 0) + 1;
+        doc.updated = configTime();
+        await this.writeAtomic(doc);
+        this.notifyLocal(doc);
+        return { doc, result };
+      });
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  watch(onChange: (doc: GatewayConfig) => void): () => void {
+    this.assertOpen();
+    const w: Watcher = { cb: onChange, lastEpoch: undefined };
+    this.watchers.add(w);
+    // Learn the current epoch without calling back: only changes are reported.
+    void this.readDoc().then(
+      (got) => {
+        if (w.lastEpoch === undefined) w.lastEpoch = got?.doc.epoch ?? -1;
+      },
+      () => {
+        if (w.lastEpoch === undefined) w.lastEpoch = -1;
+      },
+    );
+    this.startWatching();
+    return () => {
+      this.watchers.delete(w);
+      if (this.watchers.size === 0) this.stopWatching();
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.watchers.clear();
+    this.stopWatching();
+    await this.queue;
+  }
+
+  // -------------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) throw new GatewayError('ERR_CONFIG_CLOSED', `config store ${this.path} is closed`);
+  }
+
+  /** Reads + parses + migrates; undefined when the file is absent or empty (never written). */
+  private async readDoc(): Promise<{ doc: GatewayConfig; changed: boolean } | undefined> {
+    let text: string;
+    try {
+      text = await fsp.readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new GatewayError('ERR_CONFIG_IO', `cannot read ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+    if (text.trim() === '') return undefined;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      // Never replace a corrupt document silently: keep a copy for the operator and stop.
+      const bad = `${this.path}.bad`;
+      let kept = '';
+      try {
+        await fsp.copyFile(this.path, bad);
+        kept = ` (a copy is in ${bad})`;
+      } catch {
+        // the error below still names the file
+      }
+      throw new GatewayError(
+        'ERR_CONFIG_CORRUPT',
+        `${this.path} is not valid JSON: ${(err as Error).message}${kept}; fix or remove it to start again`,
+        { cause: err },
+      );
+    }
+    const { doc, changed } = migrateConfig(raw, this.path);
+    return { doc, changed };
+  }
+
+  /** Runs `fn` under the cross-process lock (proper-lockfile `<path>.lock`), retrying until lockTimeoutMs. */
+  private async locked<R>(fn: () => Promise<R>): Promise<R> {
+    await fsp.mkdir(this.dir, { recursive: true });
+    const deadline = Date.now() + this.lockTimeoutMs;
+    let release: (() => Promise<void>) | undefined;
+    let delay = 5;
+    let compromised: Error | undefined;
+    for (;;) {
+      try {
+        release = await lockfile.lock(this.path, {
+          realpath: false,
+          stale: this.lockStaleMs,
+          retries: 0,
+          onCompromised: (err: Error) => {
+            // Default is to throw from a timer (crashing the process); we log and carry on.
+            compromised = err;
+            this.log?.error({ err, path: this.path }, 'config lock compromised');
+          },
+        });
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
+          throw new GatewayError('ERR_CONFIG_IO', `cannot lock ${this.path}: ${(err as Error).message}`, { cause: err });
+        }
+        if (Date.now() >= deadline) {
+          throw new GatewayError(
+            'ERR_CONFIG_LOCK_TIMEOUT',
+            `timed out after ${this.lockTimeoutMs} ms waiting for the lock on ${this.path}`,
+            { cause: err },
+          );
+        }
+        await sleep(delay + Math.random() * delay);
+        delay = Math.min(delay * 2, 100);
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      try {
+        await release();
+      } catch (err) {
+        if (compromised === undefined) this.log?.warn({ err, path: this.path }, 'config unlock failed');
+      }
+    }
+  }
+
+  private tempPath(): string {
+    return path.join(this.dir, `.${this.base}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  }
+
+  private async writeTemp(doc: GatewayConfig): Promise<string> {
+    const tmp = this.tempPath();
+    const fh = await fsp.open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(formatConfig(doc), 'utf8');
+      await fh.sync();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await fsp.unlink(tmp).catch(() => undefined);
+      throw new GatewayError('ERR_CONFIG_IO', `cannot write ${tmp}: ${(err as Error).message}`, { cause: err });
+    }
+    await fh.close();
+    return tmp;
+  }
+
+  private async syncDir(): Promise<void> {
+    try {
+      const dh = await fsp.open(this.dir, 'r');
+      try {
+        await dh.sync();
+      } finally {
+        await dh.close();
+      }
+    } catch {
+      // some filesystems refuse fsync on directories; the rename is still atomic
+    }
+  }
+
+  /** temp file + fsync + rename + dir fsync. */
+  private async writeAtomic(doc: GatewayConfig): Promise<void> {
+    const tmp = await this.writeTemp(doc);
+    try {
+      await fsp.rename(tmp, this.path);
+    } catch (err) {
+      await fsp.unlink(tmp).catch(() => undefined);
+      throw new GatewayError('ERR_CONFIG_IO', `cannot replace ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+    await this.syncDir();
+  }
+
+  /** Seeds the document: link(2) of a complete temp file fails when the path exists (O_EXCL semantics). */
+  private async writeExclusive(doc: GatewayConfig): Promise<void> {
+    const tmp = await this.writeTemp(doc);
+    try {
+      await fsp.link(tmp, this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        // An empty file left by someone else: replace it (it has no content to lose).
+        const st = await fsp.stat(this.path);
+        if (st.size === 0) {
+          await fsp.rename(tmp, this.path);
+          await this.syncDir();
+          return;
+        }
+      }
+      throw new GatewayError('ERR_CONFIG_IO', `cannot create ${this.path}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await fsp.unlink(tmp).catch(() => undefined);
+    }
+    await this.syncDir();
+  }
+
+  // ------------------------------------------------------------------ watch
+
+  private notifyLocal(doc: GatewayConfig): void {
+    for (const w of this.watchers) this.deliver(w, doc);
+  }
+
+  private deliver(w: Watcher, doc: GatewayConfig): void {
+    if (w.lastEpoch === doc.epoch) return;
+    w.lastEpoch = doc.epoch;
+    try {
+      // Each watcher gets its own copy: a callback must not mutate another's view.
+      w.cb(structuredClone(doc));
+    } catch (err) {
+      this.log?.error({ err }, 'config watch callback failed');
+    }
+  }
+
+  private startWatching(): void {
+    if (this.pollTimer !== undefined) return;
+    try {
+      this.fsWatcher = fs.watch(this.dir, { persistent: false }, (_event, filename) => {
+        if (filename === null || filename === this.base || String(filename).startsWith(`.${this.base}.tmp-`)) {
+          this.scheduleCheck();
+        }
+      });
+      this.fsWatcher.on('error', () => {
+        // directory removed or watcher limit reached: the poll below still works
+        this.fsWatcher?.close();
+        this.fsWatcher = undefined;
+      });
+    } catch {
+      this.fsWatcher = undefined;
+    }
+    this.pollTimer = setInterval(() => this.scheduleCheck(true), this.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  private stopWatching(): void {
+    this.fsWatcher?.close();
+    this.fsWatcher = undefined;
+    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+  }
+
+  private scheduleCheck(fromPoll = false): void {
+    if (this.checkRunning) {
+      this.checkPending = true;
+      return;
+    }
+    this.checkRunning = true;
+    void this.check(fromPoll).finally(() => {
+      this.checkRunning = false;
+      if (this.checkPending && this.watchers.size > 0) {
+        this.checkPending = false;
+        this.scheduleCheck();
+      }
+    });
+  }
+
+  private async check(fromPoll: boolean): Promise<void> {
+    if (this.watchers.size === 0) return;
+    try {
+      const st = await fsp.stat(this.path);
+      const sig = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      // The poll only reads when the file changed (cheap stat); fs.watch events always read.
+      if (fromPoll && sig === this.lastStat) return;
+      this.lastStat = sig;
+      const got = await this.readDoc();
+      if (got === undefined) return;
+      for (const w of this.watchers) this.deliver(w, got.doc);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.log?.warn({ err: (err as Error).message }, 'config watch read failed');
+      }
+    }
+  }
+}
