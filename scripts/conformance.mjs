@@ -23,11 +23,12 @@ const HELP = `usage: conformance.mjs [-o OUT] [-i INIT1] [-I INIT2] [-T SECS] [-
   -i/-I      initiator names passed to iscsi-test-cu (default: its own two names)
   -T SECS    timeout per suite (default 120)
   -s LIST    only these suites (comma separated names without "ALL.")
+  -B SECS    total time budget: suites not started within it are reported as ERROR (default: none)
   URL2       second path for MultipathIO (default: URL again)
 env ISCSI_TEST_CU overrides the iscsi-test-cu binary.`;
 
 const args = process.argv.slice(2);
-const opt = { out: 'conformance', init1: '', init2: '', timeoutSec: 120, suites: /** @type {string[]} */ ([]) };
+const opt = { out: 'conformance', init1: '', init2: '', timeoutSec: 120, budgetSec: 0, suites: /** @type {string[]} */ ([]) };
 const urls = [];
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
@@ -41,6 +42,7 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '-i') opt.init1 = next();
   else if (a === '-I') opt.init2 = next();
   else if (a === '-T') opt.timeoutSec = Number(next());
+  else if (a === '-B') opt.budgetSec = Number(next());
   else if (a === '-s') opt.suites = next().split(',').filter(Boolean);
   else if (a?.startsWith('-')) { console.error(`unknown option ${a}\n${HELP}`); process.exit(2); }
   else if (a !== undefined) urls.push(a);
@@ -161,8 +163,12 @@ const rows = [];
 const raw = [];
 const summaryLines = [];
 const totals = { PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0 };
+const started = Date.now();
 for (const suite of wanted) {
-  const r = await runSuite(suite);
+  const overBudget = opt.budgetSec > 0 && Date.now() - started > opt.budgetSec * 1000;
+  const r = overBudget
+    ? { suite, text: `not run: time budget of ${opt.budgetSec} s exhausted`, code: null, ms: 0 }
+    : await runSuite(suite);
   const text = mask(r.text);
   raw.push(`===== ALL.${suite} (exit ${r.code}, ${r.ms} ms) =====\n${text}`);
   const parsed = parseCunit(text);
@@ -172,7 +178,7 @@ for (const suite of wanted) {
     const got = parsed.get(test);
     const result = got?.result ?? 'ERROR';
     let reason = got?.reason ?? '';
-    if (!got) reason = r.code === 124 || r.code === 137 ? `timeout after ${opt.timeoutSec} s` : `no result (exit ${r.code}): ${firstLine}`;
+    if (!got) reason = overBudget ? r.text : r.code === 124 || r.code === 137 ? `timeout after ${opt.timeoutSec} s` : `no result (exit ${r.code}): ${firstLine}`;
     counts[/** @type {'PASSED'|'FAILED'|'SKIPPED'|'ERROR'} */ (result)]++;
     rows.push([suite, test, result, reason.replace(/[\t\n]/g, ' ')]);
   }
