@@ -1,0 +1,413 @@
+/**
+ * One SCSI task of the full feature phase: SCSI Command → ScsiPort.prepare →
+ * Data-Out collection (immediate data, unsolicited Data-Out, R2T) → execute →
+ * Data-In / SCSI Response with residuals. Transport output goes through the
+ * TaskSink that connection.ts implements (no PDU encoding here).
+ *
+ * RFC 7143 §11.3 "SCSI Command", §11.7 "SCSI Data-Out and SCSI Data-In",
+ * §11.8 "Ready To Transfer (R2T)", §11.4 "SCSI Response".
+ */
+import type { Nexus, PreparedCommand, ScsiPort, ScsiRequest, ScsiResult, TaskAttribute } from '../scsi/command.js';
+import { ScsiStatus } from '../scsi/command.js';
+import type { SessionParams } from './params.js';
+
+export const RESERVED_TAG = 0xffffffff;
+
+/** Residual flags + count of a response (RFC 7143 §11.4.5). */
+export interface Residual {
+  overflow: boolean;
+  underflow: boolean;
+  count: number;
+}
+
+export interface DataInArgs {
+  itt: number;
+  lun: number;
+  dataSN: number;
+  bufferOffset: number;
+  data: Buffer;
+  final: boolean;
+  /** Present on the last Data-In when the status is collapsed into it (S bit). */
+  status?: { scsiStatus: number; residual: Residual };
+}
+
+export interface R2TArgs {
+  itt: number;
+  lun: number;
+  ttt: number;
+  r2tSN: number;
+  bufferOffset: number;
+  desiredLength: number;
+}
+
+export interface ScsiResponseArgs {
+  itt: number;
+  status: number;
+  sense?: Buffer;
+  residual: Residual;
+  expDataSN: number;
+}
+
+/** What a task needs from its connection. */
+export interface TaskSink {
+  sendDataIn(a: DataInArgs): void;
+  sendR2T(a: R2TArgs): void;
+  sendScsiResponse(a: ScsiResponseArgs): void;
+  /** A fatal protocol error in this task's data phase: drop the connection (ERL 0). */
+  protocolError(reason: string): void;
+  /** A new Target Transfer Tag, unique within the connection. */
+  allocTtt(): number;
+  /** Arms/clears the Data-Out timeout of a task. */
+  armDataTimer(task: ScsiTask): void;
+  clearDataTimer(task: ScsiTask): void;
+  /** Task is ready to run (data complete): the session schedules it by task attribute. */
+  ready(task: ScsiTask): void;
+  /** Task finished (response sent or discarded): remove it from the tables. */
+  finished(task: ScsiTask): void;
+}
+
+export interface ScsiCommandFields {
+  itt: number;
+  lun: number;
+  cmdSN: number;
+  immediate: boolean;
+  /** F bit: no unsolicited Data-Out follows. */
+  final: boolean;
+  read: boolean;
+  write: boolean;
+  attribute: TaskAttribute;
+  edtl: number;
+  cdb: Buffer;
+  /** Immediate data (a view; copied if kept beyond the current call). */
+  data: Buffer;
+}
+
+interface R2TState {
+  ttt: number;
+  offset: number;
+  length: number;
+  received: number;
+  nextDataSN: number;
+}
+
+export class ScsiTask {
+  readonly itt: number;
+  readonly lun: number;
+  readonly cmdSN: number;
+  readonly immediate: boolean;
+  readonly attribute: TaskAttribute;
+  readonly edtl: number;
+  readonly read: boolean;
+  readonly write: boolean;
+  readonly req: ScsiRequest;
+  prepared: PreparedCommand | null = null;
+  /** Early result (prepare() failed) waiting for unsolicited data to drain. */
+  private earlyResult: ScsiResult | null = null;
+  aborted = false;
+  /** Set while port.execute() runs. */
+  execution: Promise<void> | null = null;
+  state: 'collecting' | 'ready' | 'executing' | 'done' = 'collecting';
+  /** Counted in the CmdSN window (non-immediate SCSI command). */
+  counted = false;
+
+  // Data-Out collection
+  private buffer: Buffer | null = null;
+  /** Bytes we need: min(dataOutLength, EDTL). */
+  private collectLength = 0;
+  /** Contiguous bytes received from offset 0 (DataPDUInOrder=Yes). */
+  private received = 0;
+  private unsolicitedOpen = false;
+  private unsolicitedNextDataSN = 0;
+  private unsolicitedLimit = 0;
+  private readonly r2ts = new Map<number, R2TState>();
+  private nextR2TOffset = 0;
+  private r2tSN = 0;
+  private dataInCount = 0;
+  /** Last activity (ms) for the Data-Out timeout. */
+  lastDataAt = 0;
+
+  constructor(
+    fields: ScsiCommandFields,
+    nexus: Nexus,
+    private readonly port: ScsiPort,
+    private readonly params: SessionParams,
+    private readonly sink: TaskSink,
+  ) {
+    this.itt = fields.itt;
+    this.lun = fields.lun;
+    this.cmdSN = fields.cmdSN;
+    this.immediate = fields.immediate;
+    this.attribute = fields.attribute;
+    this.edtl = fields.edtl;
+    this.read = fields.read;
+    this.write = fields.write;
+    this.req = {
+      nexus,
+      lun: fields.lun,
+      cdb: fields.cdb,
+      taskAttribute: fields.attribute,
+      expectedDataLength: fields.edtl,
+      dataOut: null,
+    };
+  }
+
+  /**
+   * Starts the task (in CmdSN order): prepare, take the immediate data, solicit
+   * the rest. Returns false when a protocol error closed the connection.
+   */
+  start(fields: ScsiCommandFields): boolean {
+    const p = this.port.prepare(this.req);
+    const immediateLen = fields.data.length;
+    const unsolicitedExpected = fields.write && !fields.final;
+    // RFC 7143 §11.3.4: unsolicited data (immediate + Data-Out) is bounded by FirstBurstLength and EDTL.
+    this.unsolicitedLimit = Math.min(this.params.firstBurstLength, fields.edtl);
+    if (immediateLen > 0 && !this.params.immediateData) {
+      this.sink.protocolError('immediate data with ImmediateData=No');
+      return false;
+    }
+    if (unsolicitedExpected && this.params.initialR2T) {
+      this.sink.protocolError('unsolicited Data-Out announced (F=0) with InitialR2T=Yes');
+      return false;
+    }
+    if (immediateLen > this.unsolicitedLimit) {
+      this.sink.protocolError(`immediate data ${immediateLen} > min(FirstBurstLength, EDTL) ${this.unsolicitedLimit}`);
+      return false;
+    }
+    this.received = immediateLen;
+    this.unsolicitedOpen = unsolicitedExpected && immediateLen < this.unsolicitedLimit;
+    if (p.kind === 'result') {
+      // prepare() answered (CHECK CONDITION etc.): no data needed; drain unsolicited data first.
+      this.earlyResult = p;
+      if (this.unsolicitedOpen) {
+        this.sink.armDataTimer(this);
+        return true;
+      }
+      this.state = 'ready';
+      this.sink.ready(this);
+      return true;
+    }
+    this.prepared = p;
+    this.collectLength = fields.write ? Math.min(p.dataOutLength, fields.edtl) : 0;
+    if (this.collectLength > 0) {
+      if (immediateLen >= this.collectLength && !this.unsolicitedOpen) {
+        // The immediate data is the whole payload: pass the view, no copy... but the
+        // framer may reuse its chunk, so copy exactly once.
+        this.buffer = Buffer.from(fields.data.subarray(0, this.collectLength));
+      } else {
+        this.buffer = Buffer.allocUnsafe(this.collectLength);
+        fields.data.copy(this.buffer, 0, 0, Math.min(immediateLen, this.collectLength));
+      }
+    }
+    this.nextR2TOffset = this.unsolicitedOpen ? this.unsolicitedLimit : immediateLen;
+    return this.advance();
+  }
+
+  /** True when this task still expects Data-Out PDUs. */
+  get collecting(): boolean {
+    return this.state === 'collecting';
+  }
+
+  /**
+   * One Data-Out PDU for this task. RFC 7143 §11.7: DataSN restarts at 0 for each
+   * R2T sequence and for the unsolicited sequence; BufferOffset must follow the
+   * previous PDU (DataPDUInOrder=Yes). Returns false on a protocol error.
+   */
+  dataOut(ttt: number, dataSN: number, bufferOffset: number, data: Buffer, final: boolean): boolean {
+    if (this.state !== 'collecting') {
+      this.sink.protocolError(`Data-Out for task 0x${this.itt.toString(16)} not collecting`);
+      return false;
+    }
+    this.lastDataAt = Date.now();
+    if (ttt === RESERVED_TAG) {
+      if (!this.unsolicitedOpen) {
+        this.sink.protocolError('unexpected unsolicited Data-Out');
+        return false;
+      }
+      if (dataSN !== this.unsolicitedNextDataSN || bufferOffset !== this.received) {
+        // iscsi-test-cu iSCSIdatasn.iSCSIDataSnInvalid: a wrong DataSN must fail the command.
+        this.sink.protocolError(`unsolicited Data-Out DataSN ${dataSN} offset ${bufferOffset}, expected ${this.unsolicitedNextDataSN}/${this.received}`);
+        return false;
+      }
+      if (bufferOffset + data.length > this.unsolicitedLimit) {
+        this.sink.protocolError('unsolicited data beyond FirstBurstLength');
+        return false;
+      }
+      this.unsolicitedNextDataSN++;
+      this.take(bufferOffset, data);
+      this.received += data.length;
+      if (final || this.received >= this.unsolicitedLimit) {
+        this.unsolicitedOpen = false;
+        if (!final) {
+          this.sink.protocolError('unsolicited data reached FirstBurstLength without F bit');
+          return false;
+        }
+        // The unsolicited part may have ended short of FirstBurstLength: solicit from there.
+        if (this.nextR2TOffset > this.received && this.r2ts.size === 0) this.nextR2TOffset = this.received;
+      }
+      return this.advance();
+    }
+    const r = this.r2ts.get(ttt);
+    if (r === undefined) {
+      this.sink.protocolError(`Data-Out with unknown TTT 0x${ttt.toString(16)}`);
+      return false;
+    }
+    if (dataSN !== r.nextDataSN || bufferOffset !== r.offset + r.received) {
+      this.sink.protocolError(`Data-Out DataSN ${dataSN} offset ${bufferOffset}, expected ${r.nextDataSN}/${r.offset + r.received}`);
+      return false;
+    }
+    if (r.received + data.length > r.length) {
+      this.sink.protocolError('Data-Out beyond the R2T desired length');
+      return false;
+    }
+    r.nextDataSN++;
+    this.take(bufferOffset, data);
+    r.received += data.length;
+    if (r.received === r.length) {
+      if (!final) {
+        this.sink.protocolError('R2T sequence complete without F bit');
+        return false;
+      }
+      this.r2ts.delete(ttt);
+      this.received = Math.max(this.received, r.offset + r.length);
+    } else if (final) {
+      this.sink.protocolError('F bit before the R2T sequence completed');
+      return false;
+    }
+    return this.advance();
+  }
+
+  private take(offset: number, data: Buffer): void {
+    const buf = this.buffer;
+    if (buf === null || offset >= buf.length) return; // overflow part (EDTL > needed): discard
+    data.copy(buf, offset, 0, Math.min(data.length, buf.length - offset));
+  }
+
+  /** Issue R2Ts while allowed; hand the task over when all data is in. */
+  private advance(): boolean {
+    if (this.unsolicitedOpen) {
+      this.sink.armDataTimer(this);
+      return true;
+    }
+    if (this.earlyResult !== null) {
+      this.sink.clearDataTimer(this);
+      this.state = 'ready';
+      this.sink.ready(this);
+      return true;
+    }
+    // RFC 7143 §11.8: at most MaxOutstandingR2T R2Ts, each ≤ MaxBurstLength.
+    while (this.r2ts.size < this.params.maxOutstandingR2T && this.nextR2TOffset < this.collectLength) {
+      const len = Math.min(this.params.maxBurstLength, this.collectLength - this.nextR2TOffset);
+      const ttt = this.sink.allocTtt();
+      const r: R2TState = { ttt, offset: this.nextR2TOffset, length: len, received: 0, nextDataSN: 0 };
+      this.r2ts.set(ttt, r);
+      this.nextR2TOffset += len;
+      this.sink.sendR2T({ itt: this.itt, lun: this.lun, ttt, r2tSN: this.r2tSN++, bufferOffset: r.offset, desiredLength: len });
+    }
+    if (this.r2ts.size > 0) {
+      this.sink.armDataTimer(this);
+      return true;
+    }
+    this.sink.clearDataTimer(this);
+    this.req.dataOut = this.buffer ?? (this.collectLength === 0 && this.prepared !== null && this.prepared.dataOutLength > 0 ? Buffer.alloc(0) : null);
+    this.state = 'ready';
+    this.sink.ready(this);
+    return true;
+  }
+
+  /** Runs the command (called by the session scheduler) and sends the response. */
+  run(): Promise<void> {
+    if (this.aborted) {
+      this.finish();
+      return Promise.resolve();
+    }
+    this.state = 'executing';
+    const early = this.earlyResult;
+    if (early !== null) {
+      this.respond(early);
+      return Promise.resolve();
+    }
+    const prepared = this.prepared as PreparedCommand;
+    const p = this.port.execute(this.req, prepared).then(
+      (res) => this.respond(res),
+      () => this.respond({ kind: 'result', status: ScsiStatus.CHECK_CONDITION }),
+    );
+    this.execution = p;
+    return p;
+  }
+
+  private respond(res: ScsiResult): void {
+    this.execution = null;
+    if (this.aborted) {
+      // SAM-5: an aborted task sends no response.
+      this.finish();
+      return;
+    }
+    const edtl = this.edtl;
+    const dataIn = res.dataIn;
+    let residual: Residual = { overflow: false, underflow: false, count: 0 };
+    if (this.write && this.prepared !== null) {
+      // Write direction: residual against what the command needed (SAM-5 / RFC 7143 §11.4.5).
+      const needed = this.prepared.dataOutLength;
+      if (needed > edtl) residual = { overflow: true, underflow: false, count: needed - edtl };
+      else if (needed < edtl) residual = { overflow: false, underflow: true, count: edtl - needed };
+    }
+    let sendLen = 0;
+    if (dataIn !== undefined && dataIn.length > 0) {
+      sendLen = Math.min(dataIn.length, edtl);
+      if (!this.write) {
+        if (dataIn.length > edtl) residual = { overflow: true, underflow: false, count: dataIn.length - edtl };
+        else if (dataIn.length < edtl) residual = { overflow: false, underflow: true, count: edtl - dataIn.length };
+      }
+    } else if (!this.write && this.read && edtl > 0) {
+      residual = { overflow: false, underflow: true, count: edtl };
+    }
+    // RFC 7143 §11.7.4: status may ride on the final Data-In only for GOOD without sense.
+    const collapse = sendLen > 0 && res.status === ScsiStatus.GOOD && res.sense === undefined;
+    if (sendLen > 0 && dataIn !== undefined) {
+      const mrdsl = this.params.initiatorMaxRecvDataSegmentLength;
+      let dataSN = 0;
+      for (let off = 0; off < sendLen; off += mrdsl) {
+        const end = Math.min(off + mrdsl, sendLen);
+        const last = end === sendLen;
+        const args: DataInArgs = {
+          itt: this.itt,
+          lun: this.lun,
+          dataSN: dataSN++,
+          bufferOffset: off,
+          data: dataIn.subarray(off, end),
+          final: last,
+        };
+        if (last && collapse) args.status = { scsiStatus: res.status, residual };
+        this.sink.sendDataIn(args);
+      }
+      this.dataInCount = dataSN;
+    }
+    if (!collapse) {
+      const r: ScsiResponseArgs = {
+        itt: this.itt,
+        status: res.status,
+        residual,
+        expDataSN: this.write ? this.r2tSN : this.dataInCount,
+      };
+      if (res.sense !== undefined) r.sense = res.sense;
+      this.sink.sendScsiResponse(r);
+    }
+    this.finish();
+  }
+
+  /** Abort (TMF / logout / session end): no response will be sent. */
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.req.aborted = true;
+    this.sink.clearDataTimer(this);
+    if (this.state === 'collecting' || this.state === 'ready') this.finish();
+  }
+
+  private finish(): void {
+    if (this.state === 'done') return;
+    this.state = 'done';
+    this.sink.clearDataTimer(this);
+    this.sink.finished(this);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Task management functions (RFC 7143 §11.5 "Task Management Function
+ * Request", §11.6 response codes; SAM-5 §7). The transport aborts its own
+ * tasks and waits for in-flight backstore I/O before answering (SAM-5: the
+ * function completes only when the affected tasks are terminated); the device
+ * server side effects go through ScsiPort.taskManagement().
+ */
+import { TmfFunction } from '../scsi/command.js';
+import type { Session } from './session.js';
+
+/** RFC 7143 §11.5.1 function codes (1-7 equal SAM's, 8 is iSCSI's TASK REASSIGN). */
+export const IscsiTmf = {
+  ABORT_TASK: 1,
+  ABORT_TASK_SET: 2,
+  CLEAR_ACA: 3,
+  CLEAR_TASK_SET: 4,
+  LOGICAL_UNIT_RESET: 5,
+  TARGET_WARM_RESET: 6,
+  TARGET_COLD_RESET: 7,
+  TASK_REASSIGN: 8,
+} as const;
+
+/** RFC 7143 §11.6.1 Response field. */
+export const TmfResponse = {
+  FUNCTION_COMPLETE: 0,
+  TASK_DOES_NOT_EXIST: 1,
+  LUN_DOES_NOT_EXIST: 2,
+  TASK_STILL_ALLEGIANT: 3,
+  TASK_ALLEGIANCE_REASSIGNMENT_NOT_SUPPORTED: 4,
+  FUNCTION_NOT_SUPPORTED: 5,
+  FUNCTION_AUTHORIZATION_FAILED: 6,
+  FUNCTION_REJECTED: 255,
+} as const;
+
+export interface TmfRequestFields {
+  fn: number;
+  lun: number;
+  referencedTaskTag: number;
+  refCmdSN: number;
+}
+
+export interface TmfOutcome {
+  response: number;
+  /** TARGET COLD RESET: drop the session after the response is sent. */
+  dropSession: boolean;
+}
+
+/** Executes one TMF on a session. Never rejects. */
+export async function executeTmf(session: Session, req: TmfRequestFields): Promise<TmfOutcome> {
+  const port = session.port;
+  const done = (response: number, dropSession = false): TmfOutcome => ({ response, dropSession });
+  if (port === null) return done(TmfResponse.FUNCTION_REJECTED);
+  switch (req.fn) {
+    case IscsiTmf.ABORT_TASK: {
+      const task = session.tasks.get(req.referencedTaskTag);
+      if (task !== undefined && task.lun === req.lun) {
+        await session.abortAll((t) => t === task);
+      }
+      // RFC 7143 §11.5.1 b): a task that is not found (already completed, or its
+      // command not yet received but within the window) is answered "Function complete".
+      port.taskManagement(TmfFunction.ABORT_TASK, req.lun);
+      return done(TmfResponse.FUNCTION_COMPLETE);
+    }
+    case IscsiTmf.ABORT_TASK_SET:
+    case IscsiTmf.CLEAR_TASK_SET:
+    case IscsiTmf.LOGICAL_UNIT_RESET: {
+      const fn =
+        req.fn === IscsiTmf.ABORT_TASK_SET
+          ? TmfFunction.ABORT_TASK_SET
+          : req.fn === IscsiTmf.CLEAR_TASK_SET
+            ? TmfFunction.CLEAR_TASK_SET
+            : TmfFunction.LOGICAL_UNIT_RESET;
+      await session.abortAll((t) => t.lun === req.lun);
+      const exists = port.taskManagement(fn, req.lun);
+      return done(exists ? TmfResponse.FUNCTION_COMPLETE : TmfResponse.LUN_DOES_NOT_EXIST);
+    }
+    case IscsiTmf.TARGET_WARM_RESET:
+    case IscsiTmf.TARGET_COLD_RESET: {
+      await session.abortAll();
+      const cold = req.fn === IscsiTmf.TARGET_COLD_RESET;
+      port.taskManagement(cold ? TmfFunction.TARGET_COLD_RESET : TmfFunction.TARGET_WARM_RESET, req.lun);
+      // RFC 7143 §11.5.1: after a TARGET COLD RESET the target drops all connections.
+      return done(TmfResponse.FUNCTION_COMPLETE, cold);
+    }
+    case IscsiTmf.CLEAR_ACA:
+      // ACA (NACA=1) is not supported by the device server.
+      return done(TmfResponse.FUNCTION_NOT_SUPPORTED);
+    case IscsiTmf.TASK_REASSIGN:
+      // RFC 7143 §11.5.1: at ErrorRecoveryLevel < 2 task reassignment is not supported.
+      return done(TmfResponse.TASK_ALLEGIANCE_REASSIGNMENT_NOT_SUPPORTED);
+    default:
+      return done(TmfResponse.FUNCTION_REJECTED);
+  }
+}
