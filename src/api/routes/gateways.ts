@@ -1,0 +1,127 @@
+/**
+ * Gateways (portals) of a target: /api/gateways/<iqn>, /api/gateway/<iqn>/<name>
+ * (PUT add, DELETE remove) and the internal /api/_gateway/<iqn>/<name> GET.
+ */
+import { isIP } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { defaultResolveHost, normalizeRemoteAddress } from '../access.js';
+import type { ApiContext } from '../context.js';
+import { addPortal, dropUnusedGateways, gatewayNames, now, removePortal, targetOr404 } from '../doc.js';
+import { badRequest, notFound } from '../errors.js';
+import { boolField, field, pathParam } from '../params.js';
+import { iqnParam } from './common.js';
+
+// Host names (RFC 1123 labels, '_' tolerated as in container names), or an IP literal.
+const GATEWAY_NAME_RE = /^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$/;
+
+export function validGatewayName(name: string): boolean {
+  return GATEWAY_NAME_RE.test(name) || isIP(name) !== 0;
+}
+
+export function gatewayRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const resolveHost = ctx.deps.resolveHost ?? defaultResolveHost;
+
+  app.get('/api/gateways/:target_iqn', { config: { doc: "Return the target's portals (gateways) as stored in the configuration" } }, async (req) => {
+    const iqn = iqnParam(req, 'target_iqn');
+    const doc = await ctx.load();
+    return targetOr404(doc, iqn).portals;
+  });
+
+  app.get('/api/_gateway/:target_iqn/:gateway_name', async (req, reply) => {
+    const iqn = iqnParam(req, 'target_iqn');
+    const name = pathParam(req, 'gateway_name');
+    const doc = await ctx.load();
+    const portal = targetOr404(doc, iqn).portals[name];
+    if (portal === undefined) return reply.code(404).send({ message: "Gateway doesn't exist in the configuration" });
+    return portal;
+  });
+
+  app.put(
+    '/api/gateway/:target_iqn/:gateway_name',
+    {
+      config: {
+        doc:
+          'Define (PUT) or delete (DELETE) an iSCSI gateway (portal) of a target\n' +
+          'PUT: ip_address (comma list; appended to the target ip_list = TPG order), skipchecks (true: no checks of name/IPs), nosync (accepted, ignored)\n' +
+          'DELETE: force (needed to drop the last gateway of a target that still has disks or clients)',
+      },
+    },
+    async (req) => {
+      const iqn = iqnParam(req, 'target_iqn');
+      const name = pathParam(req, 'gateway_name');
+      if (!validGatewayName(name)) throw badRequest(`Invalid gateway name ${name}`);
+      const ipField = field(req, 'ip_address');
+      if (ipField === undefined || ipField.trim() === '') throw badRequest('ip_address is required');
+      const ips = ipField.split(',').map((s) => normalizeRemoteAddress(s.trim())).filter((s) => s !== '');
+      const skipchecks = boolField(req, 'skipchecks', false);
+      boolField(req, 'nosync', false); // validated; every gateway reconciles everything anyway
+      for (const ip of ips) {
+        if (isIP(ip) === 0) {
+          throw badRequest("IP address provided is not usable (name doesn't resolve, or not a valid IPv4/IPv6 address)");
+        }
+      }
+      if (new Set(ips).size !== ips.length) throw badRequest('IP address already defined to the configuration');
+
+      // Without skipchecks (gwcli utils.py valid_gateway): this gateway's IPs must be
+      // on this host; another gateway's name must resolve (or already be known). We do
+      // not call the other gateway's API (no fan-out), so its IPs and settings hash are
+      // not checked here; it reports a bad IP itself when it reconciles.
+      if (!skipchecks) {
+        if (name === ctx.deps.status.gatewayName) {
+          const mine = ctx.deps.status.ipAddresses();
+          for (const ip of ips) {
+            if (!mine.includes(ip)) throw badRequest(`IP address of ${ip} is not available on ${name}. Valid IPs are :${mine.join(',')}`);
+          }
+        } else if (isIP(name) === 0) {
+          const known = gatewayNames(await ctx.load()).includes(name);
+          if (!known && (await resolveHost(name)).length === 0) {
+            throw badRequest(`Gateway '${name}' is not resolvable to an IP address`);
+          }
+        }
+      }
+
+      await ctx.mutate((doc) => {
+        const t = targetOr404(doc, iqn);
+        if (name in t.portals) throw badRequest('Gateway already exists in configuration');
+        for (const ip of ips) {
+          if (t.ip_list.includes(ip)) throw badRequest('IP address already defined to the configuration');
+          // One IP belongs to one gateway: another gateway of another target must not claim it.
+          for (const [otherIqn, other] of Object.entries(doc.targets)) {
+            for (const [gw, p] of Object.entries(other.portals ?? {})) {
+              if (gw !== name && (p.portal_ip_addresses ?? []).includes(ip)) {
+                throw badRequest(`IP address ${ip} is already used by gateway ${gw} of target ${otherIqn}`);
+              }
+            }
+          }
+        }
+        addPortal(doc, t, name, ips, now());
+        return true;
+      });
+      return { message: 'Gateway creation successful' };
+    },
+  );
+
+  app.delete('/api/gateway/:target_iqn/:gateway_name', async (req) => {
+    const iqn = iqnParam(req, 'target_iqn');
+    const name = pathParam(req, 'gateway_name');
+    const force = boolField(req, 'force', false);
+    await ctx.mutate((doc) => {
+      const t = targetOr404(doc, iqn);
+      if (!(name in t.portals)) throw notFound('Gateway does not exist in configuration');
+      const disks = Object.keys(t.disks).length;
+      const clients = Object.keys(t.clients).length;
+      // Upstream drops the target's disks, clients and groups with its last gateway
+      // (gateway.py remove_from_config); we ask for force=true before doing that.
+      if (Object.keys(t.portals).length === 1 && disks + clients > 0 && !force) {
+        throw badRequest(
+          `${name} is the last gateway of ${iqn}, which still has ${disks} disk(s) and ${clients} client(s): ` +
+            'removing it also removes them (use force=true)',
+        );
+      }
+      removePortal(doc, t, name, now());
+      dropUnusedGateways(doc);
+      return true;
+    });
+    return { message: 'Gateway deletion successful' };
+  });
+}
