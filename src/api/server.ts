@@ -78,7 +78,6 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const app: FastifyInstance = Fastify({
     // Our own one-line-per-request log below: no bodies, no headers (CHAP/API secrets never logged).
     logger: false,
-    disableRequestLogging: true,
     routerOptions: { ignoreTrailingSlash: true },
     bodyLimit: 1024 * 1024,
     ...(tls !== undefined ? { https: { ...tls, minVersion: 'TLSv1.2' as const } } : {}),
