@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// Small helpers for bench/run.sh (node only, no curl/jq needed):
+//   node bench/lib.mjs freeport                         -> a free 127.0.0.1 TCP port (kernel-chosen)
+//   node bench/lib.mjs wait-ping API_PORT SECS          -> exit 0 once GET /api/_ping answers 200
+//   node bench/lib.mjs api API_PORT METHOD PATH [k=v]…  -> form-encoded request with admin:admin; exit 1 unless 2xx
+//   node bench/lib.mjs cpu PID                          -> utime+stime of PID in clock ticks (/proc/PID/stat)
+//   node bench/lib.mjs median N…                        -> median of the numbers
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+
+const [cmd, ...args] = process.argv.slice(2);
+const AUTH = 'Basic ' + Buffer.from('admin:admin').toString('base64');
+
+async function request(port, method, path, form) {
+  const init = { method, headers: { authorization: AUTH }, signal: AbortSignal.timeout(30_000) };
+  if (form) {
+    init.headers['content-type'] = 'application/x-www-form-urlencoded';
+    init.body = new URLSearchParams(form).toString();
+  }
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, init);
+  return { status: res.status, text: await res.text() };
+}
+
+switch (cmd) {
+  case 'freeport': {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => console.log(typeof a === 'object' && a ? a.port : 0));
+    });
+    break;
+  }
+  case 'wait-ping': {
+    const [port, secs = '20'] = args;
+    const deadline = Date.now() + Number(secs) * 1000;
+    for (;;) {
+      try {
+        const r = await request(port, 'GET', '/api/_ping');
+        if (r.status === 200) process.exit(0);
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        console.error(`API on port ${port} not ready after ${secs} s`);
+        process.exit(1);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  case 'api': {
+    const [port, method, path, ...kv] = args;
+    const form = kv.length > 0 || method !== 'GET' ? Object.fromEntries(kv.map((x) => [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)])) : undefined;
+    const r = await request(port, method, path, form);
+    console.log(`${method} ${path} -> ${r.status} ${r.text.slice(0, 300)}`);
+    process.exit(r.status >= 200 && r.status < 300 ? 0 : 1);
+  }
+  case 'cpu': {
+    const stat = readFileSync(`/proc/${args[0]}/stat`, 'utf8');
+    // Fields after the ")" that closes comm: state is field 3, utime 14, stime 15 (proc(5)).
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    console.log(Number(f[11]) + Number(f[12]));
+    break;
+  }
+  case 'median': {
+    const v = args.map(Number).filter(Number.isFinite).sort((a, b) => a - b);
+    if (v.length === 0) { console.log('NaN'); break; }
+    const m = v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    console.log(m);
+    break;
+  }
+  default:
+    console.error('usage: lib.mjs freeport | wait-ping PORT SECS | api PORT METHOD PATH [k=v...] | cpu PID | median N...');
+    process.exit(2);
+}

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Benchmark: our gateway vs tgt, same host, same initiator (qemu-img bench over libiscsi), ABAB order.
+#
+#   npm run bench            (= tsc && bash bench/run.sh)
+#
+# Our gateway: temp data dir, file backstore, 1 GiB LUN 0 mapped to qemu's initiator name (no CHAP).
+# tgt: 1 GiB thick file LUN (rdwr), via scripts/tgt-start.sh. Both LUNs are pre-written fully with
+# 1 MiB writes (allocation + page cache), then each case runs REPS times per target, alternating.
+# IOPS = count / seconds ("Run completed in X seconds."); MiB/s for the 1 MiB cases. CPU% is the
+# target process's utime+stime over the run's wall time (100 % = one core; the host has 2).
+#
+# Env: REPS (3), TARGETS ("ours tgt"; "tgt" alone works without the daemon), CASES (all), OUT
+# (dist/bench), SIZE (1G), RUN_TIMEOUT (120 s per qemu-img run).
+# Every step runs under `timeout`; both targets are stopped by PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+REPS=${REPS:-3}
+TARGETS=${TARGETS:-ours tgt}
+OUT=${OUT:-$ROOT/dist/bench}
+SIZE=${SIZE:-1G}
+RUN_TIMEOUT=${RUN_TIMEOUT:-120}
+IQN=iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw
+QEMU_INITIATOR=iqn.2008-11.org.linux-kvm   # qemu-img's initiator name (no VM name/uuid)
+lib() { timeout 60 node "$ROOT/bench/lib.mjs" "$@"; }
+
+# name | unit | count | qemu-img bench arguments (exact commands: iscsi-peers-and-clients.md §6)
+ALL_CASES=(
+  "rr4k-qd1|IOPS|20000|-c 20000 -d 1 -s 4k -S 33550336"
+  "rr4k-qd32|IOPS|100000|-c 100000 -d 32 -s 4k -S 33550336"
+  "rw4k-qd32|IOPS|100000|-w -c 100000 -d 32 -s 4k -S 33550336"
+  "sr1m-qd8|MiB/s|2048|-c 2048 -d 8 -s 1M"
+  "sw1m-qd8|MiB/s|2048|-w -c 2048 -d 8 -s 1M"
+)
+CASES=${CASES:-rr4k-qd1 rr4k-qd32 rw4k-qd32 sr1m-qd8 sw1m-qd8}
+
+for t in qemu-img tgtd tgtadm; do
+  command -v "$t" >/dev/null || { echo "missing $t: sudo bash .ci/run installs the peers" >&2; exit 3; }
+done
+
+mkdir -p "$OUT"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/igw-bench.XXXXXX")
+OURS_PID='' TGT_PID='' TGT_CTL=''
+cleanup() {
+  set +e
+  if [[ -n "$OURS_PID" ]] && kill -0 "$OURS_PID" 2>/dev/null; then
+    kill -TERM "$OURS_PID"
+    for _ in $(seq 100); do kill -0 "$OURS_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$OURS_PID" 2>/dev/null && kill -KILL "$OURS_PID"
+  fi
+  [[ -n "$TGT_PID" ]] && bash "$ROOT/scripts/tgt-stop.sh" "$TGT_PID" "$TGT_CTL" >/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+declare -A URL PID
+for target in $TARGETS; do
+  case "$target" in
+    ours)
+      [[ -f "$ROOT/dist/src/main.js" ]] || { echo "dist/src/main.js missing (run tsc; or TARGETS=tgt)" >&2; exit 3; }
+      api_port=$(lib freeport); iscsi_port=$(lib freeport)
+      mkdir -p "$WORK/ours/data"
+      cat >"$WORK/ours/iscsi-gateway.cfg" <<EOF
+[config]
+api_host = 127.0.0.1
+api_port = $api_port
+api_user = admin
+api_password = admin
+api_secure = false
+minimum_gateways = 1
+trusted_ip_list = 127.0.0.1
+backstore = file
+data_dir = $WORK/ours/data
+iscsi_port = $iscsi_port
+gateway_name = bench-gw
+EOF
+      setsid node "$ROOT/dist/src/main.js" --config "$WORK/ours/iscsi-gateway.cfg" >"$WORK/ours/daemon.log" 2>&1 </dev/null &
+      OURS_PID=$!
+      lib wait-ping "$api_port" 30 || { tail -20 "$WORK/ours/daemon.log" >&2; exit 1; }
+      lib api "$api_port" PUT "/api/target/$IQN" >/dev/null
+      lib api "$api_port" PUT "/api/gateway/$IQN/bench-gw" ip_address=127.0.0.1 skipchecks=true >/dev/null
+      lib api "$api_port" PUT /api/disk/rbd/bench mode=create "size=$SIZE" create_image=true >/dev/null
+      lib api "$api_port" PUT "/api/targetlun/$IQN" disk=rbd/bench >/dev/null
+      lib api "$api_port" PUT "/api/client/$IQN/$QEMU_INITIATOR" >/dev/null
+      lib api "$api_port" PUT "/api/clientlun/$IQN/$QEMU_INITIATOR" disk=rbd/bench >/dev/null
+      URL[ours]="iscsi://127.0.0.1:$iscsi_port/$IQN/0"
+      PID[ours]=$OURS_PID
+      ;;
+    tgt)
+      TGT_CTL=$(( 2000 + RANDOM % 60000 ))
+      while [[ -e /var/run/tgtd/socket.$TGT_CTL ]]; do TGT_CTL=$(( 2000 + RANDOM % 60000 )); done
+      tgt_port=$(lib freeport)
+      TGT_PID=$(timeout 60 bash "$ROOT/scripts/tgt-start.sh" -p "$tgt_port" -c "$TGT_CTL" -d "$WORK/tgt" -s "$SIZE" | tail -1)
+      URL[tgt]="iscsi://127.0.0.1:$tgt_port/iqn.2003-01.org.example:tgt-ref/1"
+      PID[tgt]=$TGT_PID
+      ;;
+    *) echo "unknown target $target" >&2; exit 2 ;;
+  esac
+done
+
+LOG="$OUT/bench-$(date -u +%Y%m%dT%H%M%SZ).log"
+say() { echo "$*" | tee -a "$LOG"; }
+say "# bench $(date -u +%FT%TZ) host=$(hostname) cores=$(nproc) reps=$REPS size=$SIZE targets=[$TARGETS]"
+for target in $TARGETS; do say "# $target: ${URL[$target]} pid ${PID[$target]}"; done
+
+# bench TARGET ARGS... -> prints "seconds cpu%" (cpu% of the target process over the run)
+bench() {
+  local target=$1; shift
+  local pid=${PID[$target]} t0 t1 c0 c1 out secs
+  c0=$(lib cpu "$pid"); t0=$(date +%s.%N)
+  # shellcheck disable=SC2068
+  out=$(timeout "$RUN_TIMEOUT" qemu-img bench -f raw -t none $@ "${URL[$target]}" 2>&1) || {
+    echo "qemu-img bench failed on $target: $out" >&2; echo "NaN NaN"; return 0; }
+  t1=$(date +%s.%N); c1=$(lib cpu "$pid")
+  secs=$(sed -n 's/^Run completed in \([0-9.]*\) seconds\./\1/p' <<<"$out")
+  awk -v s="${secs:-NaN}" -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%s %.0f\n", s, (c1 - c0) / hz / (t1 - t0) * 100 }'
+}
+
+# Pre-write every LUN fully with 1 MiB writes (allocation, page cache), not timed.
+for target in $TARGETS; do
+  size_bytes=$(numfmt --from=iec "$SIZE")
+  say "# pre-write $target: $(( size_bytes / 1048576 )) x 1 MiB"
+  bench "$target" -w -c $(( size_bytes / 1048576 )) -d 8 -s 1M >/dev/null
+done
+
+declare -A RES CPU
+for c in "${ALL_CASES[@]}"; do
+  IFS='|' read -r name unit count args <<<"$c"
+  [[ " $CASES " == *" $name "* ]] || continue
+  for rep in $(seq "$REPS"); do
+    for target in $TARGETS; do   # ABAB: targets alternate within each repetition
+      read -r secs cpu < <(bench "$target" $args)
+      # IOPS = count / s; for the 1 MiB cases count / s is also MiB/s.
+      val=$(awk -v n="$count" -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "NaN" }')
+      RES[$name,$target]+="$val "
+      CPU[$name,$target]+="$cpu "
+      say "$name rep $rep $target: ${secs}s -> $val $unit, cpu ${cpu}%"
+    done
+  done
+done
+
+say ""
+say "## medians of $REPS runs (qemu-img bench, loopback; CPU% = target process, 100 = one core)"
+hdr=$(printf '%-10s %-6s' case unit)
+for target in $TARGETS; do hdr+=$(printf ' %10s %6s' "$target" cpu%); done
+[[ "$TARGETS" == "ours tgt" ]] && hdr+=$(printf ' %9s' ours/tgt)
+say "$hdr"
+for c in "${ALL_CASES[@]}"; do
+  IFS='|' read -r name unit _ _ <<<"$c"
+  [[ " $CASES " == *" $name "* ]] || continue
+  line=$(printf '%-10s %-6s' "$name" "$unit")
+  declare -A MED=()
+  for target in $TARGETS; do
+    # shellcheck disable=SC2086
+    MED[$target]=$(lib median ${RES[$name,$target]})
+    # shellcheck disable=SC2086
+    line+=$(printf ' %10.0f %6.0f' "${MED[$target]}" "$(lib median ${CPU[$name,$target]})")
+  done
+  if [[ "$TARGETS" == "ours tgt" ]]; then
+    line+=$(awk -v a="${MED[ours]}" -v b="${MED[tgt]}" 'BEGIN { if (b > 0) printf " %9.2f", a / b; else printf " %9s", "n/a" }')
+  fi
+  say "$line"
+done
+say ""
+say "log: $LOG"
