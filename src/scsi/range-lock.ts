@@ -20,11 +20,10 @@ interface Holder {
 
 export type Release = () => void;
 
-const noop: Release = () => {};
-
 export class RangeLock {
   private readonly holders: Holder[] = [];
   private exclusiveCount = 0;
+  private waiting = 0;
 
   /** Number of holders (granted or waiting); for tests and metrics. */
   get size(): number {
@@ -32,18 +31,33 @@ export class RangeLock {
   }
 
   /**
-   * Shared hold for a write of [start, end). Returns synchronously-resolved
-   * release when no exclusive range is present (no allocation, no await needed
-   * beyond the caller's).
+   * Shared hold for a write of [start, end). Granted synchronously (no promise,
+   * no scan) unless an exclusive range is queued or held.
    */
   acquireShared(start: number, end: number): Release | Promise<Release> {
-    if (this.exclusiveCount === 0) return noop;
-    return this.enqueue(start, end, false);
+    const h: Holder = { start, end: Math.max(end, start + 1), exclusive: false, granted: true, wake: undefined };
+    this.holders.push(h);
+    const release: Release = () => this.release(h);
+    if (this.exclusiveCount === 0 || !this.conflictsBefore(h, this.holders.length - 1)) return release;
+    h.granted = false;
+    this.waiting++;
+    return new Promise<Release>((resolve) => {
+      h.wake = () => resolve(release);
+    });
   }
 
+  /** Exclusive hold (COMPARE AND WRITE, ORWRITE): waits for every overlapping earlier holder. */
   acquireExclusive(start: number, end: number): Promise<Release> {
     this.exclusiveCount++;
-    return this.enqueue(start, end, true);
+    const h: Holder = { start, end: Math.max(end, start + 1), exclusive: true, granted: true, wake: undefined };
+    this.holders.push(h);
+    const release: Release = () => this.release(h);
+    if (!this.conflictsBefore(h, this.holders.length - 1)) return Promise.resolve(release);
+    h.granted = false;
+    this.waiting++;
+    return new Promise<Release>((resolve) => {
+      h.wake = () => resolve(release);
+    });
   }
 
   private conflictsBefore(h: Holder, index: number): boolean {
@@ -54,28 +68,17 @@ export class RangeLock {
     return false;
   }
 
-  private enqueue(start: number, end: number, exclusive: boolean): Promise<Release> {
-    const h: Holder = { start, end: Math.max(end, start + 1), exclusive, granted: false, wake: undefined };
-    this.holders.push(h);
-    const release: Release = () => this.release(h);
-    if (!this.conflictsBefore(h, this.holders.length - 1)) {
-      h.granted = true;
-      return Promise.resolve(release);
-    }
-    return new Promise<Release>((resolve) => {
-      h.wake = () => resolve(release);
-    });
-  }
-
   private release(h: Holder): void {
     const i = this.holders.indexOf(h);
     if (i < 0) return;
     this.holders.splice(i, 1);
     if (h.exclusive) this.exclusiveCount--;
+    if (this.waiting === 0) return;
     for (let j = 0; j < this.holders.length; j++) {
       const w = this.holders[j]!;
       if (!w.granted && !this.conflictsBefore(w, j)) {
         w.granted = true;
+        this.waiting--;
         const wake = w.wake;
         w.wake = undefined;
         wake?.();

@@ -1,0 +1,105 @@
+/**
+ * The SCSI device server as one I_T nexus sees it: a ScsiPort over a dynamic
+ * LUN map (read per command, so mapping changes apply at once).
+ */
+import type { Nexus, PreparedCommand, ScsiPort, ScsiRequest, ScsiResult } from './command.js';
+import { TmfFunction } from './command.js';
+import type { PortContext } from './descriptor.js';
+import { executeCommand, prepareCommand, prepareNoLun } from './dispatch.js';
+import type { LogicalUnit } from './logical-unit.js';
+
+export interface LunMap {
+  get(lun: number): LogicalUnit | undefined;
+  luns(): number[];
+}
+
+class DevicePort implements ScsiPort, PortContext {
+  readonly nexus: Nexus;
+  readonly lunMap: LunMap;
+  /** LUs this nexus has sent commands to (for nexus loss). */
+  private readonly touched = new Set<LogicalUnit>();
+  private closed = false;
+
+  constructor(nexus: Nexus, lunMap: LunMap) {
+    this.nexus = nexus;
+    this.lunMap = lunMap;
+  }
+
+  luns(): number[] {
+    return this.lunMap.luns();
+  }
+
+  prepare(req: ScsiRequest): PreparedCommand | ScsiResult {
+    const lu = this.lunMap.get(req.lun);
+    if (lu === undefined) return prepareNoLun(req, this);
+    if (!this.touched.has(lu)) this.touched.add(lu);
+    return prepareCommand(req, lu, this.nexus, this);
+  }
+
+  execute(_req: ScsiRequest, prepared: PreparedCommand): Promise<ScsiResult> {
+    return executeCommand(prepared);
+  }
+
+  taskManagement(fn: TmfFunction, lun: number): boolean {
+    const key = this.nexus.key;
+    switch (fn) {
+      case TmfFunction.LOGICAL_UNIT_RESET: {
+        const lu = this.lunMap.get(lun);
+        if (lu === undefined) return false;
+        // SAM-5 "LOGICAL UNIT RESET": RESERVE(6) released (SPC-2), reset unit attention for the other nexuses.
+        lu.pr.reset();
+        lu.ua.establishAll('BUS_DEVICE_RESET', key);
+        return true;
+      }
+      case TmfFunction.TARGET_WARM_RESET:
+      case TmfFunction.TARGET_COLD_RESET: {
+        const reason = fn === TmfFunction.TARGET_COLD_RESET ? 'POWER_ON_RESET' : 'BUS_DEVICE_RESET';
+        for (const l of this.lunMap.luns()) {
+          const lu = this.lunMap.get(l);
+          if (lu === undefined) continue;
+          lu.pr.reset();
+          lu.ua.establishAll(reason, key);
+        }
+        return true;
+      }
+      case TmfFunction.CLEAR_TASK_SET: {
+        const lu = this.lunMap.get(lun);
+        if (lu === undefined) return false;
+        // SAM-5 "CLEAR TASK SET": with a shared task set (TST 000b) the other nexuses see COMMANDS CLEARED BY ANOTHER INITIATOR.
+        lu.ua.establishAll('COMMANDS_CLEARED_BY_ANOTHER_INITIATOR', key);
+        return true;
+      }
+      case TmfFunction.ABORT_TASK:
+      case TmfFunction.ABORT_TASK_SET:
+      case TmfFunction.CLEAR_ACA:
+        return this.lunMap.get(lun) !== undefined;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const lu of this.touched) {
+      // SAM-5 "I_T nexus loss": RESERVE(6) released; the nexus sees I_T NEXUS LOSS OCCURRED if it returns.
+      lu.pr.nexusLoss(this.nexus);
+      if (lu.ua.isKnown(this.nexus.key)) lu.ua.establish(this.nexus.key, 'I_T_NEXUS_LOSS');
+    }
+    this.touched.clear();
+  }
+
+  /** REPORTED LUNS DATA HAS CHANGED for this nexus on every LU it can reach (SPC-4). */
+  lunMapChanged(): void {
+    for (const l of this.lunMap.luns()) this.lunMap.get(l)?.ua.establish(this.nexus.key, 'REPORTED_LUNS_DATA_HAS_CHANGED');
+    for (const lu of this.touched) lu.ua.establish(this.nexus.key, 'REPORTED_LUNS_DATA_HAS_CHANGED');
+  }
+}
+
+/** The device server for one I_T nexus. */
+export function createScsiPort(nexus: Nexus, lunMap: LunMap): ScsiPort {
+  return new DevicePort(nexus, lunMap);
+}
+
+/** The LUN map of an open port changed (mapping added/removed): REPORTED LUNS DATA HAS CHANGED UA for that nexus. */
+export function notifyLunMapChanged(port: ScsiPort): void {
+  if (port instanceof DevicePort) port.lunMapChanged();
+}

@@ -1,0 +1,175 @@
+/**
+ * A logical unit: a backing store plus identity (wwn → unit serial and NAA
+ * designator), geometry, limits, mode parameters, unit attentions and
+ * reservations. Shared by every I_T nexus that maps it (SAM-5 "Logical unit").
+ */
+import type { BackingStore } from '../backstore/backstore.js';
+import { RangeLock } from './range-lock.js';
+import { Reservations, type PrStore } from './reservations.js';
+import type { SenseFormat, SenseReason } from './sense.js';
+import { UnitAttentions } from './unit-attention.js';
+import type { Nexus } from './command.js';
+
+export type { PrStore } from './reservations.js';
+
+export type AluaState = 'active-optimized' | 'active-non-optimized' | 'standby' | 'unavailable' | 'transitioning';
+
+/** One target port group of the target (id = TPG tag). */
+export interface AluaGroup {
+  id: number;
+  state: AluaState;
+  relativePortIds: number[];
+}
+
+export interface LogicalUnitOptions {
+  /** "pool/image". */
+  name: string;
+  backstore: BackingStore;
+  /** Config wwn / unit serial (UUID-like): VPD 0x80 and the NAA designator in VPD 0x83. */
+  wwn: string;
+  /** Logical block length in bytes; 512 by default. */
+  blockSize?: number;
+  vendor?: string;
+  product?: string;
+  revision?: string;
+  /** All target port groups of the target; read on every RTPG and ALUA gate. */
+  aluaGroups: () => AluaGroup[];
+  prStore?: PrStore;
+  readOnly?: boolean;
+  /** Caching mode page WCE: writes are volatile until SYNCHRONIZE CACHE (true for page-cache backed files). */
+  writeCache?: boolean;
+  maxTransferBlocks?: number;
+  maxWriteSameBlocks?: number;
+  maxUnmapBlocks?: number;
+  maxUnmapDescriptors?: number;
+  maxCompareAndWriteBlocks?: number;
+  /** Physical block (allocation unit) in bytes for READ CAPACITY(16) / unmap granularity; 4096 by default. */
+  physicalBlockSize?: number;
+}
+
+/** The PR engine as the dispatcher uses it (src/scsi/reservations.ts implements it). */
+export interface PrEngine {
+  load(): Promise<void>;
+  conflicts(nexus: Nexus, cdb: Buffer): boolean;
+  persistentReserveIn(nexus: Nexus, cdb: Buffer): Buffer;
+  persistentReserveOut(nexus: Nexus, cdb: Buffer, param: Buffer): Promise<'GOOD' | 'RESERVATION_CONFLICT'>;
+  reserve6(nexus: Nexus): 'GOOD' | 'RESERVATION_CONFLICT';
+  release6(nexus: Nexus): 'GOOD';
+  nexusLoss(nexus: Nexus): void;
+  reset(): void;
+}
+
+/** Mode parameters the device server honours (current values, shared by all nexuses). */
+export interface ModeState {
+  /** Control mode page D_SENSE: descriptor format sense data. */
+  dSense: boolean;
+  /** Control mode page SWP: software write protect. */
+  swp: boolean;
+  /** Caching mode page WCE. */
+  wce: boolean;
+}
+
+export class LogicalUnit {
+  readonly name: string;
+  readonly wwn: string;
+  readonly backstore: BackingStore;
+  readonly blockSize: number;
+  /** log2(physical block / logical block): READ CAPACITY(16) LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT. */
+  readonly lbppbExponent: number;
+  readonly vendor: string;
+  readonly product: string;
+  readonly revision: string;
+  readonly readOnly: boolean;
+  readonly maxTransferBlocks: number;
+  readonly maxWriteSameBlocks: number;
+  readonly maxUnmapBlocks: number;
+  readonly maxUnmapDescriptors: number;
+  readonly maxCompareAndWriteBlocks: number;
+  readonly aluaGroups: () => AluaGroup[];
+  /** @internal per-nexus unit attention queues. */
+  readonly ua = new UnitAttentions();
+  /** @internal persistent reservations and RESERVE(6). */
+  readonly pr: PrEngine;
+  /** @internal COMPARE AND WRITE atomicity when the backstore has no native CAW. */
+  readonly rangeLock = new RangeLock();
+  /** @internal */
+  readonly mode: ModeState;
+  private closed = false;
+
+  constructor(opts: LogicalUnitOptions) {
+    const bs = opts.blockSize ?? 512;
+    if (!Number.isInteger(bs) || bs < 512 || bs > 65536 || (bs & (bs - 1)) !== 0) {
+      throw new RangeError(`invalid block size ${String(opts.blockSize)}`);
+    }
+    this.name = opts.name;
+    this.wwn = opts.wwn;
+    this.backstore = opts.backstore;
+    this.blockSize = bs;
+    const phys = Math.max(opts.physicalBlockSize ?? 4096, bs);
+    this.lbppbExponent = Math.max(0, Math.round(Math.log2(phys / bs)));
+    this.vendor = opts.vendor ?? 'LIO-ORG';
+    this.product = opts.product ?? 'TCMU device';
+    this.revision = opts.revision ?? '0002';
+    this.readOnly = opts.readOnly ?? false;
+    this.maxTransferBlocks = opts.maxTransferBlocks ?? Math.max(1, Math.floor((8 * 1024 * 1024) / bs));
+    this.maxWriteSameBlocks = opts.maxWriteSameBlocks ?? 0x2000;
+    this.maxUnmapBlocks = opts.maxUnmapBlocks ?? Math.max(1, Math.floor((64 * 1024 * 1024) / bs));
+    this.maxUnmapDescriptors = opts.maxUnmapDescriptors ?? 256;
+    this.maxCompareAndWriteBlocks = Math.min(255, opts.maxCompareAndWriteBlocks ?? 128);
+    this.aluaGroups = opts.aluaGroups;
+    this.mode = { dSense: false, swp: false, wce: opts.writeCache ?? false };
+    const prOpts: ConstructorParameters<typeof Reservations>[0] = {
+      establishUa: (nexusKey: string, reason: SenseReason) => this.ua.establish(nexusKey, reason),
+    };
+    if (opts.prStore !== undefined) prOpts.store = opts.prStore;
+    this.pr = new Reservations(prOpts);
+  }
+
+  /** Loads persisted (APTPL) reservation state. */
+  async open(): Promise<void> {
+    await this.pr.load();
+  }
+
+  /** Capacity in logical blocks (read from the backstore on each call: resize is visible at once). */
+  get capacityBlocks(): number {
+    return Math.floor(this.backstore.sizeBytes / this.blockSize);
+  }
+
+  /** Thin provisioned: the backstore can deallocate (UNMAP, WRITE SAME with UNMAP, LBPME). */
+  get thin(): boolean {
+    return typeof this.backstore.discard === 'function';
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Sense data format currently selected by the Control mode page D_SENSE bit. */
+  get senseFormat(): SenseFormat {
+    return this.mode.dSense ? 'descriptor' : 'fixed';
+  }
+
+  /** After backstore.resize: CAPACITY DATA HAS CHANGED to every nexus (SBC-4 "Capacity data"). */
+  capacityChanged(): void {
+    this.ua.establishAll('CAPACITY_DATA_HAS_CHANGED');
+  }
+
+  /** ASYMMETRIC ACCESS STATE CHANGED to every nexus (SPC-4 "Asymmetric logical unit access"). */
+  aluaChanged(): void {
+    this.ua.establishAll('ASYMMETRIC_ACCESS_STATE_CHANGED');
+  }
+
+  /** The ALUA access state of the group a nexus reaches this LU through (active-optimized when unknown). */
+  aluaStateFor(nexus: Nexus): AluaState {
+    const groups = this.aluaGroups();
+    for (const g of groups) {
+      if (g.id === nexus.targetPortGroupId) return g.state;
+    }
+    return 'active-optimized';
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.resolve();
+  }
+}
