@@ -144,6 +144,12 @@ const Access = {
   RESERVE: 3,
   /** RELEASE(6/10): GOOD without effect while registrations exist (same clause). */
   RELEASE: 4,
+  /**
+   * MODE SENSE, READ ATTRIBUTE, READ BUFFER, RECEIVE DIAGNOSTIC RESULTS, REPORT
+   * SUPPORTED OPERATION CODES / TMF: allowed for registered I_T nexuses under every
+   * type; for unregistered ones only through Write Exclusive types.
+   */
+  INFO: 5,
 } as const;
 type Access = (typeof Access)[keyof typeof Access];
 
@@ -171,18 +177,22 @@ const ACCESS_BY_OPCODE: Uint8Array = (() => {
     ScsiOp.VERIFY_16,
     ScsiOp.PRE_FETCH_10,
     ScsiOp.PRE_FETCH_16,
+    ScsiOp.RECEIVE_COPY_RESULTS,
+    0x37, // READ DEFECT DATA(10)
+    0xb7, // READ DEFECT DATA(12)
+    0x3e, // READ LONG(10)
+  ];
+  const info = [
     ScsiOp.MODE_SENSE_6,
     ScsiOp.MODE_SENSE_10,
     ScsiOp.READ_BUFFER,
-    ScsiOp.RECEIVE_COPY_RESULTS,
     0x1c, // RECEIVE DIAGNOSTIC RESULTS
-    0x37, // READ DEFECT DATA(10)
-    0xb7, // READ DEFECT DATA(12)
     0x8c, // READ ATTRIBUTE
-    0x3e, // READ LONG(10)
+    0xa2, // SECURITY PROTOCOL IN
   ];
   for (const op of allowed) t[op] = Access.ALLOWED;
   for (const op of reads) t[op] = Access.READ;
+  for (const op of info) t[op] = Access.INFO;
   t[ScsiOp.RESERVE_6] = Access.RESERVE;
   t[ScsiOp.RESERVE_10] = Access.RESERVE;
   t[ScsiOp.RELEASE_6] = Access.RELEASE;
@@ -207,7 +217,8 @@ function accessOf(cdb: Buffer): Access {
     case ScsiOp.MAINTENANCE_IN: {
       const sa = cdb.length > 1 ? cdb.readUInt8(1) & 0x1f : -1;
       // SPC-4 table: the REPORT ... commands that describe the device are allowed;
-      // REPORT SUPPORTED OPERATION CODES / TMF behave as reads (ALLOW COMMANDS).
+      // REPORT SUPPORTED OPERATION CODES / TMF are allowed for registered I_T nexuses
+      // and through Write Exclusive types.
       if (
         sa === MI_REPORT_TARGET_PORT_GROUPS ||
         sa === MI_REPORT_IDENTIFYING_INFORMATION ||
@@ -216,7 +227,7 @@ function accessOf(cdb: Buffer): Access {
       ) {
         return Access.ALLOWED;
       }
-      if (sa === MI_REPORT_SUPPORTED_OPERATION_CODES || sa === MI_REPORT_SUPPORTED_TMF) return Access.READ;
+      if (sa === MI_REPORT_SUPPORTED_OPERATION_CODES || sa === MI_REPORT_SUPPORTED_TMF) return Access.INFO;
       return Access.WRITE;
     }
     case ScsiOp.SERVICE_ACTION_IN_16: {
@@ -360,8 +371,9 @@ export class Reservations {
     const reg = this.findRegistration(nexus);
     if (this.isHolder(res, reg, nexus)) return false;
     // Registered non-holders keep full access under the registrants-only and
-    // all-registrants types; unregistered ones keep reads under the WE types.
-    if (reg !== undefined && isRegistrantType(res.type)) return false;
+    // all-registrants types (and the INFO commands under every type); the others
+    // keep everything but writes under the Write Exclusive types.
+    if (reg !== undefined && (isRegistrantType(res.type) || access === Access.INFO)) return false;
     if (isExclusiveAccess(res.type)) return true;
     return access === Access.WRITE;
   }

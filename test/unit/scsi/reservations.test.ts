@@ -449,6 +449,22 @@ describe('conflicts(): SPC-4 / SBC-4 access tables (libiscsi ProutReserve.Access
     }
   });
 
+  test('MODE SENSE / REPORT SUPPORTED OPCODES: registered nexuses always, others only through WE', async () => {
+    for (const type of ALL_TYPES) {
+      const h = new Harness();
+      await h.registerIgnore(n1, K1);
+      await h.registerIgnore(n2, K2);
+      await h.reserve(n1, K1, type);
+      const we = type === TYPE.WE || type === TYPE.WERO || type === TYPE.WEAR;
+      for (const cdb of [CDB.MODE_SENSE_6, CDB.RSOC]) {
+        assert.equal(h.r.conflicts(n2, cdb), false, `registered, type ${type}`);
+        assert.equal(h.r.conflicts(n3, cdb), !we, `unregistered, type ${type}`);
+      }
+      // GET LBA STATUS is a read: a registered non-holder under EA conflicts
+      assert.equal(h.r.conflicts(n2, CDB.GET_LBA_STATUS), type === TYPE.EA);
+    }
+  });
+
   test('read-class commands conflict only under Exclusive Access; write-class under both', async () => {
     const reads = { MODE_SENSE_6: CDB.MODE_SENSE_6, GET_LBA_STATUS: CDB.GET_LBA_STATUS, RSOC: CDB.RSOC };
     const writes = {
