@@ -8,14 +8,8 @@ import { TaskAttribute, type Nexus, type ScsiPort } from '../scsi/command.js';
 import type { IscsiTargetNode, TargetLimits } from './registry.js';
 import type { SessionParams } from './params.js';
 import type { ScsiTask } from './scsi-task.js';
+import { snGt, snLt } from '../util/serial.js';
 
-/** RFC 1982 serial number arithmetic on 32 bits (SPDK spdk_sn32_lt/gt). */
-export function snLt(a: number, b: number): boolean {
-  return a !== b && ((a < b && b - a < 0x80000000) || (a > b && a - b > 0x80000000));
-}
-export function snGt(a: number, b: number): boolean {
-  return a !== b && ((a < b && b - a > 0x80000000) || (a > b && a - b < 0x80000000));
-}
 const sn = (n: number): number => n >>> 0;
 
 /** iSCSI TransportID, FORMAT CODE 01b (SPC-4 "iSCSI TransportID"): name + ",i,0x" + ISID. */
