@@ -88,6 +88,36 @@ export function prOutParameterListLength(cdb: Buffer): number {
   return cdb.readUInt32BE(5);
 }
 
+/**
+ * Synchronous CDB check for the device server's parse step (before any Data-Out
+ * is solicited): validates the SERVICE ACTION and PARAMETER LIST LENGTH of a
+ * PERSISTENT RESERVE OUT command and returns the Data-Out length. Throws
+ * ScsiError (INVALID FIELD IN CDB / PARAMETER LIST LENGTH ERROR).
+ */
+export function parsePersistentReserveOut(cdb: Buffer): { serviceAction: number; dataOutLength: number } {
+  if (cdb.length < 10) throw cdbField(0);
+  const serviceAction = cdb.readUInt8(1) & 0x1f;
+  // REGISTER AND MOVE (optional) and REPLACE LOST RESERVATION are not supported.
+  if (serviceAction > PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY) throw cdbField(1, 4);
+  // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": without SPEC_I_PT (not
+  // supported, SIP_C = 0) the PARAMETER LIST LENGTH shall be 24.
+  const dataOutLength = prOutParameterListLength(cdb);
+  if (dataOutLength !== PR_OUT_BASIC_LENGTH) throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
+  return { serviceAction, dataOutLength };
+}
+
+/**
+ * Synchronous CDB check for PERSISTENT RESERVE IN: SERVICE ACTION 0-3 and the
+ * ALLOCATION LENGTH (bytes 7-8) the response is truncated to. Throws ScsiError.
+ */
+export function parsePersistentReserveIn(cdb: Buffer): { serviceAction: number; allocationLength: number } {
+  if (cdb.length < 10) throw cdbField(0);
+  const serviceAction = cdb.readUInt8(1) & 0x1f;
+  // SPC-4 "PERSISTENT RESERVE IN command": unsupported service action → INVALID FIELD IN CDB.
+  if (serviceAction > PrInAction.READ_FULL_STATUS) throw cdbField(1, 4);
+  return { serviceAction, allocationLength: cdb.readUInt16BE(7) };
+}
+
 /** One registered I_T nexus (or, with ALL_TG_PT, one initiator port through every target port). */
 interface Registration {
   key: bigint;
@@ -434,10 +464,9 @@ export class Reservations {
    * it to the ALLOCATION LENGTH. Throws ScsiError.
    */
   persistentReserveIn(nexus: Nexus, cdb: Buffer): Buffer {
-    if (cdb.length < 10) throw cdbField(0);
+    const { serviceAction } = parsePersistentReserveIn(cdb);
     this.noteNexus(nexus);
-    const sa = cdb.readUInt8(1) & 0x1f;
-    switch (sa) {
+    switch (serviceAction) {
       case PrInAction.READ_KEYS:
         return this.readKeys();
       case PrInAction.READ_RESERVATION:

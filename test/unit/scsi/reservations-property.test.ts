@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Nexus } from '../../../src/scsi/command.js';
 import { ScsiError } from '../../../src/scsi/sense.js';
+import { parsePersistentReserveIn, parsePersistentReserveOut } from '../../../src/scsi/reservations.js';
 import { CDB, Harness, I1, I2, I3, makeNexus, prInCdb, prOutCdb, prOutParam } from './reservations-fixtures.js';
 
 const NEXUSES = [makeNexus(I1), makeNexus(I2), makeNexus(I3), makeNexus(I1, '23d000000001', 2), makeNexus(I2, '23d000000009', 3)];
@@ -154,6 +155,54 @@ test('random PR sequences keep the invariants; failures have no side effects', a
         checkInvariants(h);
       }
     }),
+    { numRuns: 300 },
+  );
+});
+
+test('random CDB and parameter bytes: only ScsiError escapes; conflicts() never throws', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.uint8Array({ minLength: 0, maxLength: 16 }),
+      fc.uint8Array({ minLength: 0, maxLength: 40 }),
+      fc.nat(NEXUSES.length - 1),
+      fc.boolean(),
+      async (cdbBytes, paramBytes, ni, reserve6) => {
+        const h = new Harness();
+        const n = NEXUSES[ni]!;
+        if (reserve6) {
+          assert.equal(h.r.reserve6(NEXUSES[1]!), 'GOOD');
+        } else {
+          await h.registerIgnore(NEXUSES[1]!, 0x55n);
+          await h.reserve(NEXUSES[1]!, 0x55n, 3);
+        }
+        const cdb = Buffer.from(cdbBytes);
+        const param = Buffer.from(paramBytes);
+        assert.equal(typeof h.r.conflicts(n, cdb), 'boolean');
+        const only = (e: unknown) => assert.ok(e instanceof ScsiError, String(e));
+        for (const fixed of [cdb, Buffer.concat([Buffer.from([0x5e]), cdb.subarray(1)]), Buffer.concat([Buffer.from([0x5f]), cdb.subarray(1)])]) {
+          try {
+            h.r.persistentReserveIn(n, fixed);
+          } catch (e) {
+            only(e);
+          }
+          try {
+            await h.r.persistentReserveOut(n, fixed, param);
+          } catch (e) {
+            only(e);
+          }
+          try {
+            parsePersistentReserveIn(fixed);
+          } catch (e) {
+            only(e);
+          }
+          try {
+            parsePersistentReserveOut(fixed);
+          } catch (e) {
+            only(e);
+          }
+        }
+      },
+    ),
     { numRuns: 300 },
   );
 });

@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { ScsiError } from '../../../src/scsi/sense.js';
+import { parsePersistentReserveIn, parsePersistentReserveOut } from '../../../src/scsi/reservations.js';
 import {
   ALL_TYPES,
   CDB,
@@ -701,5 +702,22 @@ describe('PERSISTENT RESERVE OUT parameter list checks', () => {
     const h = new Harness();
     await h.registerIgnore(n1, K1);
     assert.equal(await h.out(n1, SA.RESERVE, { rk: K1, type: TYPE.WE, allTgPt: true }), 'GOOD');
+  });
+});
+
+describe('parse helpers (device server parse step, before Data-Out)', () => {
+  test('parsePersistentReserveOut: service action and PARAMETER LIST LENGTH', () => {
+    for (let sa = 0; sa <= 6; sa++) assert.deepEqual(parsePersistentReserveOut(prOutCdb(sa, 1)), { serviceAction: sa, dataOutLength: 24 });
+    for (let sa = 7; sa < 0x20; sa++) assert.throws(() => parsePersistentReserveOut(prOutCdb(sa)), isScsiError('INVALID_FIELD_IN_CDB', 1, true));
+    for (const len of [0, 23, 25, 0xffffffff]) {
+      assert.throws(() => parsePersistentReserveOut(prOutCdb(SA.REGISTER, 0, 0, len)), isScsiError('PARAMETER_LIST_LENGTH_ERROR'));
+    }
+    assert.throws(() => parsePersistentReserveOut(Buffer.from([0x5f, 0])), isScsiError('INVALID_FIELD_IN_CDB'));
+  });
+
+  test('parsePersistentReserveIn: service action and ALLOCATION LENGTH', () => {
+    assert.deepEqual(parsePersistentReserveIn(prInCdb(3, 0x1234)), { serviceAction: 3, allocationLength: 0x1234 });
+    assert.deepEqual(parsePersistentReserveIn(prInCdb(0, 0)), { serviceAction: 0, allocationLength: 0 });
+    assert.throws(() => parsePersistentReserveIn(prInCdb(4)), isScsiError('INVALID_FIELD_IN_CDB', 1, true));
   });
 });
