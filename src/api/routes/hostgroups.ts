@@ -93,11 +93,13 @@ export function hostgroupRoutes(app: FastifyInstance, ctx: ApiContext): void {
       };
       for (const m of addedMembers) {
         const c = t.clients[m];
+        // (Group membership is checked before the LUN map, unlike group.py: a member of
+        // another group always has LUNs, and "already assigned" is the useful answer.)
         if (c === undefined) fail(`client '${m}' doesn't exist`);
-        else if (Object.keys(c.luns ?? {}).length > 0) {
-          fail(`Client '${m}' already has luns. Only clients without prior lun maps can be added to a group`);
-        } else if (c.group_name) {
+        else if (c.group_name) {
           fail(`Client already assigned to ${c.group_name} - a client can only belong to one host group`);
+        } else if (Object.keys(c.luns ?? {}).length > 0) {
+          fail(`Client '${m}' already has luns. Only clients without prior lun maps can be added to a group`);
         }
       }
       for (const d of addedDisks) if (!(d in t.disks)) fail(`disk '${d}' doesn't exist`);
