@@ -8,12 +8,23 @@
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { BackstoreError, type AllocationExtent, type BackingStore } from './backstore.js';
-import { posix, SEEK_DATA, SEEK_HOLE, PosixError, type Posix } from './posix.js';
+import {
+  posix,
+  FIEMAP_EXTENT_LAST,
+  FIEMAP_EXTENT_SIZE,
+  FIEMAP_HEADER_SIZE,
+  PosixError,
+  SEEK_DATA,
+  SEEK_HOLE,
+  type Posix,
+} from './posix.js';
 
 /** Size of the buffers writeSame() fills and writes in one call. */
 const WRITE_SAME_CHUNK = 1 << 20;
 /** EOPNOTSUPP / ENOTSUP on Linux. */
 const EOPNOTSUPP = 95;
+/** Extents fetched per FIEMAP call. */
+const FIEMAP_BATCH = 512;
 
 export interface FileBackingStoreOptions {
   /** "pool/image", for logs and metrics (default: the path). */
@@ -36,6 +47,10 @@ export class FileBackingStore implements BackingStore {
   private readonly sys: Posix | undefined;
   /** Set when the filesystem refused hole punching: discard writes zeroes instead. */
   private punchUnsupported = false;
+  /** Set when the filesystem has no FIEMAP (tmpfs): mapAllocation walks with lseek instead. */
+  private fiemapUnsupported = false;
+  /** Reused FIEMAP request/reply buffer (calls are synchronous, so one per store suffices). */
+  private fiemapBuf: Buffer | undefined;
   /** Absent when libc bindings are unavailable (no thin provisioning then). */
   readonly discard?: (offset: number, length: number) => Promise<void>;
   readonly mapAllocation?: (offset: number, length: number) => Promise<AllocationExtent[]>;
@@ -153,24 +168,70 @@ export class FileBackingStore implements BackingStore {
   }
 
   /**
-   * Extents of [offset, offset+length): SEEK_DATA finds the next mapped byte, SEEK_HOLE
-   * the end of that data; each call is one syscall, so the cost is per extent.
-   * Granularity is the filesystem block (4 KiB on ext4/xfs).
+   * Extents of [offset, offset+length), at filesystem-block granularity (4 KiB on
+   * ext4/xfs). FIEMAP returns up to 512 extents per ioctl (~40 µs for a fully
+   * fragmented 1 MiB range); where the filesystem has no FIEMAP, SEEK_DATA/SEEK_HOLE
+   * walk it with two syscalls per extent. Delayed-allocation extents (written, not
+   * yet flushed) and unwritten (preallocated) extents count as mapped.
    */
   private mapAllocationSync(offset: number, length: number): AllocationExtent[] {
     const sys = this.sys;
-    const end = offset + length;
     if (sys === undefined || length <= 0) return length > 0 ? [{ offset, length, allocated: true }] : [];
     const out: AllocationExtent[] = [];
-    const push = (start: number, stop: number, allocated: boolean): void => {
-      if (stop <= start) return;
-      const last = out[out.length - 1];
-      if (last !== undefined && last.allocated === allocated && last.offset + last.length === start) {
-        last.length += stop - start;
-      } else {
-        out.push({ offset: start, length: stop - start, allocated });
+    if (!this.fiemapUnsupported) {
+      try {
+        this.fiemapWalk(sys, offset, length, out);
+        return out;
+      } catch (err) {
+        if (!(err instanceof PosixError)) throw err;
+        // EOPNOTSUPP (tmpfs), ENOTTY, EINVAL...: use lseek from now on.
+        this.fiemapUnsupported = true;
+        out.length = 0;
       }
-    };
+    }
+    this.seekWalk(sys, offset, length, out);
+    return out;
+  }
+
+  private fiemapWalk(sys: Posix, offset: number, length: number, out: AllocationExtent[]): void {
+    const end = offset + length;
+    const buf = (this.fiemapBuf ??= Buffer.alloc(FIEMAP_HEADER_SIZE + FIEMAP_BATCH * FIEMAP_EXTENT_SIZE));
+    let cursor = offset;
+    for (;;) {
+      // struct fiemap header (linux/fiemap.h); u64 fields written as two u32 (offsets < 2^53).
+      writeU64(buf, 0, cursor); // fm_start
+      writeU64(buf, 8, end - cursor); // fm_length
+      buf.writeUInt32LE(0, 16); // fm_flags: no FIEMAP_FLAG_SYNC (delalloc extents are reported anyway)
+      buf.writeUInt32LE(0, 20); // fm_mapped_extents (out)
+      buf.writeUInt32LE(FIEMAP_BATCH, 24); // fm_extent_count
+      buf.writeUInt32LE(0, 28); // fm_reserved
+      const n = sys.fiemap(this.fd, buf);
+      let last = true;
+      for (let i = 0; i < n; i++) {
+        const base = FIEMAP_HEADER_SIZE + i * FIEMAP_EXTENT_SIZE;
+        const logical = readU64(buf, base); // fe_logical
+        const len = readU64(buf, base + 16); // fe_length
+        const flags = buf.readUInt32LE(base + 40); // fe_flags
+        last = (flags & FIEMAP_EXTENT_LAST) !== 0;
+        const s = Math.max(logical, cursor);
+        const e = Math.min(logical + len, end);
+        if (e <= s) continue;
+        pushExtent(out, cursor, s, false);
+        pushExtent(out, s, e, true);
+        cursor = e;
+        if (cursor >= end) break;
+      }
+      if (cursor >= end) return;
+      if (n < FIEMAP_BATCH || last) {
+        pushExtent(out, cursor, end, false);
+        return;
+      }
+    }
+  }
+
+  private seekWalk(sys: Posix, offset: number, length: number, out: AllocationExtent[]): void {
+    const end = offset + length;
+    const push = (start: number, stop: number, allocated: boolean): void => pushExtent(out, start, stop, allocated);
     let pos = offset;
     try {
       while (pos < end) {
@@ -189,7 +250,6 @@ export class FileBackingStore implements BackingStore {
     } catch (err) {
       throw ioError('read', `map allocation of ${this.name} at ${pos}`, err);
     }
-    return out;
   }
 
   async resize(sizeBytes: number): Promise<void> {
@@ -224,4 +284,24 @@ export class FileBackingStore implements BackingStore {
       throw ioError('other', `close ${this.name}`, err);
     }
   }
+}
+
+/** Appends [start, stop) to `out`, merging with the previous extent when contiguous and alike. */
+function pushExtent(out: AllocationExtent[], start: number, stop: number, allocated: boolean): void {
+  if (stop <= start) return;
+  const last = out[out.length - 1];
+  if (last !== undefined && last.allocated === allocated && last.offset + last.length === start) {
+    last.length += stop - start;
+  } else {
+    out.push({ offset: start, length: stop - start, allocated });
+  }
+}
+
+function writeU64(buf: Buffer, at: number, v: number): void {
+  buf.writeUInt32LE(v % 0x1_0000_0000, at);
+  buf.writeUInt32LE(Math.floor(v / 0x1_0000_0000), at + 4);
+}
+
+function readU64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 0x1_0000_0000;
 }

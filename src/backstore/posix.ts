@@ -18,6 +18,14 @@ export const SEEK_HOLE = 4;
 
 export const ENXIO = 6;
 
+/** FS_IOC_FIEMAP = _IOWR('f', 11, struct fiemap) (linux/fs.h, linux/fiemap.h). */
+export const FS_IOC_FIEMAP = 0xc020660b;
+/** struct fiemap header: fm_start u64, fm_length u64, fm_flags u32, fm_mapped_extents u32, fm_extent_count u32, fm_reserved u32. */
+export const FIEMAP_HEADER_SIZE = 32;
+/** struct fiemap_extent: fe_logical u64, fe_physical u64, fe_length u64, reserved u64[2], fe_flags u32, reserved u32[3]. */
+export const FIEMAP_EXTENT_SIZE = 56;
+export const FIEMAP_EXTENT_LAST = 0x1;
+
 export class PosixError extends Error {
   readonly errno: number;
   readonly syscall: string;
@@ -39,6 +47,13 @@ export interface Posix {
    * `offset` (ENXIO). Other errors throw PosixError.
    */
   seek(fd: number, offset: number, whence: typeof SEEK_DATA | typeof SEEK_HOLE): number;
+  /**
+   * ioctl(fd, FS_IOC_FIEMAP, buf), synchronous: one call maps many extents (the
+   * caller fills the header in `buf` and reads the extents back). Returns
+   * fm_mapped_extents. Filesystems without FIEMAP (tmpfs) throw PosixError
+   * EOPNOTSUPP/ENOTTY: fall back to seek().
+   */
+  fiemap(fd: number, buf: Buffer): number;
 }
 
 type AsyncFn = ((...args: unknown[]) => number) & { async: (...args: unknown[]) => void };
@@ -61,6 +76,8 @@ export function posix(): Posix | undefined {
     const libc = koffi.load('libc.so.6');
     const fallocateFn = libc.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)');
     const lseekFn = libc.func('int64_t lseek(int fd, int64_t offset, int whence)');
+    // ioctl(2) is variadic: declared so, and called with the argument's type.
+    const ioctlFn = libc.func('int ioctl(int fd, unsigned long request, ...)');
 
     const fallocate = (fd: number, mode: number, offset: number, length: number): Promise<void> =>
       new Promise((resolve, reject) => {
@@ -97,6 +114,11 @@ export function posix(): Posix | undefined {
         const e = koffi.errno();
         if (e === ENXIO) return -1;
         throw new PosixError('lseek', e);
+      },
+      fiemap(fd, buf) {
+        const r = ioctlFn(fd, FS_IOC_FIEMAP, 'uint8_t *', buf);
+        if (r !== 0) throw new PosixError('ioctl(FS_IOC_FIEMAP)', koffi.errno());
+        return buf.readUInt32LE(20);
       },
     };
   } catch {

@@ -11,8 +11,8 @@ import { posix, SEEK_DATA, SEEK_HOLE } from '../../../src/backstore/posix.js';
 const MiB = 1 << 20;
 const BLK = 4096;
 
-async function tmpImage(size: number): Promise<string> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'filebs-'));
+async function tmpImage(size: number, root: string = os.tmpdir()): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(root, 'filebs-'));
   const p = path.join(dir, 'img');
   const fh = await fsp.open(p, 'wx');
   await fh.truncate(size);
@@ -116,9 +116,9 @@ test('mapAllocation of sub-ranges clips extents to the range', async () => {
   await s.close();
 });
 
-test('mapAllocation agrees with a model after random writes and discards (4 KiB granularity)', async () => {
+async function modelCheck(root: string): Promise<void> {
   const blocks = 512;
-  const p = await tmpImage(blocks * BLK);
+  const p = await tmpImage(blocks * BLK, root);
   const s = await FileBackingStore.open(p);
   const model = new Array<boolean>(blocks).fill(false);
   let seed = 12345;
@@ -146,7 +146,38 @@ test('mapAllocation agrees with a model after random writes and discards (4 KiB 
     for (let b = e.offset / BLK; b < (e.offset + e.length) / BLK; b++) got[b] = e.allocated;
   }
   assert.deepEqual(got, model);
+  // sub-ranges agree too (FIEMAP batches start mid-extent)
+  for (let i = 0; i < 20; i++) {
+    const a = rnd(blocks);
+    const n = 1 + rnd(blocks - a);
+    const sub = await s.mapAllocation!(a * BLK, n * BLK);
+    assertCovers(sub, a * BLK, n * BLK);
+    for (const e of sub) {
+      for (let b = e.offset / BLK; b < (e.offset + e.length) / BLK; b++) assert.equal(e.allocated, model[b], `block ${b}`);
+    }
+  }
   await s.close();
+  await fsp.rm(path.dirname(p), { recursive: true, force: true });
+}
+
+test('mapAllocation agrees with a model after random writes and discards (FIEMAP on ext4/xfs)', async () => {
+  await modelCheck(os.tmpdir());
+});
+
+test('mapAllocation falls back to SEEK_DATA/SEEK_HOLE where FIEMAP is missing (tmpfs /dev/shm)', async (t) => {
+  let fsType = '';
+  try {
+    fsType = String((await fsp.statfs('/dev/shm')).type);
+  } catch {
+    t.skip('no /dev/shm');
+    return;
+  }
+  // TMPFS_MAGIC 0x01021994
+  if (fsType !== String(0x01021994)) {
+    t.skip(`/dev/shm is not tmpfs (${fsType})`);
+    return;
+  }
+  await modelCheck('/dev/shm');
 });
 
 test('writeSame repeats the pattern over the range (larger than its 1 MiB batch) and nothing else', async () => {
