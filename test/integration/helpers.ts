@@ -336,17 +336,26 @@ export class Daemon {
       child.on('exit', (code, signal) => resolve({ code, signal }));
       child.on('error', () => resolve({ code: -1, signal: null }));
     });
+    let exited = false;
+    const died = this.exit.then((x) => {
+      exited = true;
+      throw new Error(`daemon exited during start-up (code ${x.code}, signal ${x.signal})`);
+    });
+    died.catch(() => undefined); // observed below; no unhandled rejection once ready
     try {
-      await waitFor(
-        `gateway API on 127.0.0.1:${this.apiPort}`,
-        async () => {
-          if (!this.running) throw new Error(`daemon exited (code ${child.exitCode}, signal ${child.signalCode})`);
-          const r = await this.api.request('GET', '/api/_ping', undefined, 2_000);
-          return r.status === 200 ? true : undefined;
-        },
-        readyTimeoutMs,
-        100,
-      );
+      await Promise.race([
+        died,
+        waitFor(
+          `gateway API on 127.0.0.1:${this.apiPort}`,
+          async () => {
+            if (exited) return false; // stop polling; `died` reports it
+            const r = await this.api.request('GET', '/api/_ping', undefined, 2_000);
+            return r.status === 200 ? true : undefined;
+          },
+          readyTimeoutMs,
+          100,
+        ),
+      ]);
     } catch (e) {
       if (this.running) await this.stop('SIGKILL');
       const msg = e instanceof Error ? e.message : String(e);
