@@ -110,11 +110,18 @@ export class FileConfigStore implements ConfigStore {
     this.assertOpen();
     const run = (): Promise<{ doc: GatewayConfig; result: T }> =>
       this.locked(async () => {
-        const fresh = await this.readDoc();
-        const doc = fresh?.doc ?? seedConfig();
+        let fresh = await this.readDoc();
+        if (fresh === undefined) {
+          // First writer ever: the seed (epoch 0) goes in first, exclusively, as in load().
+          const seed = seedConfig();
+          await this.writeExclusive(seed);
+          fresh = { doc: seed, changed: false };
+        }
+        const doc = fresh.doc;
         const result = await mutator(doc);
-        if (result === false && fresh !== undefined && !fresh.changed) {
-          return { doc, result };
+        if (result === false && !fresh.changed) {
+          // No change: nothing written (a migrated document is still written back).
+          return { doc: (await this.readDoc())?.doc ?? doc, result };
         }
         doc.epoch = (typeof doc.epoch === 'number' ? doc.epoch : 0) + 1;
         doc.updated = configTime();

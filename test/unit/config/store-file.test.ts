@@ -113,6 +113,7 @@ test('mutator returning false writes nothing; a throwing mutator writes nothing 
     return false;
   });
   assert.equal(r.result, false);
+  assert.equal(r.doc.epoch, 0, 'the returned document is what is stored, not the discarded edit');
   assert.equal(await fsp.readFile(file, 'utf8'), before);
   await assert.rejects(
     store.update((d) => {
@@ -125,6 +126,18 @@ test('mutator returning false writes nothing; a throwing mutator writes nothing 
   // the queue keeps working after a failure
   const ok = await store.update(() => true);
   assert.equal(ok.doc.epoch, 1);
+  await store.close();
+});
+
+test('update() on an absent document seeds it (epoch 0) before mutating', async () => {
+  const dir = await tmpDir();
+  const file = path.join(dir, 'gateway.conf');
+  const store = new FileConfigStore({ path: file });
+  const r = await store.update(() => false);
+  assert.equal(r.doc.epoch, 0);
+  assert.equal((JSON.parse(await fsp.readFile(file, 'utf8')) as GatewayConfig).epoch, 0);
+  const r2 = await store.update(() => true);
+  assert.equal(r2.doc.epoch, 1);
   await store.close();
 });
 
