@@ -27,7 +27,7 @@ export function statusForError(err: unknown): number {
     const code = err.code;
     if (code.endsWith('_NOT_FOUND')) return 404;
     if (code.endsWith('_EXISTS') || code === 'ERR_CONFIG_CONFLICT') return 409;
-    if (code === 'ERR_CONFIG_INVALID' || code.endsWith('_INVALID') || code.endsWith('_NOT_SUPPORTED')) return 400;
+    if (code.startsWith('ERR_CONFIG_INVALID') || code.endsWith('_INVALID') || code.endsWith('_NOT_SUPPORTED')) return 400;
     if (code.endsWith('_TIMEOUT') || code === 'ERR_CONFIG_LOCKED') return 503;
     return 500;
   }
