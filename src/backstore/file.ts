@@ -5,6 +5,7 @@
  * the file with SEEK_DATA/SEEK_HOLE, which costs O(extents in the range), not
  * O(blocks) — a fragmented thin LUN still answers in microseconds.
  */
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { BackstoreError, type AllocationExtent, type BackingStore } from './backstore.js';
@@ -40,8 +41,12 @@ function ioError(op: 'read' | 'write' | 'other', what: string, err: unknown): Ba
 export class FileBackingStore implements BackingStore {
   readonly name: string;
   readonly path: string;
-  private handle: FileHandle;
-  private fd: number;
+  private readonly handle: FileHandle;
+  /** The handle's descriptor, used directly for pread/pwrite (half the per-call cost of FileHandle.read). */
+  private readonly fd: number;
+  /** Raw-fd operations in flight: close() waits for them so the fd number is never reused under them. */
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
   private size: number;
   private closed = false;
   private readonly sys: Posix | undefined;
@@ -63,8 +68,28 @@ export class FileBackingStore implements BackingStore {
     this.size = size;
     this.sys = posix();
     if (this.sys !== undefined) {
-      this.discard = (offset, length) => this.discardImpl(offset, length);
-      this.mapAllocation = (offset, length) => Promise.resolve(this.mapAllocationSync(offset, length));
+      this.discard = async (offset, length) => {
+        this.enter('write');
+        try {
+          await this.discardImpl(offset, length);
+        } finally {
+          this.leave();
+        }
+      };
+      this.mapAllocation = (offset, length) => {
+        try {
+          this.enter('read');
+        } catch (err) {
+          return Promise.reject(err);
+        }
+        try {
+          return Promise.resolve(this.mapAllocationSync(offset, length));
+        } catch (err) {
+          return Promise.reject(err);
+        } finally {
+          this.leave();
+        }
+      };
     }
   }
 
@@ -94,11 +119,12 @@ export class FileBackingStore implements BackingStore {
   }
 
   async read(offset: number, dest: Buffer): Promise<void> {
+    this.enter('read');
     let done = 0;
     const len = dest.length;
     try {
       while (done < len) {
-        const { bytesRead } = await this.handle.read(dest, done, len - done, offset + done);
+        const bytesRead = await this.pread(dest, done, len - done, offset + done);
         if (bytesRead === 0) {
           // Past the end of the file (shorter than the LU, e.g. truncated behind our back): zeroes.
           dest.fill(0, done);
@@ -108,30 +134,64 @@ export class FileBackingStore implements BackingStore {
       }
     } catch (err) {
       throw ioError('read', `read ${this.name} at ${offset + done}`, err);
+    } finally {
+      this.leave();
     }
   }
 
   async write(offset: number, src: Buffer, fua?: boolean): Promise<void> {
+    this.enter('write');
     let done = 0;
     const len = src.length;
     try {
       while (done < len) {
-        const { bytesWritten } = await this.handle.write(src, done, len - done, offset + done);
-        done += bytesWritten;
+        done += await this.pwrite(src, done, len - done, offset + done);
       }
       // SBC-4 "FUA": the write completes only when the data is on the medium.
-      if (fua === true) await this.handle.datasync();
+      if (fua === true) await this.fdatasync();
     } catch (err) {
       throw ioError('write', `write ${this.name} at ${offset + done}`, err);
+    } finally {
+      this.leave();
     }
   }
 
   async flush(): Promise<void> {
+    this.enter('write');
     try {
-      await this.handle.datasync();
+      await this.fdatasync();
     } catch (err) {
       throw ioError('write', `flush ${this.name}`, err);
+    } finally {
+      this.leave();
     }
+  }
+
+  private enter(op: 'read' | 'write' | 'other'): void {
+    if (this.closed) throw new BackstoreError('ERR_BACKSTORE_IO', `${this.name} is closed`, op);
+    this.inFlight++;
+  }
+
+  private leave(): void {
+    if (--this.inFlight === 0 && this.drained !== undefined) this.drained();
+  }
+
+  private pread(buf: Buffer, off: number, len: number, pos: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      fs.read(this.fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n)));
+    });
+  }
+
+  private pwrite(buf: Buffer, off: number, len: number, pos: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      fs.write(this.fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n)));
+    });
+  }
+
+  private fdatasync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve()));
+    });
   }
 
   async writeSame(offset: number, length: number, pattern: Buffer): Promise<void> {
@@ -278,6 +338,11 @@ export class FileBackingStore implements BackingStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+      });
+    }
     try {
       await this.handle.close();
     } catch (err) {

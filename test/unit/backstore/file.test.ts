@@ -238,6 +238,31 @@ test('errors: missing file → NOT_FOUND; a directory → INVALID; I/O after clo
   await assert.rejects(s.write(0, Buffer.alloc(512)), (e: unknown) => e instanceof BackstoreError && e.code === 'ERR_BACKSTORE_IO' && e.op === 'write');
 });
 
+test('close() waits for in-flight I/O; later calls fail cleanly (the fd number is never reused under them)', async () => {
+  const p = await tmpImage(4 * MiB);
+  const s = await FileBackingStore.open(p);
+  await s.write(0, pattern(MiB, 4));
+  const bufs = Array.from({ length: 32 }, () => Buffer.alloc(32 * 1024));
+  const reads = bufs.map((b, i) => s.read(i * 32 * 1024, b));
+  const closing = s.close();
+  await Promise.all(reads);
+  await closing;
+  bufs.forEach((b, i) => assert.deepEqual(b, pattern(MiB, 4).subarray(i * 32 * 1024, (i + 1) * 32 * 1024)));
+  await assert.rejects(s.mapAllocation!(0, 4096), { code: 'ERR_BACKSTORE_IO' });
+  await assert.rejects(s.discard!(0, 4096), { code: 'ERR_BACKSTORE_IO' });
+  await assert.rejects(s.flush(), { code: 'ERR_BACKSTORE_IO' });
+});
+
+test('concurrent independent writes and reads at different offsets all land', async () => {
+  const p = await tmpImage(8 * MiB);
+  const s = await FileBackingStore.open(p);
+  await Promise.all(Array.from({ length: 64 }, (_, i) => s.write(i * 128 * 1024, pattern(64 * 1024, i))));
+  const outs = Array.from({ length: 64 }, () => Buffer.alloc(64 * 1024));
+  await Promise.all(outs.map((b, i) => s.read(i * 128 * 1024, b)));
+  outs.forEach((b, i) => assert.deepEqual(b, pattern(64 * 1024, i), `chunk ${i}`));
+  await s.close();
+});
+
 test('read-only open refuses writes', async () => {
   const p = await tmpImage(MiB);
   const s = await FileBackingStore.open(p, { readOnly: true });
