@@ -211,9 +211,7 @@ export function prepareNoLun(req: ScsiRequest, port: PortContext): PreparedComma
 export function prepareCommand(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, port: PortContext): PreparedCommand | ScsiResult {
   const format = lu.senseFormat;
   const cdb = req.cdb;
-  if (cdb.length === 0 || cdb.length < cdbLength(cdb.readUInt8(0))) {
-    return checkCondition('INVALID_FIELD_IN_CDB', { field: { inCdb: true, byte: 0 } }, format);
-  }
+  if (cdb.length < 2) return checkCondition('INVALID_FIELD_IN_CDB', { field: { inCdb: true, byte: 0 } }, format);
   const key = nexus.key;
   // SAM-5: the first command of a new I_T nexus sees POWER ON, RESET, OR BUS DEVICE RESET OCCURRED.
   if (!lu.ua.isKnown(key)) lu.ua.register(key);
@@ -227,6 +225,8 @@ export function prepareCommand(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, 
   }
   if (entry === 'BAD_OPCODE') return checkCondition('INVALID_COMMAND_OPCODE', { field: { inCdb: true, byte: 0 } }, format);
   if (entry === 'BAD_SA') return checkCondition('INVALID_FIELD_IN_CDB', { field: { inCdb: true, byte: 1, bit: 4 } }, format);
+  // The CDB must be as long as its group code says (iSCSI always carries 16 bytes or more).
+  if (cdb.length < cdbLength(entry.op)) return checkCondition('INVALID_FIELD_IN_CDB', { field: { inCdb: true, byte: 0 } }, format);
   let p;
   try {
     p = entry.parse(cdb, lu);
