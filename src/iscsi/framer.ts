@@ -1,0 +1,289 @@
+/**
+ * Incremental PDU reader: socket chunks → raw PDUs `{ bhs, ahs, data }`.
+ *
+ * Technique: undici's chunk list + consume(n) (views when the bytes lie in
+ * one chunk, one exact-size copy otherwise), and SPDK's header-before-payload
+ * order (iscsi_read_pdu): BHS (48) → AHS (TotalAHSLength × 4) → HeaderDigest
+ * → length caps + onHeader(bhs) → data + padding → DataDigest → onPdu.
+ * Nothing is allocated from a length that has not been validated first.
+ *
+ * Errors
+ * - FramingError kind HEADER_DIGEST / DATA_SEGMENT_TOO_LONG: connection-fatal
+ *   (RFC 7143 §7.8: a header digest error means framing is lost; ERL 0 drops
+ *   the connection). The framer is then failed: further push() calls throw.
+ * - Data digest mismatch: RFC 7143 §7.8 "the target MUST ... discard the PDU
+ *   and send a Reject with reason Data Digest Error" (ERL > 0) — ERL 0 may also
+ *   just drop the connection. With `onDataDigestError` set, the framer reports
+ *   the PDU there and keeps going (framing is intact); without it, it throws
+ *   FramingError kind DATA_DIGEST.
+ */
+import { GatewayError } from '../util/errors.js';
+import { EMPTY_BUFFER, padLength } from '../util/bytes.js';
+import { crc32c } from '../util/crc32c.js';
+import { BHS_LENGTH, DIGEST_LENGTH, MAX_DATA_SEGMENT_LENGTH } from './constants.js';
+
+/** One PDU as read from the wire: `data` excludes padding and digests. */
+export interface RawPdu {
+  bhs: Buffer;
+  ahs: Buffer;
+  data: Buffer;
+}
+
+export type FramingErrorKind =
+  /** Header digest mismatch: framing lost, close the connection. */
+  | 'HEADER_DIGEST'
+  /** Data digest mismatch and no onDataDigestError handler. */
+  | 'DATA_DIGEST'
+  /** DataSegmentLength > MaxRecvDataSegmentLength: caller may send a Reject (PROTOCOL_ERROR) with `bhs`, then close. */
+  | 'DATA_SEGMENT_TOO_LONG'
+  /** push() after an earlier fatal error. */
+  | 'FAILED';
+
+export class FramingError extends GatewayError {
+  readonly kind: FramingErrorKind;
+  /** The offending BHS when known (for a Reject's data segment). */
+  readonly bhs: Buffer | undefined;
+  constructor(kind: FramingErrorKind, message: string, bhs?: Buffer) {
+    super('ERR_ISCSI_FRAMING', message);
+    this.kind = kind;
+    this.bhs = bhs;
+  }
+}
+
+export interface FramerOptions {
+  /** HeaderDigest=CRC32C negotiated (changes after login: setDigests()). */
+  headerDigest: boolean;
+  /** DataDigest=CRC32C negotiated. */
+  dataDigest: boolean;
+  /** Our MaxRecvDataSegmentLength, checked from the header BEFORE the payload is buffered. */
+  maxRecvDataSegmentLength: number;
+  /** Each complete PDU, in order. */
+  onPdu: (raw: RawPdu) => void;
+  /**
+   * Called once the header (BHS + AHS, digest verified) is in, before the payload
+   * is read. Throw to fail (the error propagates out of push() and the framer is
+   * failed); return false to have the payload read and discarded without onPdu.
+   */
+  onHeader?: (bhs: Buffer, ahs: Buffer) => boolean | void;
+  /** A PDU whose data digest did not match; without this handler a mismatch throws FramingError DATA_DIGEST. */
+  onDataDigestError?: (raw: RawPdu) => void;
+}
+
+const S_BHS = 0;
+const S_HEADER_REST = 1;
+const S_DATA = 2;
+
+export class Framer {
+  private headerDigest: boolean;
+  private dataDigest: boolean;
+  private maxRecv: number;
+  private readonly onPdu: (raw: RawPdu) => void;
+  private readonly onHeader: ((bhs: Buffer, ahs: Buffer) => boolean | void) | undefined;
+  private readonly onDataDigestError: ((raw: RawPdu) => void) | undefined;
+
+  private readonly chunks: Buffer[] = [];
+  private buffered = 0;
+  private state = S_BHS;
+  private need = BHS_LENGTH;
+  private bhs: Buffer = EMPTY_BUFFER;
+  private ahs: Buffer = EMPTY_BUFFER;
+  private dsl = 0;
+  private discard = false;
+  private pdd = false; // data digest expected for the current PDU
+  private failed = false;
+  private paused = false;
+  private running = false;
+
+  constructor(opts: FramerOptions) {
+    this.headerDigest = opts.headerDigest;
+    this.dataDigest = opts.dataDigest;
+    this.maxRecv = checkMaxRecv(opts.maxRecvDataSegmentLength);
+    this.onPdu = opts.onPdu;
+    this.onHeader = opts.onHeader;
+    this.onDataDigestError = opts.onDataDigestError;
+  }
+
+  /** Applies to the next PDU header read (digests switch on after the final Login Response). */
+  setDigests(header: boolean, data: boolean): void {
+    this.headerDigest = header;
+    this.dataDigest = data;
+  }
+
+  /** Applies to the next PDU header read. */
+  setMaxRecvDataSegmentLength(n: number): void {
+    this.maxRecv = checkMaxRecv(n);
+  }
+
+  /** Bytes received but not yet handed out. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /** True after a fatal error. */
+  get isFailed(): boolean {
+    return this.failed;
+  }
+
+  /** Stops emitting PDUs (bytes keep being buffered) until resume(); may be called from a callback. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Emits the PDUs buffered while paused, synchronously. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (!this.running && !this.failed) this.guardedRun();
+  }
+
+  /** Feeds bytes; calls onPdu for every complete PDU. Throws FramingError (or what a callback threw). */
+  push(chunk: Buffer): void {
+    if (this.failed) throw new FramingError('FAILED', 'framer failed earlier; the connection must be closed');
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (!this.paused && !this.running) this.guardedRun();
+  }
+
+  private guardedRun(): void {
+    this.running = true;
+    try {
+      this.run();
+    } catch (e) {
+      this.failed = true;
+      this.chunks.length = 0;
+      this.buffered = 0;
+      throw e;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private run(): void {
+    while (!this.paused && this.buffered >= this.need) {
+      if (this.state === S_BHS) {
+        const bhs = this.consume(BHS_LENGTH);
+        this.bhs = bhs;
+        // RFC 7143 §11.2.1.4 TotalAHSLength (4-byte words); §11.2.1.5 DataSegmentLength (24 bits)
+        const ahsLen = bhs.readUInt8(4) * 4;
+        this.dsl = bhs.readUIntBE(5, 3);
+        this.state = S_HEADER_REST;
+        this.need = ahsLen + (this.headerDigest ? DIGEST_LENGTH : 0);
+        continue;
+      }
+      if (this.state === S_HEADER_REST) {
+        const bhs = this.bhs;
+        const ahsLen = bhs.readUInt8(4) * 4;
+        const ahs = ahsLen === 0 ? EMPTY_BUFFER : this.consume(ahsLen);
+        if (this.headerDigest) {
+          // RFC 7143 §11.2.3: the header digest covers the BHS and any AHS.
+          const got = this.consume(DIGEST_LENGTH).readUInt32LE(0);
+          const want = ahsLen === 0 ? crc32c(bhs) : crc32c(ahs, crc32c(bhs));
+          if (got !== want)
+            throw new FramingError(
+              'HEADER_DIGEST',
+              `header digest mismatch (got 0x${got.toString(16)}, computed 0x${want.toString(16)})`,
+              bhs,
+            );
+        }
+        const dsl = this.dsl;
+        // RFC 7143 §13.12 MaxRecvDataSegmentLength: the receiver's limit, checked before buffering.
+        if (dsl > this.maxRecv)
+          throw new FramingError(
+            'DATA_SEGMENT_TOO_LONG',
+            `DataSegmentLength ${dsl} exceeds MaxRecvDataSegmentLength ${this.maxRecv}`,
+            bhs,
+          );
+        this.ahs = ahs;
+        this.discard = this.onHeader !== undefined && this.onHeader(bhs, ahs) === false;
+        // RFC 7143 §11.2.4: data segment padded to 4 bytes; the data digest follows only when there is data.
+        this.pdd = this.dataDigest && dsl > 0;
+        this.state = S_DATA;
+        this.need = dsl + padLength(dsl) + (this.pdd ? DIGEST_LENGTH : 0);
+        continue;
+      }
+      // S_DATA
+      const dsl = this.dsl;
+      const pad = padLength(dsl);
+      let data: Buffer;
+      let padBytes: Buffer = EMPTY_BUFFER;
+      let digest = 0;
+      const first = this.chunks[0];
+      if (dsl === 0) {
+        data = EMPTY_BUFFER;
+      } else if (first !== undefined && first.length >= this.need) {
+        // Whole payload in one chunk: views only.
+        const whole = this.consume(this.need);
+        data = whole.subarray(0, dsl);
+        if (pad !== 0) padBytes = whole.subarray(dsl, dsl + pad);
+        if (this.pdd) digest = whole.readUInt32LE(dsl + pad);
+      } else {
+        data = this.consume(dsl); // spans chunks: one exact-size copy
+        if (pad !== 0) padBytes = this.consume(pad);
+        if (this.pdd) digest = this.consume(DIGEST_LENGTH).readUInt32LE(0);
+      }
+      const raw: RawPdu = { bhs: this.bhs, ahs: this.ahs, data };
+      const discard = this.discard;
+      const checkDigest = this.pdd;
+      this.reset();
+      if (discard) continue;
+      if (checkDigest) {
+        // RFC 7143 §11.2.3: the data digest covers the data segment and its padding.
+        const want = pad === 0 ? crc32c(data) : crc32c(padBytes, crc32c(data));
+        if (want !== digest) {
+          if (this.onDataDigestError === undefined)
+            throw new FramingError(
+              'DATA_DIGEST',
+              `data digest mismatch (got 0x${digest.toString(16)}, computed 0x${want.toString(16)})`,
+              raw.bhs,
+            );
+          this.onDataDigestError(raw);
+          continue;
+        }
+      }
+      this.onPdu(raw);
+    }
+  }
+
+  private reset(): void {
+    this.state = S_BHS;
+    this.need = BHS_LENGTH;
+    this.bhs = EMPTY_BUFFER;
+    this.ahs = EMPTY_BUFFER;
+    this.dsl = 0;
+    this.discard = false;
+    this.pdd = false;
+  }
+
+  /** Takes n (≤ buffered) bytes: a view when they lie in the first chunk, else one copy. */
+  private consume(n: number): Buffer {
+    const chunks = this.chunks;
+    const first = chunks[0] as Buffer;
+    this.buffered -= n;
+    if (first.length === n) {
+      chunks.shift();
+      return first;
+    }
+    if (first.length > n) {
+      chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    while (off < n) {
+      const c = chunks[0] as Buffer;
+      const take = Math.min(c.length, n - off);
+      c.copy(out, off, 0, take);
+      if (take === c.length) chunks.shift();
+      else chunks[0] = c.subarray(take);
+      off += take;
+    }
+    return out;
+  }
+}
+
+function checkMaxRecv(n: number): number {
+  // RFC 7143 §13.12: MaxRecvDataSegmentLength range 512 to 2^24-1; we accept any positive cap up to the field maximum.
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`invalid MaxRecvDataSegmentLength ${n}`);
+  return Math.min(n, MAX_DATA_SEGMENT_LENGTH);
+}
