@@ -164,7 +164,7 @@ test('VERIFY: BYTCHK 0 checks the range only, BYTCHK 1 compares and reports the 
   assert.deepEqual(senseOf(await run(port, cdb10(ScsiOp.VERIFY_10, CAP - 1, 2))), [ILLEGAL, 0x21, 0x00]);
   assert.equal((await run(port, cdb10(ScsiOp.VERIFY_10, 10, 4, 0x02), { dataOut: data })).status, ScsiStatus.GOOD);
   const bad = Buffer.from(data);
-  bad[1234] ^= 0x58;
+  bad[1234] = bad[1234]! ^ 0x58;
   const r = await run(port, cdb10(ScsiOp.VERIFY_10, 10, 4, 0x02), { dataOut: bad });
   assert.equal(r.status, ScsiStatus.CHECK_CONDITION);
   assert.deepEqual(senseOf(r), [0xe, 0x1d, 0x00]);
