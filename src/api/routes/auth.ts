@@ -6,7 +6,9 @@
  *
  * Passwords are stored in clear with *_encryption_enabled=false. Upstream
  * encrypts them with RSA-OAEP when both priv_key and pub_key exist in
- * ceph_config_dir; that is not supported yet (a warning is logged once).
+ * ceph_config_dir; writing encrypted passwords is not supported yet (our
+ * gateway reads clear text; a warning is logged once when the keys exist).
+ * Reading upstream-encrypted ones works: GET /api/config?decrypt_passwords=true.
  */
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';

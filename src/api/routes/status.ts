@@ -9,10 +9,11 @@ import type { FastifyInstance } from 'fastify';
 import { controlsLimits, effectiveControls } from '../../config/controls.js';
 import { settingsHash } from '../../config/settings.js';
 import type { SessionInfo } from '../../gateway/status.js';
+import { decryptDocPasswords } from '../chap-crypto.js';
 import type { ApiContext } from '../context.js';
 import { clientOr404, ensureDocShape, gatewayEntry, targetOr404 } from '../doc.js';
 import { notFound } from '../errors.js';
-import { pathParam } from '../params.js';
+import { field, pathParam } from '../params.js';
 import { BACKSTORES, DEFAULT_BACKSTORE, iqnParam } from './common.js';
 
 /** Parses /etc/os-release (KEY=value, optionally quoted). */
@@ -117,9 +118,12 @@ export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   );
 
-  // Passwords are stored in clear (see routes/auth.ts), so decrypt_passwords needs no work.
-  app.get('/api/config', { config: { doc: 'Return the complete config object to the caller (must be authenticated)\nWARNING: Contents will include any defined CHAP credentials' } }, async () => {
-    return ensureDocShape(await ctx.load());
+  // We store passwords in clear (routes/auth.ts); decrypt_passwords=true also decrypts
+  // the ones an upstream gateway stored RSA-encrypted (chap-crypto.ts).
+  app.get('/api/config', { config: { doc: 'Return the complete config object to the caller (must be authenticated)\nWARNING: Contents will include any defined CHAP credentials\ndecrypt_passwords=true returns passwords in clear' } }, async (req) => {
+    const doc = ensureDocShape(await ctx.load());
+    const decrypt = (field(req, 'decrypt_passwords') ?? 'false').toLowerCase() === 'true';
+    return decrypt ? decryptDocPasswords(doc, settings) : doc;
   });
 
   const targetSessions = (list: SessionInfo[], iqn: string): number => list.filter((s) => s.targetIqn === iqn).length;
