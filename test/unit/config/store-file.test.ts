@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -183,13 +184,17 @@ test('two store instances on one file (same process) serialise through the file 
 test('3 child processes x 15 updates + 15 local updates never lose an increment', async () => {
   const dir = await tmpDir();
   const file = path.join(dir, 'gateway.conf');
-  const worker = path.join(here, 'fixtures', 'store-worker.ts');
+  // Under tsx the worker is TypeScript; in the compiled run (dist/test) it is plain JS.
+  const tsWorker = path.join(here, 'fixtures', 'store-worker.ts');
+  const compiled = !existsSync(tsWorker);
+  const worker = compiled ? path.join(here, 'fixtures', 'store-worker.js') : tsWorker;
   const per = 15;
   const runChild = (tag: string): Promise<void> =>
     new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', worker, file, String(per), tag], {
+      const args = compiled ? [worker, file, String(per), tag] : ['--import', 'tsx', worker, file, String(per), tag];
+      const child = spawn(process.execPath, args, {
         stdio: ['ignore', 'pipe', 'pipe'],
-        cwd: path.resolve(here, '../../..'),
+        cwd: path.resolve(here, compiled ? '../../../..' : '../../..'),
       });
       let err = '';
       child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
