@@ -84,7 +84,9 @@ function parseWrite6(cdb: Buffer, lu: LogicalUnit): Parsed {
 function dataOut(ctx: ExecContext): Buffer {
   const d = ctx.req.dataOut;
   if (d === null || d.length < ctx.p.dataOutLength) {
-    throw new ScsiError('DATA_PHASE_ERROR');
+    // The initiator's Expected Data Transfer Length was shorter than the CDB asks for
+    // (FCP-4 / SAM-5 overflow, option b): nothing is written, the transport reports the residual.
+    throw new ScsiError('INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT');
   }
   return d.length === ctx.p.dataOutLength ? d : d.subarray(0, ctx.p.dataOutLength);
 }

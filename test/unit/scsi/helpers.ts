@@ -87,7 +87,7 @@ export interface RunResult extends ScsiResult {
 export async function run(
   port: ScsiPort,
   c: Buffer,
-  o: { lun?: number; dataOut?: Buffer; edtl?: number } = {},
+  o: { lun?: number; dataOut?: Buffer; edtl?: number; allowShort?: boolean } = {},
 ): Promise<RunResult> {
   const req: ScsiRequest = {
     nexus: makeNexus(),
@@ -101,7 +101,9 @@ export async function run(
   if (p.kind === 'result') return { ...p, prepared: false, dataOutLength: 0 };
   if (p.dataOutLength > 0) {
     const d = o.dataOut ?? Buffer.alloc(0);
-    if (d.length < p.dataOutLength) throw new Error(`test supplies ${d.length} bytes, command needs ${p.dataOutLength}`);
+    if (d.length < p.dataOutLength && o.allowShort !== true) {
+      throw new Error(`test supplies ${d.length} bytes, command needs ${p.dataOutLength}`);
+    }
     req.dataOut = d.subarray(0, p.dataOutLength);
   }
   const r = await port.execute(req, p);

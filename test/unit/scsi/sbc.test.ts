@@ -416,3 +416,18 @@ test('backstore errors map to MEDIUM ERROR (read), WRITE ERROR (write), NOT READ
   store.flush = () => Promise.reject(new BackstoreError('ERR_BACKSTORE_TIMEOUT', 'slow'));
   assert.deepEqual(senseOf(await run(port, cdb10(ScsiOp.SYNCHRONIZE_CACHE_10, 0, 0))), [0x2, 0x04, 0x00]);
 });
+
+test('WRITE with fewer Data-Out bytes than the CDB asks for (EDTL overflow): INVALID FIELD IN COMMAND INFORMATION UNIT, nothing written', async () => {
+  const { lu, store } = makeLu(SIZE);
+  const port = await openPort(lu);
+  await run(port, cdb10(ScsiOp.WRITE_10, 0, 2), { dataOut: Buffer.alloc(2 * BS, 0x61) });
+  for (const len of [0, 200, BS]) {
+    const r = await run(port, cdb10(ScsiOp.WRITE_10, 0, 2), { dataOut: Buffer.alloc(len, 0x62), edtl: len, allowShort: true });
+    assert.equal(r.prepared, true);
+    assert.equal(r.dataOutLength, 2 * BS); // the transport computes the overflow residual from this
+    assert.deepEqual(senseOf(r), [ILLEGAL, 0x0e, 0x03]);
+  }
+  const back = Buffer.alloc(2 * BS);
+  await store.read(0, back);
+  assert.ok(back.equals(Buffer.alloc(2 * BS, 0x61)));
+});
