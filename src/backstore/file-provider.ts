@@ -2,7 +2,8 @@
  * Pools and images on a local filesystem: a pool is a directory
  * `<data_dir>/<pool>`, an image a sparse file `<data_dir>/<pool>/<image>`,
  * a snapshot a reflinked (or sparse) copy `<data_dir>/<pool>/.snap/<image>@<name>`.
- * Names starting with '.' are reserved for our own state (`.snap`, `.pr`, ...).
+ * Pool names starting with '.' are reserved for our own state (`.pr`, ...); the
+ * image name `.snap` is reserved for the snapshot directory.
  */
 import { execFile } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
@@ -23,7 +24,11 @@ const NAME_RE = /^[a-zA-Z0-9\-_.]+$/;
 const SNAP_DIR = '.snap';
 
 function checkName(kind: 'pool' | 'image', name: string): void {
-  if (typeof name !== 'string' || !NAME_RE.test(name) || name.startsWith('.') || name.length > 255) {
+  // Pools: a leading '.' is reserved (data_dir also holds our own state: .pr, ...).
+  // Images: upstream allows ".foo"; only the names that would clash with the filesystem
+  // or our snapshot directory are refused.
+  const reserved = kind === 'pool' ? name.startsWith('.') : name === '.' || name === '..' || name === SNAP_DIR;
+  if (typeof name !== 'string' || !NAME_RE.test(name) || reserved || name.length > 255) {
     throw new BackstoreError('ERR_BACKSTORE_INVALID', `invalid ${kind} name "${String(name)}"`);
   }
 }
@@ -161,13 +166,18 @@ export class FileBackstoreProvider implements BackstoreProvider {
       throw io(`cannot list pool ${pool}`, err);
     });
     return entries
-      .filter((e) => e.isFile() && NAME_RE.test(e.name) && !e.name.startsWith('.'))
+      .filter((e) => e.isFile() && NAME_RE.test(e.name))
       .map((e) => e.name)
       .sort();
   }
 
   async imageSize(pool: string, image: string): Promise<number | undefined> {
-    const p = this.imagePath(pool, image);
+    let p: string;
+    try {
+      p = this.imagePath(pool, image);
+    } catch {
+      return undefined; // a name that cannot exist here
+    }
     await this.init();
     try {
       const st = await fsp.stat(p);

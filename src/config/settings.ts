@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GatewayError } from '../util/errors.js';
+import { validIpAddress } from './validate.js';
 import type { Settings } from './settings-types.js';
 import {
   DISK_CONTROLS,
@@ -396,6 +397,11 @@ function buildSettings(
     const v = convert(d, raw);
     if (v === undefined) throw invalidCfg(`environment ${name} = "${raw}": ${describe(d)}`);
     values[key] = v;
+  }
+
+  // The API compares the caller's address with these literally: a host name never matches.
+  for (const ip of values.trusted_ip_list as string[]) {
+    if (!validIpAddress(ip)) warnings.push(`${label} [config] trusted_ip_list: "${ip}" is not an IP address and will never match a caller`);
   }
 
   const cephConfigDir = values.ceph_config_dir as string;

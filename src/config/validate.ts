@@ -5,6 +5,7 @@
  * ceph_iscsi_config/lun.py valid_disk, gwcli/hostgroup.py), so that clients
  * which grep them keep working.
  */
+import { isIP } from 'node:net';
 import { GatewayError } from '../util/errors.js';
 
 /**
@@ -195,4 +196,18 @@ export function validSnapshotName(name: string): boolean {
 /** Host group name rule: 1–32 of letters, digits, '_', '@', '-'. */
 export function validGroupName(name: string): boolean {
   return typeof name === 'string' && /^[A-Za-z0-9_@-]{1,32}$/.test(name);
+}
+
+/**
+ * ceph_iscsi_config/utils.py normalize_ip_address: an IPv6 literal loses its
+ * brackets (RFC 3986 "[::1]" → "::1"); anything else is returned as is.
+ */
+export function normalizeIpAddress(s: string): string {
+  const m = /^\[(.*)\]$/.exec(s.trim());
+  return m?.[1] ?? s.trim();
+}
+
+/** true for an IPv4 or IPv6 address (brackets allowed around IPv6, a %zone suffix as node:net isIP allows; no port). */
+export function validIpAddress(s: string): boolean {
+  return typeof s === 'string' && isIP(normalizeIpAddress(s)) !== 0;
 }

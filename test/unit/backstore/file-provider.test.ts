@@ -50,6 +50,15 @@ test('createImage makes a sparse file of the size; refuses an existing image and
   await assert.rejects(p.createImage('rbd', 'a/b', MiB), code('ERR_BACKSTORE_INVALID'));
   await assert.rejects(p.createImage('rbd', '..', MiB), code('ERR_BACKSTORE_INVALID'));
   await assert.rejects(p.createImage('rbd', '.snap', MiB), code('ERR_BACKSTORE_INVALID'));
+  await assert.rejects(p.createImage('rbd', '.', MiB), code('ERR_BACKSTORE_INVALID'));
+  // upstream's name rule allows a leading dot for images
+  await p.createImage('rbd', '.hidden-disk', MiB);
+  assert.equal(await p.imageSize('rbd', '.hidden-disk'), MiB);
+  await p.removeImage('rbd', '.hidden-disk');
+  // a query with an impossible name answers "no such image" rather than throwing
+  assert.equal(await p.imageSize('rbd', '.snap'), undefined);
+  assert.equal(await p.imageSize('rbd', '../rbd'), undefined);
+  assert.equal(await p.imageSize('.pr', 'x'), undefined);
   await assert.rejects(p.createImage('rbd', 'x', 0), code('ERR_BACKSTORE_INVALID'));
   await assert.rejects(p.createImage('rbd', 'x', 1.5), code('ERR_BACKSTORE_INVALID'));
   await assert.rejects(p.listImages('nopool'), code('ERR_BACKSTORE_NOT_FOUND'));

@@ -169,6 +169,14 @@ test('unknown keys and sections are warnings, never fatal, never silent', async 
   ]);
 });
 
+test('trusted_ip_list entries that are not IP addresses are warned about', async () => {
+  const p = await cfg('[config]\ntrusted_ip_list = 10.0.0.1,mgr1.example.com,[::1]\n');
+  const warnings: string[] = [];
+  const s = loadSettings({ path: p, env: {}, hostname: host, onWarning: (m) => warnings.push(m) });
+  assert.deepEqual(s.trusted_ip_list, ['10.0.0.1', 'mgr1.example.com', '[::1]']);
+  assert.deepEqual(warnings, ['iscsi-gateway.cfg [config] trusted_ip_list: "mgr1.example.com" is not an IP address and will never match a caller']);
+});
+
 test('config:// values: clear error without a monitor, resolved with a resolver', async () => {
   const p = await cfg('[config]\napi_password = config://iscsi/api_password\napi_port = config://iscsi/api_port\n');
   assert.throws(() => loadSettings({ path: p, env: {}, hostname: host }), invalid(/api_password = "config:\/\/iscsi\/api_password": config:\/\/ values need the Ceph monitor/));

@@ -2,11 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   humanSize,
+  normalizeIpAddress,
   normalizeIqn,
   parseSize,
   validChapCredentials,
   validGroupName,
   validImageName,
+  validIpAddress,
   validIqn,
   validPoolName,
   validSize,
@@ -129,4 +131,11 @@ test('snapshot and group names', () => {
   assert.equal(validGroupName(''), false);
   assert.equal(validGroupName('a.b'), false);
   assert.equal(validGroupName('a b'), false);
+});
+
+test('IP addresses: brackets stripped from IPv6 literals (normalize_ip_address)', () => {
+  assert.equal(normalizeIpAddress('[fe80::1]'), 'fe80::1');
+  assert.equal(normalizeIpAddress('10.0.0.1'), '10.0.0.1');
+  for (const ok of ['10.0.0.1', '::1', '[2001:db8::5]', '192.168.122.69', 'fe80::1%eth0']) assert.equal(validIpAddress(ok), true, ok);
+  for (const bad of ['', 'gw1.example.com', '10.0.0.256', '10.0.0.1:3260', '[10.0.0.1']) assert.equal(validIpAddress(bad), false, bad);
 });
