@@ -151,6 +151,11 @@ export function loadSettingsWithWarnings(opts: LoadSettingsOptions = {}): Loaded
   return { ...buildSettings(sections, label, env, opts), path: file };
 }
 
+/** table[key] for own keys only ("constructor", "__proto__" in a cfg are unknown keys, not Object.prototype). */
+function own<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 function nonEmpty(s: string | undefined): string | undefined {
   return s !== undefined && s !== '' ? s : undefined;
 }
@@ -331,7 +336,7 @@ function buildSettings(
 
   const apply = (table: Readonly<Record<string, SysDef>>, sectionName: string, kv: Map<string, string>, _isDefault: boolean): void => {
     for (const [key, raw0] of kv) {
-      const d = table[key];
+      const d = own(table, key);
       if (d === undefined) {
         warnings.push(`${label} [${sectionName}] ${key}: unknown setting, ignored`);
         continue;
@@ -369,8 +374,8 @@ function buildSettings(
   if (defaultSection) {
     for (const [key, raw] of defaultSection) {
       const one = new Map([[key, raw]]);
-      if (key in CONFIG_KEYS) apply(CONFIG_KEYS, 'DEFAULT', one, false);
-      else if (key in DEVICE_STATUS_KEYS) apply(DEVICE_STATUS_KEYS, 'DEFAULT', one, false);
+      if (own(CONFIG_KEYS, key)) apply(CONFIG_KEYS, 'DEFAULT', one, false);
+      else if (own(DEVICE_STATUS_KEYS, key)) apply(DEVICE_STATUS_KEYS, 'DEFAULT', one, false);
       else if (TARGET_KEYS.has(key)) applyTarget('DEFAULT', one);
       else warnings.push(`${label} [DEFAULT] ${key}: unknown setting, ignored`);
     }
@@ -389,7 +394,7 @@ function buildSettings(
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith(SETTINGS_ENV_PREFIX) || raw === undefined) continue;
     const key = name.slice(SETTINGS_ENV_PREFIX.length).toLowerCase();
-    const d = CONFIG_KEYS[key] ?? DEVICE_STATUS_KEYS[key];
+    const d = own(CONFIG_KEYS, key) ?? own(DEVICE_STATUS_KEYS, key);
     if (d === undefined) {
       warnings.push(`environment ${name}: unknown setting, ignored`);
       continue;

@@ -177,6 +177,15 @@ test('trusted_ip_list entries that are not IP addresses are warned about', async
   assert.deepEqual(warnings, ['iscsi-gateway.cfg [config] trusted_ip_list: "mgr1.example.com" is not an IP address and will never match a caller']);
 });
 
+test('keys named like Object.prototype members are unknown keys, not crashes', async () => {
+  const p = await cfg('[DEFAULT]\ntostring = 1\n[config]\nconstructor = x\n__proto__ = y\n[target]\nhasownproperty = 1\n');
+  const warnings: string[] = [];
+  const s = loadSettings({ path: p, env: { ISCSI_GW_CONSTRUCTOR: '1' }, hostname: host, onWarning: (m) => warnings.push(m) });
+  assert.equal(s.api_port, 5000);
+  assert.equal(warnings.length, 5, warnings.join('\n'));
+  assert.ok(warnings.every((w) => /unknown (setting|control), ignored$/.test(w)));
+});
+
 test('config:// values: clear error without a monitor, resolved with a resolver', async () => {
   const p = await cfg('[config]\napi_password = config://iscsi/api_password\napi_port = config://iscsi/api_port\n');
   assert.throws(() => loadSettings({ path: p, env: {}, hostname: host }), invalid(/api_password = "config:\/\/iscsi\/api_password": config:\/\/ values need the Ceph monitor/));
