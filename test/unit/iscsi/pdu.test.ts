@@ -1,0 +1,195 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  PduDecodeError,
+  PduEncodeError,
+  dataSegmentLength,
+  decodeLun,
+  decodePdu,
+  encodeLun,
+  encodeLunBuffer,
+  encodePdu,
+  initiatorTaskTagOf,
+  isImmediate,
+  opcodeOf,
+  totalAhsLength,
+  type Pdu,
+} from '../../../src/iscsi/pdu.js';
+import { IscsiOp, RejectReason, opcodeName } from '../../../src/iscsi/constants.js';
+import { DECODE_ERRORS, RFC_READ_PDU, VECTORS } from '../../vectors/pdus.js';
+import { splitWire } from '../../vectors/split.js';
+
+function wireOf(pdu: Pdu): Buffer {
+  const { bhs, data } = encodePdu(pdu);
+  const parts = [bhs];
+  if (data !== undefined) {
+    parts.push(data);
+    parts.push(Buffer.alloc((4 - (data.length % 4)) % 4));
+  }
+  return Buffer.concat(parts);
+}
+
+for (const v of VECTORS) {
+  test(`decode: ${v.name}`, () => {
+    const { bhs, ahs, data, padded } = splitWire(v.bytes);
+    assert.equal(v.bytes.length, 48 + ahs.length + padded, 'vector length is BHS + AHS + padded data');
+    const pdu = decodePdu(bhs, ahs, data);
+    assert.deepEqual(pdu, v.pdu);
+  });
+  test(`encode: ${v.name}`, () => {
+    assert.deepEqual(wireOf(v.pdu).toString('hex'), v.bytes.toString('hex'));
+  });
+}
+
+test('every opcode has at least one vector', () => {
+  const seen = new Set(VECTORS.map((v) => v.pdu.opcode));
+  for (const op of Object.values(IscsiOp)) assert.ok(seen.has(op), `no vector for ${opcodeName(op)}`);
+});
+
+for (const v of DECODE_ERRORS) {
+  test(`decode error: ${v.name}`, () => {
+    const { bhs, ahs, data } = splitWire(v.bytes);
+    assert.throws(
+      () => decodePdu(bhs, ahs, data),
+      (e: unknown) => e instanceof PduDecodeError && e.reason === v.reason && e.code === 'ERR_ISCSI_PDU_DECODE',
+    );
+  });
+}
+
+test('decode rejects lengths that disagree with the header', () => {
+  const { bhs } = splitWire(RFC_READ_PDU);
+  assert.throws(() => decodePdu(bhs.subarray(0, 47), Buffer.alloc(0), Buffer.alloc(0)), PduDecodeError);
+  assert.throws(() => decodePdu(bhs, Buffer.alloc(4), Buffer.alloc(0)), PduDecodeError);
+  assert.throws(() => decodePdu(bhs, Buffer.alloc(0), Buffer.alloc(1)), PduDecodeError);
+});
+
+test('decoded data and CDB are views, not copies', () => {
+  const v = VECTORS.find((x) => x.name.startsWith('SCSI Command WRITE(16)'));
+  assert.ok(v);
+  const { bhs, ahs, data } = splitWire(v.bytes);
+  const pdu = decodePdu(bhs, ahs, data);
+  assert.equal(pdu.opcode, IscsiOp.SCSI_COMMAND);
+  if (pdu.opcode !== IscsiOp.SCSI_COMMAND) return;
+  assert.equal(pdu.data.buffer, v.bytes.buffer);
+  assert.equal(pdu.data.byteOffset, v.bytes.byteOffset + 48);
+  assert.equal(pdu.cdb.byteOffset, v.bytes.byteOffset + 32);
+});
+
+test('encode passes Data-In data through as the same view', () => {
+  const payload = Buffer.alloc(8192, 7).subarray(100, 4196);
+  const enc = encodePdu({
+    opcode: IscsiOp.SCSI_DATA_IN,
+    final: false,
+    initiatorTaskTag: 1,
+    expCmdSN: 1,
+    maxCmdSN: 2,
+    dataSN: 0,
+    bufferOffset: 0,
+    data: payload,
+  });
+  assert.equal(enc.data, payload);
+  assert.equal(dataSegmentLength(enc.bhs), 4096);
+  assert.equal(enc.bhs.readUInt32BE(20), 0xffffffff, 'TTT defaults to 0xffffffff');
+});
+
+test('encode defaults of optional target fields', () => {
+  const enc = encodePdu({
+    opcode: IscsiOp.SCSI_RESPONSE,
+    response: 0,
+    status: 0,
+    initiatorTaskTag: 0xabcdef01,
+    statSN: 1,
+    expCmdSN: 2,
+    maxCmdSN: 3,
+  });
+  assert.equal(enc.data, undefined);
+  assert.equal(enc.bhs.length, 48);
+  assert.equal(enc.bhs[1], 0x80);
+  assert.equal(enc.bhs.readUInt32BE(16), 0xabcdef01);
+  assert.equal(enc.bhs.subarray(36).every((b) => b === 0), true);
+});
+
+test('encode refuses values that do not fit', () => {
+  assert.throws(
+    () =>
+      encodePdu({
+        opcode: IscsiOp.R2T,
+        lun: 0n,
+        initiatorTaskTag: 2 ** 32,
+        targetTransferTag: 0,
+        statSN: 0,
+        expCmdSN: 0,
+        maxCmdSN: 0,
+        r2tSN: 0,
+        bufferOffset: 0,
+        desiredDataTransferLength: 0,
+      }),
+    PduEncodeError,
+  );
+  assert.throws(
+    () =>
+      encodePdu({
+        opcode: IscsiOp.NOP_IN,
+        initiatorTaskTag: 0,
+        targetTransferTag: 0,
+        statSN: 0,
+        expCmdSN: 0,
+        maxCmdSN: 0,
+        data: Buffer.alloc(0x1000000),
+      }),
+    PduEncodeError,
+  );
+});
+
+test('BHS helpers', () => {
+  const v = VECTORS.find((x) => x.name.includes('Extended CDB AHS (32-byte'));
+  assert.ok(v);
+  assert.equal(opcodeOf(v.bytes), IscsiOp.SCSI_COMMAND);
+  assert.equal(totalAhsLength(v.bytes), 28);
+  assert.equal(dataSegmentLength(v.bytes), 0);
+  assert.equal(initiatorTaskTagOf(v.bytes), 3);
+  assert.equal(isImmediate(v.bytes), false);
+  const nop = VECTORS[0];
+  assert.ok(nop);
+  assert.equal(isImmediate(nop.bytes), true);
+  assert.equal(dataSegmentLength(nop.bytes), 4);
+});
+
+test('decodeLun: SAM single-level peripheral and flat addressing', () => {
+  const cases: [number[], number][] = [
+    [[0x00, 0x00, 0, 0, 0, 0, 0, 0], 0],
+    [[0x00, 0x05, 0, 0, 0, 0, 0, 0], 5], // peripheral, bus 0
+    [[0x00, 0xff, 0, 0, 0, 0, 0, 0], 255],
+    [[0x40, 0x05, 0, 0, 0, 0, 0, 0], 5], // flat
+    [[0x41, 0x00, 0, 0, 0, 0, 0, 0], 256],
+    [[0x7f, 0xff, 0, 0, 0, 0, 0, 0], 16383],
+    [[0x01, 0x05, 0, 0, 0, 0, 0, 0], -1], // peripheral with bus 1
+    [[0x80, 0x05, 0, 0, 0, 0, 0, 0], -1], // logical unit addressing
+    [[0xc0, 0x05, 0, 0, 0, 0, 0, 0], -1], // extended addressing
+    [[0x00, 0x05, 0x00, 0x01, 0, 0, 0, 0], -1], // second level present
+    [[0x00, 0x05, 0, 0, 0, 0, 0, 0x01], -1],
+  ];
+  for (const [b, n] of cases) {
+    const buf = Buffer.from(b);
+    assert.equal(decodeLun(buf), n, buf.toString('hex'));
+    assert.equal(decodeLun(buf.readBigUInt64BE(0)), n, `bigint ${buf.toString('hex')}`);
+  }
+  assert.equal(decodeLun(Buffer.alloc(7)), -1);
+});
+
+test('encodeLun: < 256 peripheral, else flat; round trip', () => {
+  assert.equal(encodeLunBuffer(0).toString('hex'), '0000000000000000');
+  assert.equal(encodeLunBuffer(255).toString('hex'), '00ff000000000000');
+  assert.equal(encodeLunBuffer(256).toString('hex'), '4100000000000000');
+  assert.equal(encodeLunBuffer(16383).toString('hex'), '7fff000000000000');
+  for (const n of [0, 1, 17, 255, 256, 1000, 16383]) assert.equal(decodeLun(encodeLun(n)), n);
+  assert.throws(() => encodeLun(16384), RangeError);
+  assert.throws(() => encodeLun(-1), RangeError);
+  assert.throws(() => encodeLun(1.5), RangeError);
+});
+
+test('PduDecodeError carries the reject reason', () => {
+  const e = new PduDecodeError(RejectReason.INVALID_PDU_FIELD, 'x');
+  assert.equal(e.reason, 0x09);
+  assert.equal(e.name, 'PduDecodeError');
+});
