@@ -57,6 +57,11 @@ function sleep(ms: number): Promise<void> {
 
 export class FileConfigStore implements ConfigStore {
   readonly path: string;
+  /**
+   * proper-lockfile's lock directory: hidden (`.gateway.conf.lock`), because data_dir is
+   * also the root of the file backstore's pools and a visible directory would list as a pool.
+   */
+  readonly lockPath: string;
   private readonly dir: string;
   private readonly base: string;
   private readonly pollIntervalMs: number;
@@ -77,6 +82,7 @@ export class FileConfigStore implements ConfigStore {
     this.path = path.resolve(opts.path);
     this.dir = path.dirname(this.path);
     this.base = path.basename(this.path);
+    this.lockPath = path.join(this.dir, `.${this.base}.lock`);
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.lockTimeoutMs = opts.lockTimeoutMs ?? 30_000;
     this.lockStaleMs = Math.max(opts.lockStaleMs ?? 10_000, 2000);
@@ -200,7 +206,7 @@ export class FileConfigStore implements ConfigStore {
     return { doc, changed };
   }
 
-  /** Runs `fn` under the cross-process lock (proper-lockfile `<path>.lock`), retrying until lockTimeoutMs. */
+  /** Runs `fn` under the cross-process lock (proper-lockfile, lockPath), retrying until lockTimeoutMs. */
   private async locked<R>(fn: () => Promise<R>): Promise<R> {
     await fsp.mkdir(this.dir, { recursive: true });
     const deadline = Date.now() + this.lockTimeoutMs;
@@ -211,6 +217,7 @@ export class FileConfigStore implements ConfigStore {
       try {
         release = await lockfile.lock(this.path, {
           realpath: false,
+          lockfilePath: this.lockPath,
           stale: this.lockStaleMs,
           retries: 0,
           onCompromised: (err: Error) => {

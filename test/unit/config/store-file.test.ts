@@ -255,10 +255,11 @@ test('a lock left by a dead process is taken over once stale', async () => {
   const file = path.join(dir, 'gateway.conf');
   const store = new FileConfigStore({ path: file, lockStaleMs: 2000, lockTimeoutMs: 10_000 });
   await store.load();
-  // proper-lockfile's lock is the directory <file>.lock; make it look 5 s old.
-  await fsp.mkdir(`${file}.lock`);
+  // proper-lockfile's lock is a directory (hidden: data_dir also holds the pools); make it look 5 s old.
+  assert.equal(store.lockPath, path.join(dir, '.gateway.conf.lock'));
+  await fsp.mkdir(store.lockPath);
   const old = new Date(Date.now() - 5000);
-  await fsp.utimes(`${file}.lock`, old, old);
+  await fsp.utimes(store.lockPath, old, old);
   const { doc } = await store.update((d) => {
     (d as Record<string, unknown>).counter = 7;
   });
@@ -281,6 +282,8 @@ test('update() times out with ERR_CONFIG_LOCK_TIMEOUT while another holder keeps
     return false;
   });
   await isHolding;
+  // while the lock is held, data_dir shows no visible entry besides the document
+  assert.deepEqual((await fsp.readdir(dir)).filter((n) => !n.startsWith('.')), ['gateway.conf']);
   const waiter = new FileConfigStore({ path: file, lockTimeoutMs: 300 });
   await assert.rejects(waiter.update(() => true), { code: 'ERR_CONFIG_LOCK_TIMEOUT' });
   releaseHolder();
