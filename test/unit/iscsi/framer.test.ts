@@ -1,0 +1,266 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Framer, FramingError, type FramerOptions, type RawPdu } from '../../../src/iscsi/framer.js';
+import { decodePdu } from '../../../src/iscsi/pdu.js';
+import { VECTORS } from '../../vectors/pdus.js';
+import { splitWire } from '../../vectors/split.js';
+import { withDigests } from '../../vectors/digests.js';
+
+interface Seen {
+  bhs: string;
+  ahs: string;
+  data: string;
+}
+const hex = (r: RawPdu): Seen => ({ bhs: r.bhs.toString('hex'), ahs: r.ahs.toString('hex'), data: r.data.toString('hex') });
+
+function expected(wires: Buffer[]): Seen[] {
+  return wires.map((w) => {
+    const { bhs, ahs, data } = splitWire(w);
+    return { bhs: bhs.toString('hex'), ahs: ahs.toString('hex'), data: data.toString('hex') };
+  });
+}
+
+function run(chunks: Buffer[], opts: Partial<FramerOptions> = {}): Seen[] {
+  const out: Seen[] = [];
+  const f = new Framer({
+    headerDigest: false,
+    dataDigest: false,
+    maxRecvDataSegmentLength: 262144,
+    onPdu: (r) => out.push(hex(r)),
+    ...opts,
+  });
+  for (const c of chunks) f.push(c);
+  assert.equal(f.bufferedBytes, 0, 'nothing left over');
+  return out;
+}
+
+const WIRES = VECTORS.map((v) => v.bytes);
+const ALL = Buffer.concat(WIRES);
+
+test('each vector as one chunk yields exactly its parts', () => {
+  for (const w of WIRES) assert.deepEqual(run([w]), expected([w]));
+});
+
+test('all vectors as one big chunk', () => {
+  assert.deepEqual(run([ALL]), expected(WIRES));
+});
+
+test('all vectors split at every offset (two chunks)', () => {
+  const want = expected(WIRES);
+  for (let i = 1; i < ALL.length; i++) {
+    assert.deepEqual(run([ALL.subarray(0, i), ALL.subarray(i)]), want, `split at ${i}`);
+  }
+});
+
+test('all vectors byte by byte', () => {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < ALL.length; i++) chunks.push(ALL.subarray(i, i + 1));
+  assert.deepEqual(run(chunks), expected(WIRES));
+});
+
+for (const [hd, dd] of [
+  [true, false],
+  [false, true],
+  [true, true],
+] as const) {
+  test(`digests header=${hd} data=${dd}: every offset and byte by byte`, () => {
+    const wire = Buffer.concat(WIRES.map((w) => withDigests(w, hd, dd)));
+    const want = expected(WIRES);
+    const opts = { headerDigest: hd, dataDigest: dd };
+    assert.deepEqual(run([wire], opts), want);
+    for (let i = 1; i < wire.length; i++)
+      assert.deepEqual(run([wire.subarray(0, i), wire.subarray(i)], opts), want, `split at ${i}`);
+    const bytes: Buffer[] = [];
+    for (let i = 0; i < wire.length; i++) bytes.push(wire.subarray(i, i + 1));
+    assert.deepEqual(run(bytes, opts), want);
+  });
+}
+
+test('framed PDUs decode to the vector objects', () => {
+  const got: RawPdu[] = [];
+  const f = new Framer({ headerDigest: false, dataDigest: false, maxRecvDataSegmentLength: 8192, onPdu: (r) => got.push(r) });
+  f.push(ALL);
+  assert.equal(got.length, VECTORS.length);
+  got.forEach((r, i) => assert.deepEqual(decodePdu(r.bhs, r.ahs, r.data), VECTORS[i]?.pdu));
+});
+
+function framer(opts: Partial<FramerOptions> & Pick<FramerOptions, 'onPdu'>): Framer {
+  return new Framer({ headerDigest: false, dataDigest: false, maxRecvDataSegmentLength: 8192, ...opts });
+}
+
+const WITH_DATA = VECTORS.find((v) => v.name.startsWith('SCSI Command WRITE(16)'))!.bytes; // 6 bytes data + 2 pad
+const NO_DATA = VECTORS.find((v) => v.name === 'R2T')!.bytes;
+
+test('header digest mismatch is fatal and the framer stays failed', () => {
+  const wire = withDigests(NO_DATA, true, false);
+  wire[48] = (wire[48] ?? 0) ^ 0x01; // corrupt the digest word
+  let n = 0;
+  const f = framer({ headerDigest: true, onPdu: () => n++ });
+  assert.throws(
+    () => f.push(wire),
+    (e: unknown) => e instanceof FramingError && e.kind === 'HEADER_DIGEST' && e.code === 'ERR_ISCSI_FRAMING',
+  );
+  assert.equal(n, 0);
+  assert.equal(f.isFailed, true);
+  assert.throws(() => f.push(NO_DATA), (e: unknown) => e instanceof FramingError && e.kind === 'FAILED');
+});
+
+test('a corrupted header byte is caught by the header digest', () => {
+  const wire = withDigests(WITH_DATA, true, true);
+  wire[20] = (wire[20] ?? 0) ^ 0x80; // EDTL bit flip
+  const f = framer({ headerDigest: true, dataDigest: true, onPdu: () => assert.fail('no PDU expected') });
+  assert.throws(() => f.push(wire), (e: unknown) => e instanceof FramingError && e.kind === 'HEADER_DIGEST');
+});
+
+test('data digest mismatch without a handler throws DATA_DIGEST', () => {
+  const wire = withDigests(WITH_DATA, false, true);
+  wire[48] = (wire[48] ?? 0) ^ 0xff; // corrupt a data byte
+  const f = framer({ dataDigest: true, onPdu: () => assert.fail('no PDU expected') });
+  assert.throws(
+    () => f.push(wire),
+    (e: unknown) => e instanceof FramingError && e.kind === 'DATA_DIGEST' && e.bhs?.length === 48,
+  );
+});
+
+test('data digest mismatch with a handler: PDU reported, framing continues', () => {
+  const bad = withDigests(WITH_DATA, true, true);
+  bad[52 + 1] = (bad[52 + 1] ?? 0) ^ 0x10; // data byte 1 (after 48 BHS + 4 header digest)
+  const good = withDigests(WITH_DATA, true, true);
+  const pdus: RawPdu[] = [];
+  const digestErrors: RawPdu[] = [];
+  const f = framer({
+    headerDigest: true,
+    dataDigest: true,
+    onPdu: (r) => pdus.push(r),
+    onDataDigestError: (r) => digestErrors.push(r),
+  });
+  f.push(Buffer.concat([good, bad, good]));
+  assert.equal(pdus.length, 2);
+  assert.equal(digestErrors.length, 1);
+  assert.equal(digestErrors[0]?.bhs.readUInt32BE(16), 2, 'the reported PDU carries its header (ITT 2)');
+  assert.equal(f.isFailed, false);
+});
+
+test('a wrong pad byte is covered by the data digest', () => {
+  const wire = withDigests(WITH_DATA, false, true);
+  wire[48 + 6] = 0x01; // first pad byte: digest was computed over zero padding
+  const errors: RawPdu[] = [];
+  framer({ dataDigest: true, onPdu: () => assert.fail('no PDU expected'), onDataDigestError: (r) => errors.push(r) }).push(wire);
+  assert.equal(errors.length, 1);
+});
+
+test('DataSegmentLength over MaxRecvDataSegmentLength fails from the header alone', () => {
+  const hdr = Buffer.from(WITH_DATA.subarray(0, 48));
+  hdr.writeUIntBE(8193, 5, 3);
+  const f = framer({ onPdu: () => assert.fail('no PDU expected') });
+  assert.throws(
+    () => f.push(hdr), // no payload pushed: refused before buffering it
+    (e: unknown) =>
+      e instanceof FramingError && e.kind === 'DATA_SEGMENT_TOO_LONG' && e.bhs?.equals(hdr) === true,
+  );
+});
+
+test('DataSegmentLength equal to the limit is accepted; setMaxRecvDataSegmentLength applies to the next PDU', () => {
+  const mk = (n: number): Buffer => {
+    const b = Buffer.alloc(48 + ((n + 3) & ~3));
+    b[0] = 0x05; // Data-Out
+    b.writeUIntBE(n, 5, 3);
+    return b;
+  };
+  const seen: number[] = [];
+  const f = framer({ maxRecvDataSegmentLength: 512, onPdu: (r) => seen.push(r.data.length) });
+  f.push(mk(512));
+  f.setMaxRecvDataSegmentLength(1024);
+  f.push(mk(1024));
+  f.setMaxRecvDataSegmentLength(100);
+  assert.throws(() => f.push(mk(101)), (e: unknown) => e instanceof FramingError && e.kind === 'DATA_SEGMENT_TOO_LONG');
+  assert.deepEqual(seen, [512, 1024]);
+  assert.throws(() => framer({ maxRecvDataSegmentLength: -1, onPdu: () => undefined }), RangeError);
+});
+
+test('onHeader sees the header before the payload; false discards the payload', () => {
+  const events: string[] = [];
+  const f = framer({
+    onHeader: (bhs) => {
+      events.push(`h${bhs.readUInt32BE(16)}`);
+      return bhs.readUInt32BE(16) !== 2; // discard ITT 2
+    },
+    onPdu: (r) => events.push(`p${r.bhs.readUInt32BE(16)}`),
+  });
+  f.push(WITH_DATA.subarray(0, 48));
+  assert.deepEqual(events, ['h2'], 'header callback ran with only the BHS received');
+  f.push(WITH_DATA.subarray(48));
+  f.push(NO_DATA);
+  assert.deepEqual(events, ['h2', 'h3', 'p3']);
+});
+
+test('an exception from onHeader propagates and fails the framer', () => {
+  const boom = new Error('reject');
+  const f = framer({
+    onHeader: () => {
+      throw boom;
+    },
+    onPdu: () => assert.fail('no PDU expected'),
+  });
+  assert.throws(() => f.push(NO_DATA), (e: unknown) => e === boom);
+  assert.equal(f.isFailed, true);
+});
+
+test('data in one chunk is a view; data spanning chunks is one exact copy', () => {
+  const got: RawPdu[] = [];
+  const f = framer({ onPdu: (r) => got.push(r) });
+  f.push(WITH_DATA);
+  const r0 = got[0]!;
+  assert.equal(r0.data.buffer, WITH_DATA.buffer, 'view into the pushed chunk');
+  assert.equal(r0.data.byteOffset, WITH_DATA.byteOffset + 48);
+  assert.equal(r0.bhs.buffer, WITH_DATA.buffer);
+  f.push(WITH_DATA.subarray(0, 50));
+  f.push(WITH_DATA.subarray(50));
+  const r1 = got[1]!;
+  assert.notEqual(r1.data.buffer, WITH_DATA.buffer);
+  assert.equal(r1.data.length, 6);
+  assert.equal(r1.data.toString('hex'), 'deadbeef0102');
+});
+
+test('digests switched on from onPdu apply to the rest of the same chunk', () => {
+  // Login Response → then full feature phase with digests (RFC 7143 §13.1: digests start after login)
+  const login = VECTORS.find((v) => v.name.startsWith('Login Request operational'))!.bytes;
+  const next = withDigests(WITH_DATA, true, true);
+  const got: number[] = [];
+  const f: Framer = framer({
+    onPdu: (r) => {
+      got.push(r.bhs.readUInt8(0) & 0x3f);
+      if (got.length === 1) f.setDigests(true, true);
+    },
+  });
+  f.push(Buffer.concat([login, next, next]));
+  assert.deepEqual(got, [0x03, 0x01, 0x01]);
+});
+
+test('pause() from onPdu holds later PDUs until resume()', () => {
+  const got: number[] = [];
+  const f: Framer = framer({
+    onPdu: (r) => {
+      got.push(r.bhs.readUInt32BE(16));
+      if (got.length === 1) f.pause();
+    },
+  });
+  f.push(Buffer.concat([WITH_DATA, NO_DATA, WITH_DATA]));
+  assert.deepEqual(got, [2]);
+  f.push(NO_DATA);
+  assert.deepEqual(got, [2]);
+  assert.equal(f.bufferedBytes, WITH_DATA.length + 2 * NO_DATA.length);
+  f.resume();
+  assert.deepEqual(got, [2, 3, 2, 3]);
+  assert.equal(f.bufferedBytes, 0);
+});
+
+test('empty chunks are ignored', () => {
+  assert.deepEqual(run([Buffer.alloc(0), NO_DATA, Buffer.alloc(0)]), expected([NO_DATA]));
+});
+
+test('a PDU with an AHS and header digest frames correctly', () => {
+  const w = VECTORS.find((v) => v.name.includes('32-byte CDB'))!.bytes;
+  const wire = withDigests(w, true, true);
+  assert.deepEqual(run([wire], { headerDigest: true, dataDigest: true }), expected([w]));
+});
