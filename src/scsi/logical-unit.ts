@@ -36,14 +36,14 @@ export interface LogicalUnitOptions {
   aluaGroups: () => AluaGroup[];
   prStore?: PrStore;
   readOnly?: boolean;
-  /** Caching mode page WCE: writes are volatile until SYNCHRONIZE CACHE (true for page-cache backed files). */
+  /** Caching mode page WCE (default true): writes are volatile until SYNCHRONIZE CACHE; false makes every write FUA. */
   writeCache?: boolean;
   maxTransferBlocks?: number;
   maxWriteSameBlocks?: number;
   maxUnmapBlocks?: number;
   maxUnmapDescriptors?: number;
   maxCompareAndWriteBlocks?: number;
-  /** Physical block (allocation unit) in bytes for READ CAPACITY(16) / unmap granularity; 4096 by default. */
+  /** Physical block (allocation unit) in bytes for READ CAPACITY(16) / unmap granularity; the block size by default. */
   physicalBlockSize?: number;
 }
 
@@ -105,7 +105,8 @@ export class LogicalUnit {
     this.wwn = opts.wwn;
     this.backstore = opts.backstore;
     this.blockSize = bs;
-    const phys = Math.max(opts.physicalBlockSize ?? 4096, bs);
+    // LIO/tcmu-runner report LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT 0 by default.
+    const phys = Math.max(opts.physicalBlockSize ?? bs, bs);
     this.lbppbExponent = Math.max(0, Math.round(Math.log2(phys / bs)));
     this.vendor = opts.vendor ?? 'LIO-ORG';
     this.product = opts.product ?? 'TCMU device';
@@ -117,7 +118,7 @@ export class LogicalUnit {
     this.maxUnmapDescriptors = opts.maxUnmapDescriptors ?? 256;
     this.maxCompareAndWriteBlocks = Math.min(255, opts.maxCompareAndWriteBlocks ?? 128);
     this.aluaGroups = opts.aluaGroups;
-    this.mode = { dSense: false, swp: false, wce: opts.writeCache ?? false };
+    this.mode = { dSense: false, swp: false, wce: opts.writeCache ?? true };
     const prOpts: ConstructorParameters<typeof Reservations>[0] = {
       establishUa: (nexusKey: string, reason: SenseReason) => this.ua.establish(nexusKey, reason),
     };

@@ -91,6 +91,24 @@ function dataOut(ctx: ExecContext): Buffer {
   return d.length === ctx.p.dataOutLength ? d : d.subarray(0, ctx.p.dataOutLength);
 }
 
+/**
+ * Data-Out of a WRITE / WRITE AND VERIFY whose Expected Data Transfer Length may be
+ * shorter than the CDB's transfer length. FCP-4 / SAM-5 overflow, option (a), as
+ * iscsi-test-cu 1.19 expects: process the command normally but write only the data
+ * that was transferred (whole blocks; the transport reports the overflow residual).
+ * A partial block cannot be written: option (b), INVALID FIELD IN COMMAND INFORMATION UNIT.
+ */
+function writeData(ctx: ExecContext): { data: Buffer; blocks: number } {
+  const want = ctx.p.dataOutLength;
+  const d = ctx.req.dataOut ?? EMPTY;
+  if (d.length >= want) return { data: d.length === want ? d : d.subarray(0, want), blocks: ctx.p.blocks };
+  const bs = ctx.lu.blockSize;
+  if (d.length % bs !== 0) throw new ScsiError('INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT');
+  return { data: d, blocks: d.length / bs };
+}
+
+const EMPTY = Buffer.alloc(0);
+
 async function sharedLock(lu: LogicalUnit, lba: number, blocks: number): Promise<() => void> {
   const r = lu.rangeLock.acquireShared(lba, lba + blocks);
   return typeof r === 'function' ? r : await r;
@@ -118,8 +136,9 @@ async function executeRead(ctx: ExecContext): Promise<Buffer | undefined> {
 async function executeWrite(ctx: ExecContext): Promise<undefined> {
   const { lu, p } = ctx;
   if (p.blocks === 0) return undefined;
-  const data = dataOut(ctx);
-  const release = await sharedLock(lu, p.lba, p.blocks);
+  const { data, blocks } = writeData(ctx);
+  if (blocks === 0) return undefined;
+  const release = await sharedLock(lu, p.lba, blocks);
   try {
     // WCE 0: every write completes on stable storage (SBC-4 "Caching mode page").
     await lu.backstore.write(p.lba * lu.blockSize, data, (p.flags & F_FUA) !== 0 || !lu.mode.wce);
@@ -181,8 +200,9 @@ function writeVerifyParse(decode: (cdb: Buffer) => LbaRange, lengthByte: number,
 async function executeWriteVerify(ctx: ExecContext): Promise<undefined> {
   const { lu, p } = ctx;
   if (p.blocks === 0) return undefined;
-  const data = dataOut(ctx);
-  const release = await sharedLock(lu, p.lba, p.blocks);
+  const { data, blocks } = writeData(ctx);
+  if (blocks === 0) return undefined;
+  const release = await sharedLock(lu, p.lba, blocks);
   try {
     // The verification is against the medium: write through.
     await lu.backstore.write(p.lba * lu.blockSize, data, true);
@@ -284,11 +304,6 @@ function writeSameParse(sixteen: boolean) {
   };
 }
 
-function isZero(b: Buffer): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
-}
-
 async function executeWriteSame(ctx: ExecContext): Promise<undefined> {
   const { lu, p } = ctx;
   if (p.blocks === 0) return undefined;
@@ -298,9 +313,10 @@ async function executeWriteSame(ctx: ExecContext): Promise<undefined> {
   const length = p.blocks * bs;
   const release = await sharedLock(lu, p.lba, p.blocks);
   try {
-    // SBC-4 "WRITE SAME": with UNMAP the LBAs may be deallocated when the pattern
-    // equals what a deallocated LBA reads back (zeroes, LBPRZ 1).
-    if ((p.flags & F_UNMAP) !== 0 && lu.backstore.discard !== undefined && isZero(pattern)) {
+    // SBC-4 "WRITE SAME (10)": UNMAP 1 asks for the LBAs to be unmapped; a deallocated LBA
+    // reads back as zeroes (LBPRZ 1) whatever the pattern was (LIO sbc_execute_write_same_unmap;
+    // iscsi-test-cu WriteSame10.UnmapUntilEnd sends a non-zero pattern and expects zeroes).
+    if ((p.flags & F_UNMAP) !== 0 && lu.backstore.discard !== undefined) {
       await lu.backstore.discard(offset, length);
     } else if (lu.backstore.writeSame !== undefined) {
       await lu.backstore.writeSame(offset, length, pattern);

@@ -130,15 +130,16 @@ test('READ CAPACITY (10) and (16): last LBA, block size, LBPME/LBPRZ only when t
   assert.equal(r16.dataIn?.length, 32);
   assert.equal(r16.dataIn?.readBigUInt64BE(0), BigInt(CAP - 1));
   assert.equal(r16.dataIn?.readUInt32BE(8), BS);
-  assert.equal(r16.dataIn?.readUInt8(13), 3); // 4096 / 512 = 2^3
+  assert.equal(r16.dataIn?.readUInt8(13), 0); // LIO default: exponent 0
   assert.equal(r16.dataIn?.readUInt8(14), 0xc0);
   // allocation length truncates
   const short = await run(port, cdb16(ScsiOp.SERVICE_ACTION_IN_16, 0, 12, 0x10));
   assert.equal(short.dataIn?.length, 12);
-  const thick = makeLu(SIZE, {}, { thin: false });
+  const thick = makeLu(SIZE, { physicalBlockSize: 4096 }, { thin: false });
   const p2 = await openPort(thick.lu);
   const t16 = await run(p2, c16);
   assert.equal(t16.dataIn?.readUInt8(14), 0x00);
+  assert.equal(t16.dataIn?.readUInt8(13), 3); // 4096 / 512 = 2^3
   // PMI 0 with a non-zero LBA
   assert.deepEqual(senseOf(await run(port, cdb10(ScsiOp.READ_CAPACITY_10, 5, 0))), [ILLEGAL, 0x24, 0x00]);
 });
@@ -254,6 +255,10 @@ test('WRITE SAME with UNMAP then GET LBA STATUS shows a hole; UNMAP on a thick L
   // reads back zero
   const r = await run(port, cdb10(ScsiOp.READ_10, 16, 16));
   assert.ok(r.dataIn?.equals(Buffer.alloc(16 * BS)));
+  // UNMAP with a non-zero pattern still deallocates (LIO; WriteSame10.UnmapUntilEnd)
+  await run(port, cdb10(ScsiOp.WRITE_10, 48, 8), { dataOut: Buffer.alloc(8 * BS, 0xff) });
+  assert.equal((await run(port, cdb10(ScsiOp.WRITE_SAME_10, 48, 8, 0x08), { dataOut: Buffer.alloc(BS, 0xff) })).status, ScsiStatus.GOOD);
+  assert.ok((await run(port, cdb10(ScsiOp.READ_10, 48, 8))).dataIn?.equals(Buffer.alloc(8 * BS)));
   // NDOB: no Data-Out, zeroes
   const nd = await run(port, cdb16(ScsiOp.WRITE_SAME_16, 40, 8, 0x09));
   assert.equal(nd.dataOutLength, 0);
@@ -417,17 +422,32 @@ test('backstore errors map to MEDIUM ERROR (read), WRITE ERROR (write), NOT READ
   assert.deepEqual(senseOf(await run(port, cdb10(ScsiOp.SYNCHRONIZE_CACHE_10, 0, 0))), [0x2, 0x04, 0x00]);
 });
 
-test('WRITE with fewer Data-Out bytes than the CDB asks for (EDTL overflow): INVALID FIELD IN COMMAND INFORMATION UNIT, nothing written', async () => {
+test('WRITE with fewer Data-Out bytes than the CDB asks for (EDTL overflow): only the transferred whole blocks are written', async () => {
   const { lu, store } = makeLu(SIZE);
   const port = await openPort(lu);
-  await run(port, cdb10(ScsiOp.WRITE_10, 0, 2), { dataOut: Buffer.alloc(2 * BS, 0x61) });
-  for (const len of [0, 200, BS]) {
-    const r = await run(port, cdb10(ScsiOp.WRITE_10, 0, 2), { dataOut: Buffer.alloc(len, 0x62), edtl: len, allowShort: true });
-    assert.equal(r.prepared, true);
-    assert.equal(r.dataOutLength, 2 * BS); // the transport computes the overflow residual from this
-    assert.deepEqual(senseOf(r), [ILLEGAL, 0x0e, 0x03]);
-  }
   const back = Buffer.alloc(2 * BS);
-  await store.read(0, back);
-  assert.ok(back.equals(Buffer.alloc(2 * BS, 0x61)));
+  for (const op of [ScsiOp.WRITE_10, ScsiOp.WRITE_AND_VERIFY_10]) {
+    await run(port, cdb10(ScsiOp.WRITE_10, 0, 2), { dataOut: Buffer.alloc(2 * BS, 0x61) });
+    // EDTL 0: GOOD, nothing written (iscsi-test-cu 1.19 Write10Residuals)
+    const none = await run(port, cdb10(op, 0, 2), { dataOut: Buffer.alloc(0), edtl: 0, allowShort: true });
+    assert.equal(none.status, ScsiStatus.GOOD);
+    assert.equal(none.dataOutLength, 2 * BS); // the transport computes the overflow residual from this
+    // a partial block cannot be written: INVALID FIELD IN COMMAND INFORMATION UNIT, nothing written
+    const partial = await run(port, cdb10(op, 0, 2), { dataOut: Buffer.alloc(200, 0x62), edtl: 200, allowShort: true });
+    assert.deepEqual(senseOf(partial), [ILLEGAL, 0x0e, 0x03]);
+    await store.read(0, back);
+    assert.ok(back.equals(Buffer.alloc(2 * BS, 0x61)));
+    // one block of two: the first block is written, the second is not
+    const one = await run(port, cdb10(op, 0, 2), { dataOut: Buffer.alloc(BS, 0x62), edtl: BS, allowShort: true });
+    assert.equal(one.status, ScsiStatus.GOOD);
+    await store.read(0, back);
+    assert.ok(back.subarray(0, BS).equals(Buffer.alloc(BS, 0x62)));
+    assert.ok(back.subarray(BS).equals(Buffer.alloc(BS, 0x61)));
+  }
+  // commands whose Data-Out is a parameter or compare buffer still need all of it
+  const shortCaw = Buffer.alloc(16);
+  shortCaw[0] = ScsiOp.COMPARE_AND_WRITE;
+  shortCaw[13] = 1;
+  const r = await run(port, shortCaw, { dataOut: Buffer.alloc(BS), edtl: BS, allowShort: true });
+  assert.deepEqual(senseOf(r), [ILLEGAL, 0x24, 0x00]);
 });

@@ -82,7 +82,7 @@ test('VPD 83h: NAA, T10 vendor id, relative port, port group, SCSI name strings'
 });
 
 test('VPD B0h/B1h/B2h: limits, non-rotating, provisioning follows the backstore', async () => {
-  const thin = makeLu(8 * 1024 * 1024, { maxTransferBlocks: 2048, maxWriteSameBlocks: 0x2000, maxCompareAndWriteBlocks: 1 });
+  const thin = makeLu(8 * 1024 * 1024, { maxTransferBlocks: 2048, maxWriteSameBlocks: 0x2000, maxCompareAndWriteBlocks: 1, physicalBlockSize: 4096 });
   const port = await openPort(thin.lu);
   const b0 = (await run(port, inquiry(1, 0xb0, 255))).dataIn!;
   assert.equal(b0.readUInt16BE(2), 0x3c);
