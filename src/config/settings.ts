@@ -104,7 +104,7 @@ export interface LoadSettingsOptions {
   hostname?: () => string;
   /** Resolves `config://<key>` values (mon config-key store). Absent: such values are an error. */
   monConfig?: (key: string) => string | undefined;
-  /** Receives warnings (unknown keys/sections). Default: process.emitWarning. */
+  /** Receives warnings (unknown keys/sections); they are also returned as `.warnings`. */
   onWarning?: (message: string) => void;
   /** Base for a relative data_dir (default process.cwd()). */
   cwd?: string;
@@ -117,12 +117,24 @@ export interface LoadedSettings {
   path: string | undefined;
 }
 
-/** Loads, validates and returns the settings; warnings go to `onWarning`. */
-export function loadSettings(opts: LoadSettingsOptions = {}): Settings {
+/**
+ * What loadSettings returns: the Settings themselves, plus — as non-enumerable
+ * properties, so they never reach settingsHash, JSON or a spread copy — the
+ * warnings "returned alongside" and a `settings` self-reference, so that both
+ * `const s = loadSettings()` and `const { settings, warnings } = loadSettings()` work.
+ */
+export type LoadedSettingsResult = Settings & { readonly settings: Settings; readonly warnings: readonly string[] };
+
+/**
+ * Loads and validates the settings. Warnings (unknown keys/sections) go to
+ * `onWarning` when given, and are always available as `.warnings` on the result.
+ */
+export function loadSettings(opts: LoadSettingsOptions = {}): LoadedSettingsResult {
   const { settings, warnings } = loadSettingsWithWarnings(opts);
-  const warn = opts.onWarning ?? ((m: string): void => { process.emitWarning(m, 'ConfigWarning'); });
-  for (const w of warnings) warn(w);
-  return settings;
+  if (opts.onWarning !== undefined) for (const w of warnings) opts.onWarning(w);
+  Object.defineProperty(settings, 'settings', { value: settings, enumerable: false });
+  Object.defineProperty(settings, 'warnings', { value: Object.freeze([...warnings]), enumerable: false });
+  return settings as LoadedSettingsResult;
 }
 
 /** As loadSettings, returning the warnings instead of reporting them. */

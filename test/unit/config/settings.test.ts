@@ -169,6 +169,17 @@ test('unknown keys and sections are warnings, never fatal, never silent', async 
   ]);
 });
 
+test('warnings are also returned alongside (non-enumerable: not hashed, not serialised)', async () => {
+  const p = await cfg('[config]\nbogus = 1\n');
+  const loaded = loadSettings({ path: p, env: {}, hostname: host });
+  const { settings, warnings } = loaded;
+  assert.equal(settings, loaded);
+  assert.deepEqual(warnings, ['iscsi-gateway.cfg [config] bogus: unknown setting, ignored']);
+  assert.ok(!Object.keys(loaded).includes('warnings'));
+  assert.ok(!JSON.stringify(loaded).includes('bogus'));
+  assert.equal(settingsHash(loaded), settingsHash(defaultSettings({ hostname: host })));
+});
+
 test('trusted_ip_list entries that are not IP addresses are warned about', async () => {
   const p = await cfg('[config]\ntrusted_ip_list = 10.0.0.1,mgr1.example.com,[::1]\n');
   const warnings: string[] = [];
