@@ -809,6 +809,10 @@ export class Connection implements TaskSink {
     (this.session as Session).schedule(task);
   }
 
+  completing(task: ScsiTask): void {
+    this.session?.removeTask(task);
+  }
+
   finished(task: ScsiTask): void {
     const session = this.session;
     if (session === null) return;

@@ -64,6 +64,8 @@ export interface TaskSink {
   ready(task: ScsiTask): void;
   /** Task finished (response sent or discarded): remove it from the tables. */
   finished(task: ScsiTask): void;
+  /** The response is about to be sent: free the task's CmdSN window slot so MaxCmdSN in it already reflects that. */
+  completing(task: ScsiTask): void;
 }
 
 export interface ScsiCommandFields {
@@ -342,6 +344,7 @@ export class ScsiTask {
       this.finish();
       return;
     }
+    this.sink.completing(this);
     const edtl = this.edtl;
     const dataIn = res.dataIn;
     let residual: Residual = { overflow: false, underflow: false, count: 0 };
