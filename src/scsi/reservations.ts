@@ -1,6 +1,8 @@
 /**
  * SCSI reservations of one logical unit: SPC-4 persistent reservations
- * (SPC-4 "Reservations", "PERSISTENT RESERVE IN command", "PERSISTENT RESERVE OUT command") and the SPC-2
+ * (SPC-4 "Reservations", "PERSISTENT RESERVE IN command", "PERSISTENT RESERVE
+ * OUT command": every service action and type, ALL_TG_PT, APTPL, REGISTER AND
+ * MOVE; SPEC_I_PT is not supported and REPORT CAPABILITIES says so) and the SPC-2
  * RESERVE(6/10) / RELEASE(6/10) reservation, with the SPC-4
  * "Exceptions to SPC-2 RESERVE and RELEASE behavior" (CRH = 1).
  *
@@ -58,11 +60,21 @@ const LU_SCOPE = 0x0;
 /** SPC-4 "Basic PERSISTENT RESERVE OUT parameter list" length. */
 export const PR_OUT_BASIC_LENGTH = 24;
 
+/**
+ * Largest REGISTER AND MOVE parameter list we accept: 24 bytes + one iSCSI
+ * TransportID (4-byte header + an iSCSI name of at most 223 bytes + ",i,0x" +
+ * 12 ISID digits + NUL, padded), with room to spare.
+ */
+export const PR_OUT_MOVE_MAX_LENGTH = 24 + 512;
+
 export function isPrType(v: number): v is PrType {
   return v === 1 || v === 3 || v === 5 || v === 6 || v === 7 || v === 8;
 }
 
-/** SPC-4 "Persistent reservation holder": for the all-registrants types every registered I_T nexus is a reservation holder. */
+/**
+ * SPC-4 "Persistent reservation holder": for the all-registrants types every
+ * registered I_T nexus is a reservation holder.
+ */
 export function isAllRegistrants(t: PrType): boolean {
   return t === PrType.WRITE_EXCLUSIVE_ALL_REGISTRANTS || t === PrType.EXCLUSIVE_ACCESS_ALL_REGISTRANTS;
 }
@@ -97,11 +109,18 @@ export function prOutParameterListLength(cdb: Buffer): number {
 export function parsePersistentReserveOut(cdb: Buffer): { serviceAction: number; dataOutLength: number } {
   if (cdb.length < 10) throw cdbField(0);
   const serviceAction = cdb.readUInt8(1) & 0x1f;
-  // REGISTER AND MOVE (optional) and REPLACE LOST RESERVATION are not supported.
-  if (serviceAction > PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY) throw cdbField(1, 4);
+  // REPLACE LOST RESERVATION (SPC-5) and reserved codes are not supported.
+  if (serviceAction > PrOutAction.REGISTER_AND_MOVE) throw cdbField(1, 4);
+  const dataOutLength = prOutParameterListLength(cdb);
+  if (serviceAction === PrOutAction.REGISTER_AND_MOVE) {
+    // SPC-4 "PERSISTENT RESERVE OUT parameter list for REGISTER AND MOVE": 24 bytes + one TransportID.
+    if (dataOutLength < PR_OUT_BASIC_LENGTH || dataOutLength > PR_OUT_MOVE_MAX_LENGTH) {
+      throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
+    }
+    return { serviceAction, dataOutLength };
+  }
   // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": without SPEC_I_PT (not
   // supported, SIP_C = 0) the PARAMETER LIST LENGTH shall be 24.
-  const dataOutLength = prOutParameterListLength(cdb);
   if (dataOutLength !== PR_OUT_BASIC_LENGTH) throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
   return { serviceAction, dataOutLength };
 }
@@ -136,7 +155,10 @@ interface PersistentReservation {
   type: PrType;
   /** The holder's registration; null for the all-registrants types (every registrant holds it). */
   holder: Registration | null;
-  /** For a holder registered with ALL_TG_PT: the target port through which it reserved (SPC-4 "Persistent reservation holder"). */
+  /**
+   * For a holder registered with ALL_TG_PT: the target port through which it
+   * reserved (SPC-4 "Persistent reservation holder").
+   */
   holderTargetPortName: string;
 }
 
@@ -170,7 +192,10 @@ const Access = {
   READ: 1,
   /** Writes and everything else: conflict for Write Exclusive and Exclusive Access types. */
   WRITE: 2,
-  /** RESERVE(6/10): conflict whenever a registration exists (SPC-4 "Exceptions to SPC-2 RESERVE and RELEASE behavior"). */
+  /**
+   * RESERVE(6/10): conflict whenever a registration exists (SPC-4 "Exceptions to
+   * SPC-2 RESERVE and RELEASE behavior").
+   */
   RESERVE: 3,
   /** RELEASE(6/10): GOOD without effect while registrations exist (same clause). */
   RELEASE: 4,
@@ -337,12 +362,17 @@ export class Reservations {
   /** Registrations in registration order (READ KEYS order). */
   private registrations: Registration[] = [];
   private reservation: PersistentReservation | null = null;
-  /** Last APTPL bit of a successful REGISTER-type service action (SPC-4 "Preserving persistent reservations and registrations"). */
+  /**
+   * Last APTPL bit of a successful REGISTER-type service action (SPC-4
+   * "Preserving persistent reservations and registrations").
+   */
   private aptpl = false;
   /** SPC-2 RESERVE(6/10) holder: the Nexus.key, or null. */
   private reserve6Holder: string | null = null;
   /** Nexus keys seen per initiator port (unit attentions for ALL_TG_PT registrations). */
   private readonly nexusKeysByPort = new Map<string, Set<string>>();
+  /** Target port names seen per RELATIVE TARGET PORT IDENTIFIER (REGISTER AND MOVE). */
+  private readonly targetPortsById = new Map<number, string>();
   /** Serialises PrStore.save() calls so the last state written is the newest one. */
   private saving: Promise<void> = Promise.resolve();
 
@@ -369,7 +399,10 @@ export class Reservations {
       transportId: Buffer.from(r.transportId, 'base64'),
       allTgPt: r.allTgPt,
     }));
-    for (const r of this.registrations) this.noteKey(r.initiatorPortName, r.nexusKey);
+    for (const r of this.registrations) {
+      this.noteKey(r.initiatorPortName, r.nexusKey);
+      if (!r.allTgPt) this.targetPortsById.set(r.relativeTargetPortId, r.targetPortName);
+    }
     if (s.reservation !== null && isPrType(s.reservation.type)) {
       const type = s.reservation.type;
       const holder = isAllRegistrants(type) ? null : (this.registrations[s.reservation.holder] ?? null);
@@ -442,7 +475,10 @@ export class Reservations {
     if (this.reserve6Holder === nexus.key) this.reserve6Holder = null;
   }
 
-  /** LOGICAL UNIT RESET / target reset (SPC-2 "Reservations"): RESERVE(6) released; PR state stays (SPC-4 "Persistent reservations overview"). */
+  /**
+   * LOGICAL UNIT RESET / target reset (SPC-2 "Reservations"): RESERVE(6) released;
+   * PR state stays (SPC-4 "Persistent reservations overview").
+   */
   reset(): void {
     this.reserve6Holder = null;
   }
@@ -583,19 +619,21 @@ export class Reservations {
     const sa = cdb.readUInt8(1) & 0x1f;
     const scope = cdb.readUInt8(2) >> 4;
     const type = cdb.readUInt8(2) & 0x0f;
-    if (sa > PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY) {
-      // REGISTER AND MOVE (optional) and REPLACE LOST RESERVATION are not supported.
+    if (sa > PrOutAction.REGISTER_AND_MOVE) {
+      // REPLACE LOST RESERVATION (SPC-5) and reserved codes are not supported.
       throw cdbField(1, 4);
     }
     const listLength = prOutParameterListLength(cdb);
+    if (sa === PrOutAction.REGISTER_AND_MOVE) return this.registerAndMove(nexus, listLength, param);
     const specIPt = param.length > 20 && (param.readUInt8(20) & 0x08) !== 0;
     if (specIPt) {
       // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": SPEC_I_PT is valid only for REGISTER; we do not support it
       // (SIP_C = 0 in REPORT CAPABILITIES), so it is an invalid parameter list field.
       throw paramField(20, 3);
     }
-    // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": "If the SPEC_I_PT bit is set to zero, the PARAMETER LIST LENGTH
-    // field shall be set to 24 (i.e., 18h)" → PARAMETER LIST LENGTH ERROR.
+    // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": "If the SPEC_I_PT bit is
+    // set to zero, the PARAMETER LIST LENGTH field shall be set to 24 (i.e., 18h)"
+    // → PARAMETER LIST LENGTH ERROR.
     if (listLength !== PR_OUT_BASIC_LENGTH || param.length < PR_OUT_BASIC_LENGTH) {
       throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
     }
@@ -607,7 +645,8 @@ export class Reservations {
 
     if (sa === PrOutAction.REGISTER || sa === PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY) {
       if (aptpl && this.store === undefined) {
-        // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": APTPL = 1 without PTPL_C → INVALID FIELD IN PARAMETER LIST.
+        // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": APTPL = 1 without
+        // PTPL_C → INVALID FIELD IN PARAMETER LIST.
         throw paramField(20, 0);
       }
       return this.register(nexus, sa === PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY, rk, sark, allTgPt, aptpl);
@@ -621,7 +660,9 @@ export class Reservations {
     const reg = this.findRegistration(nexus);
     // SPC-4 "Persistent reservations management": an unregistered I_T nexus, or a RESERVATION KEY that is not
     // the registered one, gets RESERVATION CONFLICT.
-    if (reg === undefined || reg.key !== rk) return { status: 'RESERVATION_CONFLICT', changed: false, aptplChanged: false };
+    if (reg === undefined || reg.key !== rk) {
+      return { status: 'RESERVATION_CONFLICT', changed: false, aptplChanged: false };
+    }
     const t = type as PrType;
     switch (sa) {
       case PrOutAction.RESERVE:
@@ -637,6 +678,79 @@ export class Reservations {
       default:
         throw cdbField(1, 4);
     }
+  }
+
+  /**
+   * SPC-4 "Registering and moving the reservation" (REGISTER AND MOVE): the holder
+   * registers another I_T nexus (TransportID + RELATIVE TARGET PORT IDENTIFIER),
+   * hands it the reservation (same type and scope), and with UNREG = 1 unregisters
+   * itself. Only iSCSI initiator-port TransportIDs (FORMAT CODE 01b) are accepted.
+   */
+  private registerAndMove(
+    nexus: Nexus,
+    listLength: number,
+    param: Buffer,
+  ): { status: PrOutOutcome; changed: boolean; aptplChanged: boolean } {
+    const conflict = { status: 'RESERVATION_CONFLICT' as const, changed: false, aptplChanged: false };
+    if (listLength < PR_OUT_BASIC_LENGTH || listLength > PR_OUT_MOVE_MAX_LENGTH || param.length < listLength) {
+      throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
+    }
+    const rk = param.readBigUInt64BE(0); // RESERVATION KEY
+    const sark = param.readBigUInt64BE(8); // SERVICE ACTION RESERVATION KEY
+    const flags = param.readUInt8(17); // UNREG (bit 1) | APTPL (bit 0)
+    const unreg = (flags & 0x02) !== 0;
+    const aptpl = (flags & 0x01) !== 0;
+    const rtpi = param.readUInt16BE(18); // RELATIVE TARGET PORT IDENTIFIER
+    const tidLength = param.readUInt32BE(20); // TRANSPORTID PARAMETER DATA LENGTH
+    // The TransportID must fit in the parameter list the CDB announced.
+    if (PR_OUT_BASIC_LENGTH + tidLength > listLength) throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
+    if (aptpl && this.store === undefined) throw paramField(17, 0);
+
+    const reg = this.findRegistration(nexus);
+    if (reg === undefined || reg.key !== rk) return conflict;
+    // "If the SERVICE ACTION RESERVATION KEY field is set to zero" → INVALID FIELD IN PARAMETER LIST.
+    if (sark === 0n) throw paramField(8);
+    const res = this.reservation;
+    // Only the holder of a reservation that is not of an all-registrants type can move it.
+    if (res === null || res.holder === null || !this.isHolder(res, reg, nexus)) return conflict;
+
+    const tid = parseIscsiPortTransportId(param.subarray(PR_OUT_BASIC_LENGTH, PR_OUT_BASIC_LENGTH + tidLength));
+    const destTargetPort = this.targetPortsById.get(rtpi);
+    if (destTargetPort === undefined) throw paramField(18);
+    const destPort = this.knownPortName(tid.initiatorPortName);
+    // The destination may not be the I_T nexus the command came through.
+    if (destPort === nexus.initiatorPortName && destTargetPort === nexus.targetPortName) throw paramField(24);
+
+    let dest = this.registrations.find(
+      (r) => r.initiatorPortName === destPort && (r.allTgPt || r.targetPortName === destTargetPort),
+    );
+    if (dest === undefined) {
+      dest = {
+        key: sark,
+        initiatorName: tid.initiatorName,
+        initiatorPortName: destPort,
+        targetPortName: destTargetPort,
+        relativeTargetPortId: rtpi,
+        nexusKey: `${destPort}|${destTargetPort}`,
+        transportId: tid.transportId,
+        allTgPt: false,
+      };
+      this.registrations.push(dest);
+    }
+    this.reservation = { type: res.type, holder: dest, holderTargetPortName: destTargetPort };
+    if (unreg) this.unregisterQuiet(reg);
+    this.bumpGeneration();
+    const aptplChanged = this.aptpl !== aptpl;
+    this.aptpl = aptpl;
+    return { status: 'GOOD', changed: true, aptplChanged };
+  }
+
+  /** The initiator port name as a connected I_T nexus spells it (iSCSI names compare case-insensitively). */
+  private knownPortName(name: string): string {
+    if (this.nexusKeysByPort.has(name)) return name;
+    const lower = name.toLowerCase();
+    for (const known of this.nexusKeysByPort.keys()) if (known.toLowerCase() === lower) return known;
+    return name;
   }
 
   /** SPC-4 "Registering" (tables "REGISTER" and "REGISTER AND IGNORE EXISTING KEY"). */
@@ -685,9 +799,10 @@ export class Reservations {
   }
 
   /**
-   * SPC-4 "Releasing persistent reservations and removing registrations" (unregistering): the registration goes; a holder's reservation
-   * is released (all-registrants: only with the last registrant), and for WERO/EARO
-   * the REMAINING registrants get RESERVATIONS RELEASED. The unregistering nexus gets
+   * SPC-4 "Releasing persistent reservations and removing registrations"
+   * (unregistering): the registration goes; a holder's reservation is released
+   * (all-registrants: only with the last registrant), and for WERO/EARO the
+   * REMAINING registrants get RESERVATIONS RELEASED. The unregistering nexus gets
    * no unit attention (libiscsi ProutReserve.Ownership* expects GOOD on its next
    * command; tgt gets this wrong).
    */
@@ -777,14 +892,22 @@ export class Reservations {
       // the issuer gets a new reservation of the CDB's type.
       removed = this.registrations.filter((r) => r !== reg);
       this.registrations = [reg];
-      this.reservation = { type, holder: isAllRegistrants(type) ? null : reg, holderTargetPortName: nexus.targetPortName };
+      this.reservation = {
+        type,
+        holder: isAllRegistrants(type) ? null : reg,
+        holderTargetPortName: nexus.targetPortName,
+      };
     } else if (res !== null && res.holder !== null && res.holder.key === sark) {
       // SARK names the holder: remove every registration with that key except the
       // issuer's, and move the reservation to the issuer with the CDB's type.
       removed = this.registrations.filter((r) => r !== reg && r.key === sark);
       this.registrations = this.registrations.filter((r) => r === reg || r.key !== sark);
       releasedUa = res.type !== type;
-      this.reservation = { type, holder: isAllRegistrants(type) ? null : reg, holderTargetPortName: nexus.targetPortName };
+      this.reservation = {
+        type,
+        holder: isAllRegistrants(type) ? null : reg,
+        holderTargetPortName: nexus.targetPortName,
+      };
     } else {
       // No reservation, or SARK names non-holders: only registrations are removed.
       // "If the SERVICE ACTION RESERVATION KEY field is set to zero" → INVALID FIELD
@@ -847,6 +970,7 @@ export class Reservations {
 
   private noteNexus(nexus: Nexus): void {
     this.noteKey(nexus.initiatorPortName, nexus.key);
+    this.targetPortsById.set(nexus.relativeTargetPortId, nexus.targetPortName);
   }
 
   private noteKey(initiatorPortName: string, nexusKey: string): void {
@@ -895,6 +1019,40 @@ export class Reservations {
             },
     };
   }
+}
+
+/** SPC-4 "PROTOCOL IDENTIFIER values": iSCSI. */
+const PROTOCOL_ISCSI = 0x5;
+
+/**
+ * SPC-4 "iSCSI TransportID" with FORMAT CODE 01b (initiator port: iSCSI name +
+ * ",i,0x" + ISID). Throws INVALID FIELD IN PARAMETER LIST (byte offsets relative
+ * to the REGISTER AND MOVE parameter list) for anything else.
+ */
+function parseIscsiPortTransportId(tid: Buffer): {
+  initiatorName: string;
+  initiatorPortName: string;
+  transportId: Buffer;
+} {
+  const at = PR_OUT_BASIC_LENGTH;
+  if (tid.length < 24) throw paramField(20); // 4-byte header + at least 20 bytes (SPC-4)
+  const b0 = tid.readUInt8(0);
+  if ((b0 & 0x0f) !== PROTOCOL_ISCSI) throw paramField(at, 3); // PROTOCOL IDENTIFIER
+  if (b0 >> 6 !== 0x1) throw paramField(at, 7); // FORMAT CODE: initiator port only
+  const addl = tid.readUInt16BE(2); // ADDITIONAL LENGTH
+  if (addl < 20 || addl % 4 !== 0 || 4 + addl > tid.length) throw paramField(at + 2);
+  const body = tid.subarray(4, 4 + addl);
+  const nul = body.indexOf(0);
+  const text = body.subarray(0, nul < 0 ? body.length : nul).toString('utf8');
+  // iSCSI NAME, SEPARATOR ",i,0x", ISCSI INITIATOR SESSION ID (12 hex digits)
+  const m = /^([^,\0]{1,223}),i,0x([0-9a-fA-F]{12})$/.exec(text);
+  if (m === null) throw paramField(at + 4);
+  const initiatorName = m[1] ?? '';
+  return {
+    initiatorName,
+    initiatorPortName: `${initiatorName},i,0x${(m[2] ?? '').toLowerCase()}`,
+    transportId: Buffer.from(tid.subarray(0, 4 + addl)),
+  };
 }
 
 function bad(what: string): GatewayError {

@@ -681,9 +681,9 @@ describe('PERSISTENT RESERVE OUT parameter list checks', () => {
     assert.deepEqual(h.keys(n1).keys, []);
   });
 
-  test('unsupported service actions (REGISTER AND MOVE, 8-0x1f) are INVALID FIELD IN CDB', async () => {
+  test('unsupported service actions (8-0x1f) are INVALID FIELD IN CDB', async () => {
     const h = new Harness();
-    for (let sa = 7; sa < 0x20; sa++) {
+    for (let sa = 8; sa < 0x20; sa++) {
       await assert.rejects(h.r.persistentReserveOut(n1, prOutCdb(sa), prOutParam()), isScsiError('INVALID_FIELD_IN_CDB', 1, true));
     }
     await assert.rejects(h.r.persistentReserveOut(n1, Buffer.from([0x5f, 0, 0]), prOutParam()), isScsiError('INVALID_FIELD_IN_CDB'));
@@ -708,9 +708,16 @@ describe('PERSISTENT RESERVE OUT parameter list checks', () => {
 describe('parse helpers (device server parse step, before Data-Out)', () => {
   test('parsePersistentReserveOut: service action and PARAMETER LIST LENGTH', () => {
     for (let sa = 0; sa <= 6; sa++) assert.deepEqual(parsePersistentReserveOut(prOutCdb(sa, 1)), { serviceAction: sa, dataOutLength: 24 });
-    for (let sa = 7; sa < 0x20; sa++) assert.throws(() => parsePersistentReserveOut(prOutCdb(sa)), isScsiError('INVALID_FIELD_IN_CDB', 1, true));
+    for (let sa = 8; sa < 0x20; sa++) assert.throws(() => parsePersistentReserveOut(prOutCdb(sa)), isScsiError('INVALID_FIELD_IN_CDB', 1, true));
     for (const len of [0, 23, 25, 0xffffffff]) {
       assert.throws(() => parsePersistentReserveOut(prOutCdb(SA.REGISTER, 0, 0, len)), isScsiError('PARAMETER_LIST_LENGTH_ERROR'));
+    }
+    // REGISTER AND MOVE: 24 bytes + a TransportID, bounded
+    for (const len of [24, 76, 536]) {
+      assert.deepEqual(parsePersistentReserveOut(prOutCdb(SA.REGISTER_AND_MOVE, 0, 0, len)), { serviceAction: 7, dataOutLength: len });
+    }
+    for (const len of [0, 23, 537, 0xffffffff]) {
+      assert.throws(() => parsePersistentReserveOut(prOutCdb(SA.REGISTER_AND_MOVE, 0, 0, len)), isScsiError('PARAMETER_LIST_LENGTH_ERROR'));
     }
     assert.throws(() => parsePersistentReserveOut(Buffer.from([0x5f, 0])), isScsiError('INVALID_FIELD_IN_CDB'));
   });
