@@ -45,3 +45,11 @@ export function messageForError(err: unknown, status: number): string {
   if (status === 500 && !(err instanceof ApiError)) return `Unhandled exception: ${raw}`;
   return raw;
 }
+
+/**
+ * A backstore failure (BackstoreError carries an ERR_BACKSTORE_* code). Matched by
+ * code, not class: api/ may import backstore/ for types only (STYLE.md §4.2).
+ */
+export function isBackstoreError(err: unknown): err is GatewayError {
+  return err instanceof GatewayError && err.code.startsWith('ERR_BACKSTORE_');
+}

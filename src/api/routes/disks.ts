@@ -7,7 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { BackstoreError } from '../../backstore/backstore.js';
 import { mergeControls, normalizeControls } from '../../config/controls.js';
 import type { DiskEntry, GatewayConfig } from '../../config/schema.js';
 import {
@@ -35,7 +34,7 @@ import {
   targetOfDisk,
   targetOr404,
 } from '../doc.js';
-import { ApiError, badRequest, notFound } from '../errors.js';
+import { ApiError, badRequest, isBackstoreError, notFound } from '../errors.js';
 import { boolField, controlsField, field, pathParam } from '../params.js';
 import { BACKSTORES, DEFAULT_BACKSTORE, diskId, iqnParam } from './common.js';
 import { controlsOr400 } from './targets.js';
@@ -163,7 +162,7 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
         } catch (err) {
           for (const img of created) await backstore.removeImage(pool, img).catch(() => undefined);
           if (err instanceof ApiError) throw err;
-          if (err instanceof BackstoreError) throw badRequest(`failed to create rbd image ${pool}/${images.join(',')}: ${backstoreMessage(err)}`);
+          if (isBackstoreError(err)) throw badRequest(`failed to create rbd image ${pool}/${images.join(',')}: ${backstoreMessage(err)}`);
           throw err;
         }
         const t = now();
@@ -205,7 +204,7 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
         try {
           await backstore.resizeImage(disk.pool, disk.image, sizeBytes);
         } catch (err) {
-          if (err instanceof BackstoreError) throw badRequest(`rbd image resize failed for ${id}: ${backstoreMessage(err)}`);
+          if (isBackstoreError(err)) throw badRequest(`rbd image resize failed for ${id}: ${backstoreMessage(err)}`);
           throw err;
         }
         // Touching the entry moves the epoch: every gateway reconciles, sees the new
@@ -254,7 +253,7 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
       try {
         await backstore.removeImage(removed.pool, removed.image);
       } catch (err) {
-        if (!(err instanceof BackstoreError && err.code === 'ERR_BACKSTORE_NOT_FOUND')) {
+        if (!(isBackstoreError(err) && err.code === 'ERR_BACKSTORE_NOT_FOUND')) {
           throw badRequest(`disk map deletion failed - Unable to delete the underlying rbd image ${id}: ${backstoreMessage(err)}`);
         }
       }
@@ -276,7 +275,7 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
   };
 
   const snapError = (err: unknown, name: string, what: string): never => {
-    if (err instanceof BackstoreError) {
+    if (isBackstoreError(err)) {
       if (err.code === 'ERR_BACKSTORE_EXISTS') throw badRequest(`snapshot ${name} already exists`);
       if (err.code === 'ERR_BACKSTORE_NOT_FOUND') throw notFound(`snapshot ${name} does not exist`);
       throw badRequest(`failed to ${what} snapshot: ${err.message}`);
