@@ -57,6 +57,9 @@ export type PrType = (typeof PrType)[keyof typeof PrType];
 /** SPC-4 "Persistent reservation SCOPE field": only LU_SCOPE is defined. */
 const LU_SCOPE = 0x0;
 
+/** Registrations kept per logical unit (each needs an I_T nexus, so real setups stay far below). */
+export const MAX_REGISTRATIONS = 2048;
+
 /** SPC-4 "Basic PERSISTENT RESERVE OUT parameter list" length. */
 export const PR_OUT_BASIC_LENGTH = 24;
 
@@ -352,6 +355,23 @@ export interface ReservationsOptions {
 
 type PrOutOutcome = 'GOOD' | 'RESERVATION_CONFLICT';
 
+/** See Reservations.summary(). */
+export interface ReservationSummary {
+  generation: number;
+  aptpl: boolean;
+  registrations: {
+    /** Reservation key as 0x + 16 hex digits. */
+    key: string;
+    initiatorPortName: string;
+    /** null for an ALL_TG_PT registration (every target port). */
+    targetPortName: string | null;
+    holder: boolean;
+  }[];
+  reservation: { type: PrType; allRegistrants: boolean } | null;
+  /** Nexus key of the RESERVE(6/10) holder, or null. */
+  reserve6Holder: string | null;
+}
+
 export class Reservations {
   private readonly store: PrStore | undefined;
   private readonly establishUa: (nexusKey: string, reason: SenseReason) => void;
@@ -491,6 +511,26 @@ export class Reservations {
   /** Current PRgeneration (status/diagnostics). */
   get prGeneration(): number {
     return this.generation;
+  }
+
+  /**
+   * Read-only view for status and diagnostics (reservation keys are not secret:
+   * any initiator reads them with PERSISTENT RESERVE IN).
+   */
+  summary(): ReservationSummary {
+    const res = this.reservation;
+    return {
+      generation: this.generation,
+      aptpl: this.aptpl,
+      registrations: this.registrations.map((r) => ({
+        key: `0x${r.key.toString(16).padStart(16, '0')}`,
+        initiatorPortName: r.initiatorPortName,
+        targetPortName: r.allTgPt ? null : r.targetPortName,
+        holder: res !== null && (res.holder === null || res.holder === r),
+      })),
+      reservation: res === null ? null : { type: res.type, allRegistrants: res.holder === null },
+      reserve6Holder: this.reserve6Holder,
+    };
   }
 
   // ---------------------------------------------------------------- PR IN
@@ -725,6 +765,7 @@ export class Reservations {
       (r) => r.initiatorPortName === destPort && (r.allTgPt || r.targetPortName === destTargetPort),
     );
     if (dest === undefined) {
+      this.checkRegistrationRoom();
       dest = {
         key: sark,
         initiatorName: tid.initiatorName,
@@ -774,6 +815,7 @@ export class Reservations {
         // ALL_TG_PT registration would duplicate it.
         return conflict;
       }
+      this.checkRegistrationRoom();
       this.registrations.push({
         key: sark,
         initiatorName: nexus.initiatorName,
@@ -962,6 +1004,14 @@ export class Reservations {
     if (res.holder === null) return true;
     if (res.holder !== reg) return false;
     return !reg.allTgPt || res.holderTargetPortName === nexus.targetPortName;
+  }
+
+  /**
+   * SPC-4 "Registering": without the resources for another registration the command
+   * fails with INSUFFICIENT REGISTRATION RESOURCES (bounds memory and the APTPL file).
+   */
+  private checkRegistrationRoom(): void {
+    if (this.registrations.length >= MAX_REGISTRATIONS) throw new ScsiError('INSUFFICIENT_REGISTRATION_RESOURCES');
   }
 
   private bumpGeneration(): void {

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { ScsiError } from '../../../src/scsi/sense.js';
-import { parsePersistentReserveIn, parsePersistentReserveOut } from '../../../src/scsi/reservations.js';
+import { MAX_REGISTRATIONS, parsePersistentReserveIn, parsePersistentReserveOut } from '../../../src/scsi/reservations.js';
 import {
   ALL_TYPES,
   CDB,
@@ -726,5 +726,42 @@ describe('parse helpers (device server parse step, before Data-Out)', () => {
     assert.deepEqual(parsePersistentReserveIn(prInCdb(3, 0x1234)), { serviceAction: 3, allocationLength: 0x1234 });
     assert.deepEqual(parsePersistentReserveIn(prInCdb(0, 0)), { serviceAction: 0, allocationLength: 0 });
     assert.throws(() => parsePersistentReserveIn(prInCdb(4)), isScsiError('INVALID_FIELD_IN_CDB', 1, true));
+  });
+});
+
+describe('limits and summary', () => {
+  test('INSUFFICIENT REGISTRATION RESOURCES beyond MAX_REGISTRATIONS; key changes and unregistering still work', async () => {
+    const h = new Harness();
+    for (let i = 0; i < MAX_REGISTRATIONS; i++) {
+      assert.equal(await h.registerIgnore(makeNexus(`iqn.2000-01.com.example:i${i}`), BigInt(i + 1)), 'GOOD');
+    }
+    const gen = h.keys(n1).generation;
+    await assert.rejects(h.registerIgnore(n1, K1), isScsiError('INSUFFICIENT_REGISTRATION_RESOURCES'));
+    assert.equal(h.keys(n1).generation, gen);
+    const first = makeNexus('iqn.2000-01.com.example:i0');
+    assert.equal(await h.registerIgnore(first, 0x99n), 'GOOD'); // key change needs no room
+    assert.equal(await h.registerIgnore(first, 0n), 'GOOD');
+    assert.equal(await h.registerIgnore(n1, K1), 'GOOD'); // room again
+  });
+
+  test('summary() reflects registrations, holder, type and RESERVE(6)', async () => {
+    const h = new Harness();
+    assert.deepEqual(h.r.summary(), { generation: 0, aptpl: false, registrations: [], reservation: null, reserve6Holder: null });
+    h.r.reserve6(n1);
+    assert.equal(h.r.summary().reserve6Holder, n1.key);
+    h.r.release6(n1);
+    await h.registerIgnore(n1, K1);
+    await h.registerIgnore(n2, K2, { allTgPt: true });
+    await h.reserve(n1, K1, TYPE.WERO);
+    assert.deepEqual(h.r.summary(), {
+      generation: 2,
+      aptpl: false,
+      registrations: [
+        { key: '0x1111222233334444', initiatorPortName: n1.initiatorPortName, targetPortName: n1.targetPortName, holder: true },
+        { key: '0x5555666677778888', initiatorPortName: n2.initiatorPortName, targetPortName: null, holder: false },
+      ],
+      reservation: { type: TYPE.WERO, allRegistrants: false },
+      reserve6Holder: null,
+    });
   });
 });
