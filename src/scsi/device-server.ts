@@ -46,9 +46,10 @@ class DevicePort implements ScsiPort, PortContext {
       case TmfFunction.LOGICAL_UNIT_RESET: {
         const lu = this.lunMap.get(lun);
         if (lu === undefined) return false;
-        // SAM-5 "LOGICAL UNIT RESET": RESERVE(6) released (SPC-2), reset unit attention for the other nexuses.
+        // SAM-5 "LOGICAL UNIT RESET": RESERVE(6) released (SPC-2); BUS DEVICE RESET FUNCTION
+        // OCCURRED for every I_T nexus, the requester's included (iscsi-test-cu MultipathIO.Reset).
         lu.pr.reset();
-        lu.ua.establishAll('BUS_DEVICE_RESET', key);
+        lu.ua.establishAll('BUS_DEVICE_RESET');
         return true;
       }
       case TmfFunction.TARGET_WARM_RESET:
@@ -58,7 +59,7 @@ class DevicePort implements ScsiPort, PortContext {
           const lu = this.lunMap.get(l);
           if (lu === undefined) continue;
           lu.pr.reset();
-          lu.ua.establishAll(reason, key);
+          lu.ua.establishAll(reason);
         }
         return true;
       }

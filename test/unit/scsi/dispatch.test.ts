@@ -125,7 +125,7 @@ test('RESERVE(6) from one nexus: the other gets RESERVATION CONFLICT on READ, IN
   assert.equal((await run(p2, cdb10(ScsiOp.READ_10, 0, 1))).status, ScsiStatus.GOOD);
 });
 
-test('LOGICAL UNIT RESET releases RESERVE(6) and queues a reset unit attention for the other nexuses', async () => {
+test('LOGICAL UNIT RESET releases RESERVE(6) and queues a reset unit attention for every nexus', async () => {
   const { lu } = makeLu();
   const n1 = makeNexus('iqn.1994-05.com.example:a');
   const n2 = makeNexus('iqn.1994-05.com.example:b');
@@ -134,6 +134,7 @@ test('LOGICAL UNIT RESET releases RESERVE(6) and queues a reset unit attention f
   await run(p1, cdb(ScsiOp.RESERVE_6));
   assert.equal(p1.taskManagement(TmfFunction.LOGICAL_UNIT_RESET, 0), true);
   assert.equal(p1.taskManagement(TmfFunction.LOGICAL_UNIT_RESET, 9), false);
+  assert.deepEqual(senseOf(await run(p1, TUR())), [0x6, 0x29, 0x03]);
   assert.equal((await run(p1, TUR())).status, ScsiStatus.GOOD);
   assert.deepEqual(senseOf(await run(p2, TUR())), [0x6, 0x29, 0x03]);
   assert.equal((await run(p2, cdb(ScsiOp.RESERVE_6))).status, ScsiStatus.GOOD);
