@@ -215,6 +215,41 @@ test('3 child processes x 15 updates + 15 local updates never lose an increment'
   await store.close();
 });
 
+test('crash safety: a writer SIGKILLed mid-stream leaves a valid document; its lock is taken over', async () => {
+  const dir = await tmpDir();
+  const file = path.join(dir, 'gateway.conf');
+  const tsWorker = path.join(here, 'fixtures', 'store-worker.ts');
+  const compiled = !existsSync(tsWorker);
+  const worker = compiled ? path.join(here, 'fixtures', 'store-worker.js') : tsWorker;
+  const args = compiled ? [worker, file, '100000', 'k'] : ['--import', 'tsx', worker, file, '100000', 'k'];
+  const child = spawn(process.execPath, args, { stdio: 'ignore', cwd: path.resolve(here, compiled ? '../../../..' : '../../..') });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  // Wait until the child has committed some updates, then kill it without warning.
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const d = JSON.parse(await fsp.readFile(file, 'utf8')) as GatewayConfig;
+      if (d.epoch >= 20) break;
+    } catch {
+      // not there yet (never torn: we only ever rename complete files into place)
+    }
+    if (Date.now() > deadline) throw new Error('worker made no progress');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  child.kill('SIGKILL');
+  await exited;
+  const text = await fsp.readFile(file, 'utf8');
+  const doc = JSON.parse(text) as GatewayConfig; // a complete document, whatever the moment of death
+  assert.equal(counter(doc), doc.epoch);
+  const store = new FileConfigStore({ path: file, lockStaleMs: 2000, lockTimeoutMs: 15_000 });
+  const { doc: after } = await store.update((d) => {
+    (d as Record<string, unknown>).counter = counter(d) + 1;
+  });
+  assert.equal(counter(after), counter(doc) + 1);
+  assert.equal(after.epoch, doc.epoch + 1);
+  await store.close();
+});
+
 test('a corrupt document is not replaced: clear error naming the file, .bad copy kept', async () => {
   const dir = await tmpDir();
   const file = path.join(dir, 'gateway.conf');
