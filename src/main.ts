@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildApi } from './api/server.js';
 import { createBackstoreProvider } from './backstore/registry.js';
-import { loadSettings } from './config/settings.js';
+import { loadSettingsWithWarnings } from './config/settings.js';
 import { FileConfigStore } from './config/store-file.js';
 import type { Settings } from './config/settings-types.js';
 import { Gateway } from './gateway/gateway.js';
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   let warnings: string[] = [];
   try {
     const args = parseArgs(process.argv.slice(2));
-    const loaded = loadSettings(args.config !== undefined ? { path: args.config } : {});
+    const loaded = loadSettingsWithWarnings(args.config !== undefined ? { path: args.config } : {});
     settings = loaded.settings;
     warnings = loaded.warnings;
   } catch (err) {

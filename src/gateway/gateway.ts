@@ -35,6 +35,9 @@ interface OpenPort {
   signature: string;
 }
 
+/** How long to wait before retrying portals or disks that failed to come up. */
+const RETRY_MS = 5000;
+
 export interface GatewayOptions {
   settings: Settings;
   store: ConfigStore;
@@ -57,6 +60,8 @@ export class Gateway implements GatewayStatus {
   #pendingDoc: GatewayConfig | undefined;
   #stopWatch: (() => void) | undefined;
   #stopped = false;
+  /** Pending retry of portals or disks that could not be brought up (address not yet there, port busy, image missing). */
+  #retryTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: GatewayOptions) {
     this.#settings = opts.settings;
@@ -122,13 +127,26 @@ export class Gateway implements GatewayStatus {
     }
   }
 
+  /** Re-applies the current document later when something wanted could not be brought up. */
+  #scheduleRetry(): void {
+    if (this.#retryTimer !== undefined || this.#stopped) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      const doc = this.#doc;
+      if (doc === undefined || this.#stopped) return;
+      this.#reconciling = this.#reconciling.then(() => this.#apply(doc));
+    }, RETRY_MS);
+    this.#retryTimer.unref();
+  }
+
   async #applyUnsafe(doc: GatewayConfig): Promise<void> {
     const want = desiredState(doc, this.gatewayName, this.#settings.iscsi_port);
+    let incomplete = false;
     // 1. Logical units: open new disks before the doc switches, so a login never sees a LUN without its LU.
     for (const disk of want.disks.values()) {
       const running = this.#luns.get(disk.id);
       if (running === undefined) {
-        await this.#openLun(disk);
+        if (!(await this.#openLun(disk))) incomplete = true;
       } else {
         const ownerChanged = running.disk.owner !== disk.owner || JSON.stringify(running.disk.groups) !== JSON.stringify(disk.groups);
         running.disk = disk;
@@ -175,19 +193,22 @@ export class Gateway implements GatewayStatus {
         this.#portals.set(key, p);
         this.#log.info({ portal: key }, 'portal listening');
       } catch (err) {
-        this.#log.error({ err, portal: key }, 'cannot listen on portal (is the address on this host? is the port free?)');
+        this.#log.error({ err, portal: key, retryInMs: RETRY_MS }, 'cannot listen on portal (is the address on this host? is the port free?)');
+        incomplete = true;
       }
     }
+    if (incomplete) this.#scheduleRetry();
   }
 
-  async #openLun(disk: DesiredDisk): Promise<void> {
+  /** Opens the disk's backstore and logical unit; false (logged) when it cannot yet. */
+  async #openLun(disk: DesiredDisk): Promise<boolean> {
     let store: BackingStore;
     try {
       store = await this.#backstore.open(disk.pool, disk.image);
     } catch (err) {
       // Start degraded rather than crash-loop: the LUN is reported missing until the image appears.
       this.#log.error({ err, disk: disk.id }, 'cannot open disk image; LUN not exported');
-      return;
+      return false;
     }
     const prDir = join(this.#settings.data_dir, '.state', 'pr');
     const lu = new LogicalUnit({
@@ -202,10 +223,11 @@ export class Gateway implements GatewayStatus {
     } catch (err) {
       this.#log.error({ err, disk: disk.id }, 'cannot open logical unit; LUN not exported');
       await store.close().catch(() => undefined);
-      return;
+      return false;
     }
     this.#luns.set(disk.id, { disk, store, lu });
     this.#log.info({ disk: disk.id, sizeBytes: store.sizeBytes }, 'logical unit ready');
+    return true;
   }
 
   async #checkSize(running: RunningLun): Promise<void> {
@@ -313,6 +335,7 @@ export class Gateway implements GatewayStatus {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#stopWatch?.();
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     await this.#reconciling.catch(() => undefined);
     await this.#iscsi.close();
     for (const [id, running] of this.#luns) {
