@@ -219,6 +219,13 @@ test('[DEFAULT], interpolation and continuation lines follow configparser', asyn
   assert.equal(ini.get('DEFAULT')?.get('d'), '1');
 });
 
+test('Windows line endings and a UTF-8 BOM are accepted', async () => {
+  const p = await cfg('\uFEFF[config]\r\napi_port = 5003\r\napi_secure = true\r\n');
+  const s = loadSettings({ path: p, env: {}, hostname: host });
+  assert.equal(s.api_port, 5003);
+  assert.equal(s.api_secure, true);
+});
+
 test('environment overrides of [config] keys, validated the same way', async () => {
   const p = await cfg('[config]\napi_port = 5001\n');
   const s = loadSettings({ path: p, env: { ISCSI_GW_API_PORT: '5009', ISCSI_GW_DATA_DIR: '/tmp/x' }, hostname: host });
