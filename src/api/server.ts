@@ -26,6 +26,7 @@ import { clientRoutes } from './routes/clients.js';
 import { diskRoutes } from './routes/disks.js';
 import { gatewayRoutes } from './routes/gateways.js';
 import { hostgroupRoutes } from './routes/hostgroups.js';
+import { internalRoutes } from './routes/internal.js';
 import { statusRoutes } from './routes/status.js';
 import { targetRoutes } from './routes/targets.js';
 
@@ -141,6 +142,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   void app.register(async (i) => { clientRoutes(i, ctx); });
   void app.register(async (i) => { hostgroupRoutes(i, ctx); });
   void app.register(async (i) => { authRoutes(i, ctx); });
+  void app.register(async (i) => { internalRoutes(i, ctx); });
 
   return app;
 }
