@@ -771,6 +771,10 @@ export class Connection implements TaskSink {
     this.close(reason);
   }
 
+  dataPhaseError(task: ScsiTask, reason: string): void {
+    this.log.warn({ reason, itt: task.itt, initiator: this.identity?.initiatorName }, 'Data-Out sequence error: failing the command');
+  }
+
   allocTtt(): number {
     const t = this.nextTtt;
     this.nextTtt = this.nextTtt >= 0xfffffffe ? 1 : this.nextTtt + 1;

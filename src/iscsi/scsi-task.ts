@@ -9,6 +9,7 @@
  */
 import type { Nexus, PreparedCommand, ScsiPort, ScsiRequest, ScsiResult, TaskAttribute } from '../scsi/command.js';
 import { ScsiStatus } from '../scsi/command.js';
+import { checkCondition } from '../scsi/sense.js';
 import type { SessionParams } from './params.js';
 
 export const RESERVED_TAG = 0xffffffff;
@@ -55,6 +56,8 @@ export interface TaskSink {
   sendScsiResponse(a: ScsiResponseArgs): void;
   /** A fatal protocol error in this task's data phase: drop the connection (ERL 0). */
   protocolError(reason: string): void;
+  /** A recoverable data sequence error (logged; the task fails with CHECK CONDITION). */
+  dataPhaseError(task: ScsiTask, reason: string): void;
   /** A new Target Transfer Tag, unique within the connection. */
   allocTtt(): number;
   /** Arms/clears the Data-Out timeout of a task. */
@@ -216,8 +219,8 @@ export class ScsiTask {
    */
   dataOut(ttt: number, dataSN: number, bufferOffset: number, data: Buffer, final: boolean): boolean {
     if (this.state !== 'collecting') {
-      this.sink.protocolError(`Data-Out for task 0x${this.itt.toString(16)} not collecting`);
-      return false;
+      // Late Data-Out of a task that already failed its data phase or needs none: discarded.
+      return true;
     }
     this.lastDataAt = Date.now();
     if (ttt === RESERVED_TAG) {
@@ -227,55 +230,58 @@ export class ScsiTask {
       }
       if (dataSN !== this.unsolicitedNextDataSN || bufferOffset !== this.received) {
         // iscsi-test-cu iSCSIdatasn.iSCSIDataSnInvalid: a wrong DataSN must fail the command.
-        this.sink.protocolError(`unsolicited Data-Out DataSN ${dataSN} offset ${bufferOffset}, expected ${this.unsolicitedNextDataSN}/${this.received}`);
-        return false;
+        return this.failDataPhase(`unsolicited Data-Out DataSN ${dataSN} offset ${bufferOffset}, expected ${this.unsolicitedNextDataSN}/${this.received}`);
       }
       if (bufferOffset + data.length > this.unsolicitedLimit) {
-        this.sink.protocolError('unsolicited data beyond FirstBurstLength');
-        return false;
+        return this.failDataPhase('unsolicited data beyond FirstBurstLength');
       }
       this.unsolicitedNextDataSN++;
       this.take(bufferOffset, data);
       this.received += data.length;
       if (final || this.received >= this.unsolicitedLimit) {
         this.unsolicitedOpen = false;
-        if (!final) {
-          this.sink.protocolError('unsolicited data reached FirstBurstLength without F bit');
-          return false;
-        }
+        if (!final) return this.failDataPhase('unsolicited data reached FirstBurstLength without F bit');
         // The unsolicited part may have ended short of FirstBurstLength: solicit from there.
         if (this.nextR2TOffset > this.received && this.r2ts.size === 0) this.nextR2TOffset = this.received;
       }
       return this.advance();
     }
     const r = this.r2ts.get(ttt);
-    if (r === undefined) {
-      this.sink.protocolError(`Data-Out with unknown TTT 0x${ttt.toString(16)}`);
-      return false;
-    }
+    if (r === undefined) return this.failDataPhase(`Data-Out with unknown TTT 0x${ttt.toString(16)}`);
     if (dataSN !== r.nextDataSN || bufferOffset !== r.offset + r.received) {
-      this.sink.protocolError(`Data-Out DataSN ${dataSN} offset ${bufferOffset}, expected ${r.nextDataSN}/${r.offset + r.received}`);
-      return false;
+      return this.failDataPhase(`Data-Out DataSN ${dataSN} offset ${bufferOffset}, expected ${r.nextDataSN}/${r.offset + r.received}`);
     }
-    if (r.received + data.length > r.length) {
-      this.sink.protocolError('Data-Out beyond the R2T desired length');
-      return false;
-    }
+    if (r.received + data.length > r.length) return this.failDataPhase('Data-Out beyond the R2T desired length');
     r.nextDataSN++;
     this.take(bufferOffset, data);
     r.received += data.length;
     if (r.received === r.length) {
-      if (!final) {
-        this.sink.protocolError('R2T sequence complete without F bit');
-        return false;
-      }
+      if (!final) return this.failDataPhase('R2T sequence complete without F bit');
       this.r2ts.delete(ttt);
       this.received = Math.max(this.received, r.offset + r.length);
     } else if (final) {
-      this.sink.protocolError('F bit before the R2T sequence completed');
-      return false;
+      return this.failDataPhase('F bit before the R2T sequence completed');
     }
     return this.advance();
+  }
+
+  /**
+   * A Data-Out sequence error (DataSN, BufferOffset, TTT, length): at ERL 0 the
+   * command cannot be recovered; it ends with CHECK CONDITION, ABORTED COMMAND /
+   * DATA PHASE ERROR and the connection stays up (later Data-Out PDUs of this
+   * task are discarded as unknown). iscsi-test-cu iSCSIdatasn expects the
+   * command to fail without losing the session.
+   */
+  private failDataPhase(reason: string): boolean {
+    this.sink.dataPhaseError(this, reason);
+    this.r2ts.clear();
+    this.unsolicitedOpen = false;
+    this.prepared = null;
+    this.earlyResult = checkCondition('DATA_PHASE_ERROR');
+    this.sink.clearDataTimer(this);
+    this.state = 'ready';
+    this.sink.ready(this);
+    return false;
   }
 
   private take(offset: number, data: Buffer): void {

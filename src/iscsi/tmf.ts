@@ -7,6 +7,7 @@
  */
 import { TmfFunction } from '../scsi/command.js';
 import type { Session } from './session.js';
+import { snInWindow } from '../util/serial.js';
 
 /** RFC 7143 §11.5.1 function codes (1-7 equal SAM's, 8 is iSCSI's TASK REASSIGN). */
 export const IscsiTmf = {
@@ -53,13 +54,17 @@ export async function executeTmf(session: Session, req: TmfRequestFields): Promi
   switch (req.fn) {
     case IscsiTmf.ABORT_TASK: {
       const task = session.tasks.get(req.referencedTaskTag);
-      if (task !== undefined && task.lun === req.lun) {
-        await session.abortAll((t) => t === task);
-      }
-      // RFC 7143 §11.5.1 b): a task that is not found (already completed, or its
-      // command not yet received but within the window) is answered "Function complete".
       port.taskManagement(TmfFunction.ABORT_TASK, req.lun);
-      return done(TmfResponse.FUNCTION_COMPLETE);
+      if (task !== undefined) {
+        // RFC 7143 §11.5.1 a): the task exists: abort it (no SCSI response), answer when its I/O ended.
+        await session.abortAll((t) => t === task);
+        return done(TmfResponse.FUNCTION_COMPLETE);
+      }
+      // RFC 7143 §11.5.1 b): not found but RefCmdSN inside the CmdSN window (not yet
+      // received): "Function complete". c): RefCmdSN outside the window (e.g. the task
+      // already completed): "Task does not exist" (iscsi-test-cu AbortTaskSimpleAsync).
+      const inWindow = snInWindow(req.refCmdSN, session.expCmdSN, session.maxCmdSN);
+      return done(inWindow ? TmfResponse.FUNCTION_COMPLETE : TmfResponse.TASK_DOES_NOT_EXIST);
     }
     case IscsiTmf.ABORT_TASK_SET:
     case IscsiTmf.CLEAR_TASK_SET:

@@ -125,13 +125,39 @@ test('InitialR2T=No: unsolicited Data-Out up to FirstBurstLength, then R2T', asy
   );
 });
 
-test('wrong DataSN on Data-Out fails the command (connection dropped)', async () => {
-  await withSession(new FakeRegistry(), async (ini) => {
-    const itt = ini.command(write10(0, 4), { write: true, edtl: 4 * BLOCK });
+test('wrong DataSN / offset on Data-Out fails the command with CHECK CONDITION; session continues', async () => {
+  await withSession(new FakeRegistry(), async (ini, reg) => {
+    for (const bad of [
+      { dataSN: 1, offset: 0 },
+      { dataSN: 0, offset: BLOCK },
+      { dataSN: 0xffffffff, offset: 0 },
+    ]) {
+      reg.disk.data.fill(0, 0, 4 * BLOCK);
+      const itt = ini.command(write10(0, 4), { write: true, edtl: 4 * BLOCK });
+      const r2t = (await ini.recv()) as R2tPdu;
+      assert.equal(r2t.opcode, IscsiOp.R2T);
+      ini.dataOut(itt, r2t.targetTransferTag, bad.dataSN, bad.offset, Buffer.alloc(BLOCK, 1), false);
+      // a late Data-Out of the failed task is discarded silently
+      ini.dataOut(itt, r2t.targetTransferTag, 1, BLOCK, Buffer.alloc(BLOCK, 1), false);
+      const resp = (await ini.recv()) as ScsiResponsePdu;
+      assert.equal(resp.opcode, IscsiOp.SCSI_RESPONSE);
+      assert.equal(resp.initiatorTaskTag, itt);
+      assert.equal(resp.status, 0x02);
+      assert.equal(resp.sense?.[2], 0x0b); // ABORTED COMMAND
+      assert.equal(resp.sense?.[12], 0x4b); // DATA PHASE ERROR
+      assert.equal(reg.disk.data[0], 0, 'nothing written');
+    }
+    // duplicate DataSN inside a sequence (iscsi-test-cu iSCSIdatasn case 1)
+    const itt = ini.command(write10(0, 2), { write: true, edtl: 2 * BLOCK });
     const r2t = (await ini.recv()) as R2tPdu;
-    assert.equal(r2t.opcode, IscsiOp.R2T);
-    ini.dataOut(itt, r2t.targetTransferTag, 1, 0, Buffer.alloc(BLOCK), false);
-    assert.equal(await ini.waitClosed(), true);
+    ini.dataOut(itt, r2t.targetTransferTag, 0, 0, Buffer.alloc(BLOCK), false);
+    ini.dataOut(itt, r2t.targetTransferTag, 0, BLOCK, Buffer.alloc(BLOCK), true);
+    assert.equal(((await ini.recv()) as ScsiResponsePdu).status, 0x02);
+    const ok = ini.command(Buffer.alloc(6), { edtl: 0 });
+    const r = (await ini.recv()) as ScsiResponsePdu;
+    assert.equal(r.initiatorTaskTag, ok);
+    assert.equal(r.status, 0);
+    assert.equal(ini.closed, false);
   });
 });
 
@@ -262,11 +288,18 @@ test('ABORT TASK of an in-flight command: no SCSI response, TMF answered after I
     assert.equal(resp.initiatorTaskTag, t);
     assert.equal(resp.response, 0);
     await ini.expectNothing(150, (p: TargetPdu) => 'initiatorTaskTag' in p && p.initiatorTaskTag === itt);
-    // ABORT TASK of an unknown task: function complete
-    const t2 = ini.tmf(1, { rtt: 0x1234 });
+    // ABORT TASK of a completed task (RefCmdSN below ExpCmdSN): task does not exist (RFC 7143 §11.5.1 c)
+    const done = ini.command(Buffer.alloc(6), { edtl: 0 });
+    assert.equal(((await ini.recv()) as ScsiResponsePdu).initiatorTaskTag, done);
+    const t2 = ini.tmf(1, { rtt: done, refCmdSN: ini.cmdSN - 1 });
     const r2 = (await ini.recv()) as TaskMgmtResponsePdu;
     assert.equal(r2.initiatorTaskTag, t2);
-    assert.equal(r2.response, 0);
+    assert.equal(r2.response, 1);
+    // not found but RefCmdSN within the window (command not received yet): function complete (§11.5.1 b)
+    const t3 = ini.tmf(1, { rtt: 0x1234, refCmdSN: ini.cmdSN });
+    const r3 = (await ini.recv()) as TaskMgmtResponsePdu;
+    assert.equal(r3.initiatorTaskTag, t3);
+    assert.equal(r3.response, 0);
     // the session still works
     const ok = ini.command(read10(0, 1), { read: true, edtl: BLOCK });
     const got = await readAll(ini, ok);
