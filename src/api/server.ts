@@ -79,7 +79,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const app: FastifyInstance = Fastify({
     // Our own one-line-per-request log below: no bodies, no headers (CHAP/API secrets never logged).
     logger: false,
-    routerOptions: { ignoreTrailingSlash: true },
+    // IQNs may be 223 bytes (RFC 7143 §4.2.7.1); find-my-way's default parameter cap is 100.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
     bodyLimit: 1024 * 1024,
     ...(tls !== undefined ? { https: { ...tls, minVersion: 'TLSv1.2' as const } } : {}),
   }) as unknown as FastifyInstance;
