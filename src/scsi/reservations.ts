@@ -810,13 +810,7 @@ export class Reservations {
       if (!ignoreExisting && rk !== 0n) return conflict;
       // SARK 0 from an unregistered I_T nexus: nothing happens, GOOD.
       if (sark === 0n) return { status: 'GOOD', changed: false, aptplChanged: false };
-      if (allTgPt && this.registrations.some((r) => r.initiatorPortName === nexus.initiatorPortName)) {
-        // The initiator port is already registered through another target port: an
-        // ALL_TG_PT registration would duplicate it.
-        return conflict;
-      }
-      this.checkRegistrationRoom();
-      this.registrations.push({
+      const created: Registration = {
         key: sark,
         initiatorName: nexus.initiatorName,
         initiatorPortName: nexus.initiatorPortName,
@@ -825,7 +819,22 @@ export class Reservations {
         nexusKey: nexus.key,
         transportId: Buffer.from(nexus.transportId),
         allTgPt,
-      });
+      };
+      // SPC-4 "Registering": ALL_TG_PT = 1 registers the initiator port through every
+      // target port with SARK. Registrations it already has through other target
+      // ports (same ISID on several portal groups, as open-iscsi does) merge into
+      // this one; a reservation held through one of them stays with that I_T nexus.
+      const merged = allTgPt ? this.registrations.filter((r) => r.initiatorPortName === nexus.initiatorPortName) : [];
+      if (merged.length === 0) this.checkRegistrationRoom();
+      const res = this.reservation;
+      for (const old of merged) {
+        if (res !== null && res.holder === old) {
+          res.holder = created;
+          res.holderTargetPortName = old.targetPortName;
+        }
+      }
+      if (merged.length > 0) this.registrations = this.registrations.filter((r) => !merged.includes(r));
+      this.registrations.push(created);
     } else {
       if (!ignoreExisting && rk !== reg.key) return conflict;
       if (sark === 0n) {

@@ -122,6 +122,7 @@ describe('through the device server', () => {
     const [a, b] = await pair();
     assert.equal((await a.cmd(CDB.RESERVE_6)).status, ScsiStatus.GOOD);
     assert.equal(a.port.taskManagement(TmfFunction.LOGICAL_UNIT_RESET, 0), true);
+    await a.clearUa();
     await b.clearUa();
     assert.equal((await b.cmd(CDB.RESERVE_6)).status, ScsiStatus.GOOD);
     assert.equal((await a.cmd(CDB.RESERVE_6)).status, ScsiStatus.RESERVATION_CONFLICT);

@@ -100,11 +100,26 @@ describe('PERSISTENT RESERVE OUT REGISTER', () => {
     assert.deepEqual(h.ua.for(n1b), ['RESERVATIONS_PREEMPTED']);
   });
 
-  test('ALL_TG_PT while the port is registered through another target port conflicts', async () => {
+  test('ALL_TG_PT merges the registrations the port has through other target ports; the holder stays', async () => {
     const h = new Harness();
     const n1b = makeNexus(I1, '23d000000001', 2);
+    const n1c = makeNexus(I1, '23d000000001', 3);
     await h.registerIgnore(n1, K1);
-    assert.equal(await h.registerIgnore(n1b, K2, { allTgPt: true }), 'RESERVATION_CONFLICT');
+    await h.registerIgnore(n2, K3);
+    await h.registerIgnore(n1c, K3);
+    await h.reserve(n1, K1, TYPE.EA);
+    const gen = h.keys(n1).generation;
+    assert.equal(await h.registerIgnore(n1b, K2, { allTgPt: true }), 'GOOD');
+    assert.deepEqual(h.keys(n1), { generation: gen + 1, keys: [K3, K2] });
+    assert.deepEqual(h.reservation(n1), { generation: gen + 1, key: K2, type: TYPE.EA, scope: 0 });
+    // the reservation stays with the I_T nexus that made it
+    assert.equal(h.r.conflicts(n1, CDB.WRITE_10), false);
+    assert.equal(h.r.conflicts(n1b, CDB.WRITE_10), true);
+    assert.equal(h.r.conflicts(n1c, CDB.READ_10), true);
+    assert.equal(await h.release(n1, K2, TYPE.EA), 'GOOD');
+    // every target port of the initiator port uses the new key now
+    assert.equal(await h.reserve(n1c, K2, TYPE.WE), 'GOOD');
+    assert.equal(h.r.summary().registrations[1]?.targetPortName, null);
   });
 });
 
