@@ -267,7 +267,7 @@ export class FileBackstoreProvider implements BackstoreProvider {
       throw io(`cannot list snapshots of ${pool}/${image}`, err);
     }
     const prefix = `${image}@`;
-    return names.filter((n) => n.startsWith(prefix) && !n.includes('.tmp-')).map((n) => n.slice(prefix.length)).sort();
+    return names.filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length)).sort();
   }
 
   private async requireImage(pool: string, image: string): Promise<string> {
@@ -299,9 +299,10 @@ export class FileBackstoreProvider implements BackstoreProvider {
       if (await this.snapExists(dst)) {
         throw new BackstoreError('ERR_BACKSTORE_EXISTS', `snapshot ${pool}/${image}@${name} already exists`);
       }
-      await fsp.mkdir(path.dirname(dst), { recursive: true });
-      // Copy to a temp name, then rename: a half-made copy never shows up as a snapshot.
-      const tmp = `${dst}.tmp-${process.pid}-${Date.now()}`;
+      // Copy to a temp file in .snap/.tmp, then rename: a half-made copy never shows up as a snapshot.
+      const tmpDir = path.join(path.dirname(dst), '.tmp');
+      await fsp.mkdir(tmpDir, { recursive: true });
+      const tmp = path.join(tmpDir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
       try {
         await copySparse(src, tmp);
         await fsp.rename(tmp, dst);

@@ -131,8 +131,15 @@ test('removing an image removes its snapshots', async () => {
   await p.snapshot!.create('rbd', 'a', 's1');
   await p.snapshot!.create('rbd', 'ab', 's1');
   await p.removeImage('rbd', 'a');
-  const left = await fsp.readdir(path.join(dir, 'data', 'rbd', '.snap'));
+  const left = (await fsp.readdir(path.join(dir, 'data', 'rbd', '.snap'))).filter((n) => n !== '.tmp');
   assert.deepEqual(left, ['ab@s1']);
+  // names that look like temp files or belong to a dot-image stay apart
+  await p.createImage('rbd', '.ab', MiB);
+  await p.snapshot!.create('rbd', 'ab', 'x.tmp-1-2');
+  await p.snapshot!.create('rbd', '.ab', 's2');
+  assert.deepEqual(await p.snapshot!.list('rbd', 'ab'), ['s1', 'x.tmp-1-2']);
+  assert.deepEqual(await p.snapshot!.list('rbd', '.ab'), ['s2']);
+  assert.deepEqual(await fsp.readdir(path.join(dir, 'data', 'rbd', '.snap', '.tmp')), [], 'no temp copies left');
 });
 
 test('a snapshot keeps holes (sparse copy)', async () => {
