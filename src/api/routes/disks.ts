@@ -153,7 +153,12 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
         try {
           for (const img of images) {
             const existing = await backstore.imageSize(pool, img);
-            if (existing !== undefined) continue;
+            if (existing !== undefined) {
+              // lun.py LUN.allocate → RBDDev.rbd_size: an existing image grows to a larger
+              // requested size; it never shrinks.
+              if (sizeBytes !== undefined && sizeBytes > existing) await backstore.resizeImage(pool, img, sizeBytes);
+              continue;
+            }
             if (!createImage) throw badRequest(`Image ${pool}/${img} does not exist`);
             if (sizeBytes === undefined) throw badRequest('Size parameter is required when creating a new image');
             await backstore.createImage(pool, img, sizeBytes);

@@ -46,6 +46,15 @@ test('disk create: existing image registered without size (Dashboard), wwn kept 
     assert.deepEqual([r.statusCode, msg(r)], [200, 'disk create/update successful']);
     assert.equal(h.store.current().disks['rbd/existing']?.wwn, 'serial-0001');
     assert.equal(await h.backstore.imageSize('rbd', 'existing'), 4 * 1024 * 1024, 'existing image untouched');
+    // An existing image with a larger requested size grows (never shrinks).
+    await h.backstore.createImage('rbd', 'grow', 4 * 1024 * 1024);
+    await h.backstore.createImage('rbd', 'keep', 8 * 1024 * 1024);
+    assert.equal((await h.call('PUT', '/api/disk/rbd/grow', { form: { mode: 'create', size: '16M' } })).statusCode, 200);
+    assert.equal((await h.call('PUT', '/api/disk/rbd/keep', { form: { mode: 'create', size: '1M' } })).statusCode, 200);
+    assert.equal(await h.backstore.imageSize('rbd', 'grow'), 16 * 1024 * 1024);
+    assert.equal(await h.backstore.imageSize('rbd', 'keep'), 8 * 1024 * 1024);
+    await h.call('DELETE', '/api/disk/rbd/grow', { form: { preserve_image: 'true' } });
+    await h.call('DELETE', '/api/disk/rbd/keep', { form: { preserve_image: 'true' } });
     r = await h.call('PUT', '/api/disk/rbd/other', { form: { mode: 'create', size: '1M', wwn: 'serial-0001' } });
     assert.deepEqual([r.statusCode, msg(r)], [400, 'WWN serial-0001 is already in use by rbd/existing']);
     r = await h.call('PUT', '/api/disk/rbd/existing', { form: { mode: 'create', size: '1M' } });
