@@ -1,8 +1,8 @@
 /**
  * SCSI reservations of one logical unit: SPC-4 persistent reservations
  * (SPC-4 "Reservations", "PERSISTENT RESERVE IN command", "PERSISTENT RESERVE
- * OUT command": every service action and type, ALL_TG_PT, APTPL, REGISTER AND
- * MOVE; SPEC_I_PT is not supported and REPORT CAPABILITIES says so) and the SPC-2
+ * OUT command": every service action and type, ALL_TG_PT, APTPL, SPEC_I_PT and
+ * REGISTER AND MOVE with iSCSI initiator-port TransportIDs) and the SPC-2
  * RESERVE(6/10) / RELEASE(6/10) reservation, with the SPC-4
  * "Exceptions to SPC-2 RESERVE and RELEASE behavior" (CRH = 1).
  *
@@ -63,6 +63,9 @@ export const MAX_REGISTRATIONS = 2048;
 /** SPC-4 "Basic PERSISTENT RESERVE OUT parameter list" length. */
 export const PR_OUT_BASIC_LENGTH = 24;
 
+/** Largest REGISTER parameter list with SPEC_I_PT = 1 we accept (24 + 4 + TransportIDs). */
+export const PR_OUT_SPEC_I_PT_MAX_LENGTH = 16384;
+
 /**
  * Largest REGISTER AND MOVE parameter list we accept: 24 bytes + one iSCSI
  * TransportID (4-byte header + an iSCSI name of at most 223 bytes + ",i,0x" +
@@ -122,9 +125,14 @@ export function parsePersistentReserveOut(cdb: Buffer): { serviceAction: number;
     }
     return { serviceAction, dataOutLength };
   }
-  // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": without SPEC_I_PT (not
-  // supported, SIP_C = 0) the PARAMETER LIST LENGTH shall be 24.
-  if (dataOutLength !== PR_OUT_BASIC_LENGTH) throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
+  // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": 24 bytes, except REGISTER
+  // with SPEC_I_PT = 1 (28 bytes + TransportIDs; the bit itself is in the Data-Out).
+  if (
+    dataOutLength !== PR_OUT_BASIC_LENGTH &&
+    !(serviceAction === PrOutAction.REGISTER && dataOutLength >= 28 && dataOutLength <= PR_OUT_SPEC_I_PT_MAX_LENGTH)
+  ) {
+    throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
+  }
   return { serviceAction, dataOutLength };
 }
 
@@ -586,9 +594,9 @@ export class Reservations {
   private reportCapabilities(): Buffer {
     const b = Buffer.alloc(8);
     b.writeUInt16BE(8, 0); // LENGTH
-    // CRH (bit 4): the SPC-2 RESERVE/RELEASE exceptions are implemented; SIP_C (bit 3) = 0: SPEC_I_PT
-    // not supported; ATP_C (bit 2) = 1; PTPL_C (bit 0): only with a store.
-    b.writeUInt8(0x10 | 0x04 | (this.store !== undefined ? 0x01 : 0), 2);
+    // CRH (bit 4): the SPC-2 RESERVE/RELEASE exceptions are implemented; SIP_C (bit 3)
+    // and ATP_C (bit 2) = 1; PTPL_C (bit 0): only with a store.
+    b.writeUInt8(0x10 | 0x08 | 0x04 | (this.store !== undefined ? 0x01 : 0), 2);
     // TMV (bit 7) = 1; ALLOW COMMANDS (bits 6-4) = 001b: TEST UNIT READY is allowed
     // through Write Exclusive and Exclusive Access reservations; PTPL_A (bit 0).
     b.writeUInt8(0x80 | (0x1 << 4) | (this.aptpl ? 0x01 : 0), 3);
@@ -667,9 +675,10 @@ export class Reservations {
     if (sa === PrOutAction.REGISTER_AND_MOVE) return this.registerAndMove(nexus, listLength, param);
     const specIPt = param.length > 20 && (param.readUInt8(20) & 0x08) !== 0;
     if (specIPt) {
-      // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": SPEC_I_PT is valid only for REGISTER; we do not support it
-      // (SIP_C = 0 in REPORT CAPABILITIES), so it is an invalid parameter list field.
-      throw paramField(20, 3);
+      // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": SPEC_I_PT is valid only
+      // for REGISTER; with any other service action it is INVALID FIELD IN PARAMETER LIST.
+      if (sa !== PrOutAction.REGISTER) throw paramField(20, 3);
+      return this.registerSpecIPt(nexus, listLength, param);
     }
     // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": "If the SPEC_I_PT bit is
     // set to zero, the PARAMETER LIST LENGTH field shall be set to 24 (i.e., 18h)"
@@ -718,6 +727,73 @@ export class Reservations {
       default:
         throw cdbField(1, 4);
     }
+  }
+
+  /**
+   * REGISTER with SPEC_I_PT = 1 (SPC-4 "Registering"): registers the I_T nexus the
+   * command came through and, with the same key, the initiator ports named by the
+   * TransportIDs through the same target port (every target port with ALL_TG_PT).
+   * All or nothing: one bad or already registered TransportID fails the command.
+   * Only iSCSI initiator-port TransportIDs (FORMAT CODE 01b) are accepted.
+   */
+  private registerSpecIPt(
+    nexus: Nexus,
+    listLength: number,
+    param: Buffer,
+  ): { status: PrOutOutcome; changed: boolean; aptplChanged: boolean } {
+    if (listLength < 28 || listLength > PR_OUT_SPEC_I_PT_MAX_LENGTH || param.length < listLength) {
+      throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
+    }
+    const tidDataLength = param.readUInt32BE(24); // TRANSPORTID PARAMETER DATA LENGTH
+    if (28 + tidDataLength !== listLength) throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
+    const rk = param.readBigUInt64BE(0);
+    const sark = param.readBigUInt64BE(8);
+    const flags = param.readUInt8(20);
+    const allTgPt = (flags & 0x04) !== 0;
+    const aptpl = (flags & 0x01) !== 0;
+    if (aptpl && this.store === undefined) throw paramField(20, 0);
+    // "If the I_T nexus ... is already registered" SPEC_I_PT = 1 is INVALID FIELD IN PARAMETER LIST.
+    if (this.findRegistration(nexus) !== undefined) throw paramField(20, 3);
+    if (rk !== 0n) return { status: 'RESERVATION_CONFLICT', changed: false, aptplChanged: false };
+    if (sark === 0n) return { status: 'GOOD', changed: false, aptplChanged: false };
+
+    const dests: { portName: string; initiatorName: string; transportId: Buffer }[] = [];
+    const end = listLength;
+    for (let off = 28; off < end; ) {
+      if (end - off < 24) throw paramField(off);
+      const len = 4 + param.readUInt16BE(off + 2);
+      if (off + len > end) throw paramField(off + 2);
+      const tid = parseIscsiPortTransportId(param.subarray(off, off + len), off);
+      const portName = this.knownPortName(tid.initiatorPortName);
+      const self = portName === nexus.initiatorPortName;
+      if (!self) {
+        // an I_T nexus that is already registered (or named twice) → INVALID FIELD IN PARAMETER LIST
+        const registered = this.registrations.some(
+          (r) => r.initiatorPortName === portName && (allTgPt || r.allTgPt || r.targetPortName === nexus.targetPortName),
+        );
+        if (registered || dests.some((d) => d.portName === portName)) throw paramField(off);
+        dests.push({ portName, initiatorName: tid.initiatorName, transportId: tid.transportId });
+      }
+      off += len;
+    }
+    if (this.registrations.length + 1 + dests.length > MAX_REGISTRATIONS) {
+      throw new ScsiError('INSUFFICIENT_REGISTRATION_RESOURCES');
+    }
+    const outcome = this.register(nexus, false, rk, sark, allTgPt, aptpl);
+    if (outcome.status !== 'GOOD') return outcome;
+    for (const d of dests) {
+      this.registrations.push({
+        key: sark,
+        initiatorName: d.initiatorName,
+        initiatorPortName: d.portName,
+        targetPortName: nexus.targetPortName,
+        relativeTargetPortId: nexus.relativeTargetPortId,
+        nexusKey: `${d.portName}|${nexus.targetPortName}`,
+        transportId: d.transportId,
+        allTgPt,
+      });
+    }
+    return outcome;
   }
 
   /**
@@ -1085,16 +1161,18 @@ const PROTOCOL_ISCSI = 0x5;
 
 /**
  * SPC-4 "iSCSI TransportID" with FORMAT CODE 01b (initiator port: iSCSI name +
- * ",i,0x" + ISID). Throws INVALID FIELD IN PARAMETER LIST (byte offsets relative
- * to the REGISTER AND MOVE parameter list) for anything else.
+ * ",i,0x" + ISID) found at byte `at` of the parameter list. Throws INVALID FIELD
+ * IN PARAMETER LIST (pointing into the parameter list) for anything else.
  */
-function parseIscsiPortTransportId(tid: Buffer): {
+function parseIscsiPortTransportId(
+  tid: Buffer,
+  at: number = PR_OUT_BASIC_LENGTH,
+): {
   initiatorName: string;
   initiatorPortName: string;
   transportId: Buffer;
 } {
-  const at = PR_OUT_BASIC_LENGTH;
-  if (tid.length < 24) throw paramField(20); // 4-byte header + at least 20 bytes (SPC-4)
+  if (tid.length < 24) throw paramField(at === PR_OUT_BASIC_LENGTH ? 20 : at); // 4-byte header + at least 20 bytes
   const b0 = tid.readUInt8(0);
   if ((b0 & 0x0f) !== PROTOCOL_ISCSI) throw paramField(at, 3); // PROTOCOL IDENTIFIER
   if (b0 >> 6 !== 0x1) throw paramField(at, 7); // FORMAT CODE: initiator port only

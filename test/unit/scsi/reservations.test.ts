@@ -618,13 +618,14 @@ describe('PERSISTENT RESERVE IN', () => {
 
   test('REPORT CAPABILITIES bytes (libiscsi PrinReportCapabilities)', async () => {
     const noStore = new Harness();
-    assert.equal(noStore.r.persistentReserveIn(n1, prInCdb(2)).toString('hex'), '0008' + '14' + '90' + 'ea01' + '0000');
+    // CRH | SIP_C | ATP_C ; TMV | ALLOW COMMANDS 001b ; type mask
+    assert.equal(noStore.r.persistentReserveIn(n1, prInCdb(2)).toString('hex'), '0008' + '1c' + '90' + 'ea01' + '0000');
     const { MemoryPrStore } = await import('./reservations-fixtures.js');
     const h = new Harness(new MemoryPrStore());
-    // CRH | ATP_C | PTPL_C ; TMV | ALLOW COMMANDS 001b | PTPL_A=0
-    assert.equal(h.r.persistentReserveIn(n1, prInCdb(2)).toString('hex'), '0008' + '15' + '90' + 'ea01' + '0000');
+    // CRH | SIP_C | ATP_C | PTPL_C ; TMV | ALLOW COMMANDS 001b | PTPL_A=0
+    assert.equal(h.r.persistentReserveIn(n1, prInCdb(2)).toString('hex'), '0008' + '1d' + '90' + 'ea01' + '0000');
     await h.registerIgnore(n1, K1, { aptpl: true });
-    assert.equal(h.r.persistentReserveIn(n1, prInCdb(2)).toString('hex'), '0008' + '15' + '91' + 'ea01' + '0000');
+    assert.equal(h.r.persistentReserveIn(n1, prInCdb(2)).toString('hex'), '0008' + '1d' + '91' + 'ea01' + '0000');
   });
 
   test('READ FULL STATUS bytes', async () => {
@@ -689,11 +690,18 @@ describe('PERSISTENT RESERVE OUT parameter list checks', () => {
     assert.deepEqual(h.keys(n1), { generation: 0, keys: [] });
   });
 
-  test('SPEC_I_PT is not supported: INVALID FIELD IN PARAMETER LIST', async () => {
+  test('SPEC_I_PT with other service actions than REGISTER is INVALID FIELD IN PARAMETER LIST', async () => {
     const h = new Harness();
-    await assert.rejects(h.register(n1, K1, 0n, { specIPt: true }), isScsiError('INVALID_FIELD_IN_PARAMETER_LIST', 20, false));
-    await assert.rejects(h.register(n1, K1, 0n, { specIPt: true, length: 28 }), isScsiError('INVALID_FIELD_IN_PARAMETER_LIST', 20, false));
-    assert.deepEqual(h.keys(n1).keys, []);
+    await h.registerIgnore(n1, K1);
+    for (const sa of [SA.REGISTER_AND_IGNORE, SA.RESERVE, SA.RELEASE, SA.CLEAR, SA.PREEMPT, SA.PREEMPT_AND_ABORT]) {
+      await assert.rejects(
+        h.out(n1, sa, { rk: K1, sark: K2, type: TYPE.WE, specIPt: true }),
+        isScsiError('INVALID_FIELD_IN_PARAMETER_LIST', 20, false),
+      );
+    }
+    // REGISTER with SPEC_I_PT needs at least 28 bytes
+    await assert.rejects(h.register(n2, K2, 0n, { specIPt: true }), isScsiError('PARAMETER_LIST_LENGTH_ERROR'));
+    assert.deepEqual(h.keys(n1).keys, [K1]);
   });
 
   test('unsupported service actions (8-0x1f) are INVALID FIELD IN CDB', async () => {
@@ -724,8 +732,13 @@ describe('parse helpers (device server parse step, before Data-Out)', () => {
   test('parsePersistentReserveOut: service action and PARAMETER LIST LENGTH', () => {
     for (let sa = 0; sa <= 6; sa++) assert.deepEqual(parsePersistentReserveOut(prOutCdb(sa, 1)), { serviceAction: sa, dataOutLength: 24 });
     for (let sa = 8; sa < 0x20; sa++) assert.throws(() => parsePersistentReserveOut(prOutCdb(sa)), isScsiError('INVALID_FIELD_IN_CDB', 1, true));
-    for (const len of [0, 23, 25, 0xffffffff]) {
+    for (const len of [0, 23, 25, 27, 16385, 0xffffffff]) {
       assert.throws(() => parsePersistentReserveOut(prOutCdb(SA.REGISTER, 0, 0, len)), isScsiError('PARAMETER_LIST_LENGTH_ERROR'));
+    }
+    // REGISTER with SPEC_I_PT: 28 bytes + TransportIDs; the other basic service actions stay at 24
+    for (const len of [28, 100, 16384]) {
+      assert.deepEqual(parsePersistentReserveOut(prOutCdb(SA.REGISTER, 0, 0, len)), { serviceAction: 0, dataOutLength: len });
+      assert.throws(() => parsePersistentReserveOut(prOutCdb(SA.REGISTER_AND_IGNORE, 0, 0, len)), isScsiError('PARAMETER_LIST_LENGTH_ERROR'));
     }
     // REGISTER AND MOVE: 24 bytes + a TransportID, bounded
     for (const len of [24, 76, 536]) {
