@@ -129,7 +129,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   void app.register(formbody);
 
   // GET /api: unauthenticated listing of the public routes (rbd-target-api get_api_info).
-  app.get('/api', { config: { access: 'open' } }, async () => {
+  app.get('/api', { config: { access: 'open', doc: 'Display all the available API endpoints\n**UNRESTRICTED**' } }, async () => {
     const rows: ApiListingRow[] = [...listing.entries()]
       .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
       .map(([url, e]) => [`${url} : ${e.summary}`, `Methods: ${[...e.methods].join(',')}`, e.details]);

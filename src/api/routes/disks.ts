@@ -114,7 +114,7 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
     if (raw !== undefined) controlsOr400(() => normalizeControls('disk', raw, defaults));
 
     if (mode === 'create') {
-      const backstoreName = field(req, 'backstore') ?? DEFAULT_BACKSTORE;
+      const backstoreName = field(req, 'backstore') || DEFAULT_BACKSTORE;
       if (!BACKSTORES.includes(backstoreName)) {
         throw badRequest(`Invalid '${backstoreName}' backstore - Supported backstores: ${BACKSTORES.join(',')}`);
       }
