@@ -176,9 +176,10 @@ export class Connection implements TaskSink {
     return this.identity;
   }
 
+  /** Normal sessions in the full feature phase (discovery sessions are not listed). */
   sessionInfo() {
     const id = this.identity;
-    if (id === null || this.state === 'closed') return null;
+    if (id === null || this.state === 'closed' || this.sessionType === 'Discovery') return null;
     return {
       targetName: id.targetName,
       initiatorName: id.initiatorName,
@@ -518,7 +519,7 @@ export class Connection implements TaskSink {
       write: pdu.write,
       attribute: attributeOf(pdu.taskAttribute),
       edtl: pdu.expectedDataTransferLength,
-      cdb: pdu.cdb.length === 16 ? Buffer.from(pdu.cdb) : Buffer.from(pdu.cdb),
+      cdb: pdu.cdb,
       data: pdu.data,
     };
     const task = new ScsiTask(fields, session.nexus, session.port, this.params as SessionParams, this);
@@ -710,7 +711,7 @@ export class Connection implements TaskSink {
       opcode: IscsiOp.SCSI_DATA_IN,
       final: a.final,
       initiatorTaskTag: a.itt,
-      lun: a.status === undefined ? encodeLun(a.lun < 0x4000 ? a.lun : 0) : 0n,
+      // RFC 7143 §11.7.4: the LUN field is reserved unless the A bit is set (ERL 0: never).
       expCmdSN: session.expCmdSN,
       maxCmdSN: session.maxCmdSN,
       dataSN: a.dataSN,

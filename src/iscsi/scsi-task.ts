@@ -195,9 +195,9 @@ export class ScsiTask {
     this.collectLength = fields.write ? Math.min(p.dataOutLength, fields.edtl) : 0;
     if (this.collectLength > 0) {
       if (immediateLen >= this.collectLength && !this.unsolicitedOpen) {
-        // The immediate data is the whole payload: pass the view, no copy... but the
-        // framer may reuse its chunk, so copy exactly once.
-        this.buffer = Buffer.from(fields.data.subarray(0, this.collectLength));
+        // The immediate data is the whole payload: pass the view (socket chunks are
+        // never reused, the framer hands out views of them or a buffer of its own).
+        this.buffer = fields.data.subarray(0, this.collectLength);
       } else {
         this.buffer = Buffer.allocUnsafe(this.collectLength);
         fields.data.copy(this.buffer, 0, 0, Math.min(immediateLen, this.collectLength));
