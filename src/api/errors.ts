@@ -28,7 +28,7 @@ export function statusForError(err: unknown): number {
     if (code.endsWith('_NOT_FOUND')) return 404;
     if (code.endsWith('_EXISTS') || code === 'ERR_CONFIG_CONFLICT') return 409;
     if (code.startsWith('ERR_CONFIG_INVALID') || code.endsWith('_INVALID') || code.endsWith('_NOT_SUPPORTED')) return 400;
-    if (code.endsWith('_TIMEOUT') || code === 'ERR_CONFIG_LOCKED') return 503;
+    if (code.endsWith('_TIMEOUT') || code === 'ERR_CONFIG_LOCKED' || code === 'ERR_CONFIG_CLOSED') return 503;
     return 500;
   }
   // fastify's own errors (body too large, bad JSON, unsupported media type) carry a 4xx statusCode.

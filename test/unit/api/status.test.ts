@@ -162,6 +162,9 @@ test('error mapping: ApiError, GatewayError codes, fastify 4xx, unknown → 500 
   assert.equal(statusForError(new GatewayError('ERR_CONFIG_INVALID', 'x')), 400);
   assert.equal(statusForError(new GatewayError('ERR_CONFIG_INVALID_IQN', 'x')), 400);
   assert.equal(statusForError(new GatewayError('ERR_BACKSTORE_TIMEOUT', 'x')), 503);
+  assert.equal(statusForError(new GatewayError('ERR_CONFIG_LOCK_TIMEOUT', 'x')), 503);
+  assert.equal(statusForError(new GatewayError('ERR_CONFIG_CLOSED', 'x')), 503);
+  assert.equal(statusForError(new GatewayError('ERR_CONFIG_IO', 'x')), 500);
   assert.equal(statusForError(Object.assign(new Error('too big'), { statusCode: 413 })), 413);
   assert.equal(statusForError(new Error('boom')), 500);
   assert.equal(messageForError(new Error('boom'), 500), 'Unhandled exception: boom');
