@@ -82,6 +82,8 @@ export class Framer {
   private readonly onDataDigestError: ((raw: RawPdu) => void) | undefined;
 
   private readonly chunks: Buffer[] = [];
+  /** Bytes of chunks[0] already consumed (saves re-slicing the head chunk). */
+  private head = 0;
   private buffered = 0;
   private state = S_BHS;
   private need = BHS_LENGTH;
@@ -152,6 +154,7 @@ export class Framer {
     } catch (e) {
       this.failed = true;
       this.chunks.length = 0;
+      this.head = 0;
       this.buffered = 0;
       throw e;
     } finally {
@@ -177,7 +180,7 @@ export class Framer {
         const ahs = ahsLen === 0 ? EMPTY_BUFFER : this.consume(ahsLen);
         if (this.headerDigest) {
           // RFC 7143 §11.2.3: the header digest covers the BHS and any AHS.
-          const got = this.consume(DIGEST_LENGTH).readUInt32LE(0);
+          const got = this.readU32LE();
           const want = ahsLen === 0 ? crc32c(bhs) : crc32c(ahs, crc32c(bhs));
           if (got !== want)
             throw new FramingError(
@@ -205,41 +208,46 @@ export class Framer {
       // S_DATA
       const dsl = this.dsl;
       const pad = padLength(dsl);
-      let data: Buffer;
-      let padBytes: Buffer = EMPTY_BUFFER;
+      const checkDigest = this.pdd;
+      let data: Buffer = EMPTY_BUFFER;
+      let want = 0;
       let digest = 0;
-      const first = this.chunks[0];
-      if (dsl === 0) {
-        data = EMPTY_BUFFER;
-      } else if (first !== undefined && first.length >= this.need) {
-        // Whole payload in one chunk: views only.
-        const whole = this.consume(this.need);
-        data = whole.subarray(0, dsl);
-        if (pad !== 0) padBytes = whole.subarray(dsl, dsl + pad);
-        if (this.pdd) digest = whole.readUInt32LE(dsl + pad);
-      } else {
-        data = this.consume(dsl); // spans chunks: one exact-size copy
-        if (pad !== 0) padBytes = this.consume(pad);
-        if (this.pdd) digest = this.consume(DIGEST_LENGTH).readUInt32LE(0);
+      if (dsl !== 0) {
+        const first = this.chunks[0] as Buffer;
+        const h = this.head;
+        if (first.length - h >= this.need) {
+          // Whole payload in one chunk: one view, pad and digest read in place.
+          data = first.subarray(h, h + dsl);
+          if (checkDigest) {
+            want = crc32c(pad === 0 ? data : first.subarray(h, h + dsl + pad));
+            digest = first.readUInt32LE(h + dsl + pad);
+          }
+          this.skip(this.need);
+        } else {
+          data = this.consume(dsl); // spans chunks: one exact-size copy
+          if (checkDigest) {
+            want = crc32c(data);
+            if (pad !== 0) want = crc32c(this.consume(pad), want);
+            digest = this.readU32LE();
+          } else if (pad !== 0) {
+            this.skip(pad);
+          }
+        }
       }
       const raw: RawPdu = { bhs: this.bhs, ahs: this.ahs, data };
       const discard = this.discard;
-      const checkDigest = this.pdd;
       this.reset();
       if (discard) continue;
-      if (checkDigest) {
-        // RFC 7143 §11.2.3: the data digest covers the data segment and its padding.
-        const want = pad === 0 ? crc32c(data) : crc32c(padBytes, crc32c(data));
-        if (want !== digest) {
-          if (this.onDataDigestError === undefined)
-            throw new FramingError(
-              'DATA_DIGEST',
-              `data digest mismatch (got 0x${digest.toString(16)}, computed 0x${want.toString(16)})`,
-              raw.bhs,
-            );
-          this.onDataDigestError(raw);
-          continue;
-        }
+      // RFC 7143 §11.2.3: the data digest covers the data segment and its padding.
+      if (checkDigest && want !== digest) {
+        if (this.onDataDigestError === undefined)
+          throw new FramingError(
+            'DATA_DIGEST',
+            `data digest mismatch (got 0x${digest.toString(16)}, computed 0x${want.toString(16)})`,
+            raw.bhs,
+          );
+        this.onDataDigestError(raw);
+        continue;
       }
       this.onPdu(raw);
     }
@@ -255,30 +263,66 @@ export class Framer {
     this.pdd = false;
   }
 
-  /** Takes n (≤ buffered) bytes: a view when they lie in the first chunk, else one copy. */
+  /** Takes n (≤ buffered) bytes: a view when they lie in the first chunk, else one exact-size copy. */
   private consume(n: number): Buffer {
     const chunks = this.chunks;
     const first = chunks[0] as Buffer;
+    const h = this.head;
+    const avail = first.length - h;
     this.buffered -= n;
-    if (first.length === n) {
-      chunks.shift();
-      return first;
+    if (avail > n) {
+      this.head = h + n;
+      return first.subarray(h, h + n);
     }
-    if (first.length > n) {
-      chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+    if (avail === n) {
+      chunks.shift();
+      this.head = 0;
+      return h === 0 ? first : first.subarray(h);
     }
     const out = Buffer.allocUnsafe(n);
     let off = 0;
     while (off < n) {
       const c = chunks[0] as Buffer;
-      const take = Math.min(c.length, n - off);
-      c.copy(out, off, 0, take);
-      if (take === c.length) chunks.shift();
-      else chunks[0] = c.subarray(take);
+      const ch = this.head;
+      const take = Math.min(c.length - ch, n - off);
+      c.copy(out, off, ch, ch + take);
       off += take;
+      if (ch + take === c.length) {
+        chunks.shift();
+        this.head = 0;
+      } else {
+        this.head = ch + take;
+      }
     }
     return out;
+  }
+
+  /** Drops n (≤ buffered) bytes without creating views. */
+  private skip(n: number): void {
+    const chunks = this.chunks;
+    this.buffered -= n;
+    while (n > 0) {
+      const c = chunks[0] as Buffer;
+      const avail = c.length - this.head;
+      if (avail > n) {
+        this.head += n;
+        return;
+      }
+      chunks.shift();
+      this.head = 0;
+      n -= avail;
+    }
+  }
+
+  /** Reads a little-endian digest word (4 ≤ buffered bytes). */
+  private readU32LE(): number {
+    const first = this.chunks[0] as Buffer;
+    if (first.length - this.head >= 4) {
+      const v = first.readUInt32LE(this.head);
+      this.skip(4);
+      return v;
+    }
+    return this.consume(4).readUInt32LE(0);
   }
 }
 

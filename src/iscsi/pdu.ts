@@ -904,30 +904,70 @@ export function decodeReject(bhs: Buffer, data: Buffer): RejectPdu {
 
 // ---------------------------------------------------------------------------
 // Encode
+//
+// Encoders write straight into a caller's buffer through a DataView (the
+// writer's arena: no per-PDU allocation on the hot path); encodePdu() is the
+// allocating convenience wrapper. Every field is range-checked: a value that
+// does not fit throws PduEncodeError instead of being silently truncated.
 
-/** A zeroed BHS (plus room for `ahsBytes` of AHS) with byte 0, byte 1, TotalAHSLength and DataSegmentLength set. */
-function header(byte0: number, byte1: number, dataLength: number, ahsBytes = 0): Buffer {
-  if (dataLength > MAX_DATA_SEGMENT_LENGTH || dataLength < 0)
-    throw new PduEncodeError(`data segment of ${dataLength} bytes exceeds the 24-bit DataSegmentLength`);
-  const b = Buffer.alloc(BHS_LENGTH + ahsBytes);
-  b[0] = byte0;
-  b[1] = byte1;
-  b[4] = ahsBytes >>> 2;
-  b[5] = (dataLength >>> 16) & 0xff;
-  b[6] = (dataLength >>> 8) & 0xff;
-  b[7] = dataLength & 0xff;
-  return b;
+const U64_MAX = (1n << 64n) - 1n;
+const ISID_LIMIT = 2 ** 48;
+
+function badField(name: string, v: unknown): PduEncodeError {
+  return new PduEncodeError(`${name} out of range: ${String(v)}`);
+}
+function w8(dv: DataView, o: number, v: number, name: string): void {
+  if ((v & 0xff) !== v) throw badField(name, v);
+  dv.setUint8(o, v);
+}
+function w16(dv: DataView, o: number, v: number, name: string): void {
+  if ((v & 0xffff) !== v) throw badField(name, v);
+  dv.setUint16(o, v);
+}
+function w32(dv: DataView, o: number, v: number, name: string): void {
+  if (v >>> 0 !== v) throw badField(name, v);
+  dv.setUint32(o, v);
+}
+function w64(dv: DataView, o: number, v: bigint, name: string): void {
+  if (v !== 0n && (v < 0n || v > U64_MAX)) throw badField(name, v);
+  dv.setBigUint64(o, v);
+}
+function w48(dv: DataView, o: number, v: number, name: string): void {
+  if (!Number.isInteger(v) || v < 0 || v >= ISID_LIMIT) throw badField(name, v);
+  dv.setUint16(o, Math.floor(v / 0x100000000));
+  dv.setUint32(o + 2, v >>> 0);
 }
 
-const u32 = (v: number | undefined): number => (v ?? 0) >>> 0;
+/** Zeroes the header region and sets byte 0, byte 1, TotalAHSLength and DataSegmentLength. */
+function start(
+  u8: Buffer,
+  dv: DataView,
+  o: number,
+  byte0: number,
+  byte1: number,
+  dataLength: number,
+  ahsBytes: number,
+): void {
+  // RFC 7143 §11.2.1.5: DataSegmentLength is 24 bits.
+  if (dataLength > MAX_DATA_SEGMENT_LENGTH)
+    throw new PduEncodeError(`data segment of ${dataLength} bytes exceeds the 24-bit DataSegmentLength`);
+  // Word stores instead of Buffer#fill: fill() is a slow generic path for 48 bytes.
+  dv.setUint32(o, ((byte0 << 24) | (byte1 << 16)) >>> 0);
+  dv.setUint32(o + 4, ((ahsBytes >>> 2) << 24) | dataLength);
+  for (let k = o + 8; k < o + BHS_LENGTH; k += 4) dv.setUint32(k, 0);
+  if (ahsBytes !== 0) u8.fill(0, o + BHS_LENGTH, o + BHS_LENGTH + ahsBytes);
+}
+
 const bit = (cond: boolean | undefined, mask: number): number => (cond === true ? mask : 0);
 const imm = (i: boolean): number => (i ? BHS_IMMEDIATE : 0);
 const dataOf = (d: Buffer | undefined): Buffer | undefined => (d === undefined || d.length === 0 ? undefined : d);
+const dlen = (d: Buffer | undefined): number => (d === undefined ? 0 : d.length);
 
-/** SenseLength (2 bytes) + sense + trailing bytes; undefined when there is no sense. */
+/** SenseLength (2 bytes) + sense + trailing bytes; undefined when there is no sense (RFC 7143 §11.4.7.2). */
 function senseSegment(sense: Buffer | undefined, trailing: Buffer | undefined): Buffer | undefined {
   if (sense === undefined) return undefined;
-  const tl = trailing?.length ?? 0;
+  if (sense.length > 0xffff) throw badField('SenseLength', sense.length);
+  const tl = trailing === undefined ? 0 : trailing.length;
   const b = Buffer.allocUnsafe(2 + sense.length + tl);
   b.writeUInt16BE(sense.length, 0);
   sense.copy(b, 2);
@@ -935,204 +975,268 @@ function senseSegment(sense: Buffer | undefined, trailing: Buffer | undefined): 
   return b;
 }
 
-/** Encodes any PDU. Throws PduEncodeError on values that do not fit their fields. */
-export function encodePdu(pdu: Pdu): EncodedPdu {
-  try {
-    return encodeUnchecked(pdu);
-  } catch (e) {
-    if (e instanceof PduEncodeError) throw e;
-    // Buffer write*() throw RangeError for values out of field range.
-    throw new PduEncodeError(`cannot encode ${opcodeName(pdu.opcode)}: ${(e as Error).message}`);
-  }
+/** AHS bytes a SCSI Command needs: Extended CDB (RFC 7143 §11.3.5) and Bidirectional Read Data Length (§11.3.6). */
+function scsiCommandAhsLength(p: ScsiCommandPdu): number {
+  const ext = p.cdb.length > 16 ? (4 + p.cdb.length - 16 + 3) & ~3 : 0;
+  return ext + (p.bidiReadDataLength !== undefined ? 8 : 0);
 }
 
-function encodeUnchecked(pdu: Pdu): EncodedPdu {
+/** Bytes of BHS + AHS that encodePduInto() writes for `pdu` (48 except SCSI Commands with AHS). */
+export function headerLength(pdu: Pdu): number {
+  return pdu.opcode === IscsiOp.SCSI_COMMAND ? BHS_LENGTH + scsiCommandAhsLength(pdu) : BHS_LENGTH;
+}
+
+/** Encodes any PDU into a fresh buffer. Throws PduEncodeError on values that do not fit their fields. */
+export function encodePdu(pdu: Pdu): EncodedPdu {
+  const b = Buffer.allocUnsafe(headerLength(pdu));
+  const data = encodePduInto(pdu, b, 0, new DataView(b.buffer, b.byteOffset, b.length));
+  return { bhs: b, data };
+}
+
+/** Hot-path wrapper kept for callers that encode one type. */
+export function encodeScsiResponse(pdu: ScsiResponsePdu): EncodedPdu {
+  return encodePdu(pdu);
+}
+
+/** Hot-path wrapper kept for callers that encode one type. `data` stays a view. */
+export function encodeDataIn(pdu: DataInPdu): EncodedPdu {
+  return encodePdu(pdu);
+}
+
+/**
+ * Writes the BHS (+ AHS) of `pdu` at `offset` in `target` (headerLength(pdu)
+ * bytes; `view` is a DataView over exactly `target`'s bytes) and returns the
+ * data segment to send after it: the caller's view, or a small new buffer for
+ * sense-bearing PDUs; undefined when there is none. Padding and digests are
+ * the writer's job. Throws PduEncodeError (target bytes may then be partly written).
+ */
+export function encodePduInto(pdu: Pdu, target: Buffer, offset: number, view: DataView): Buffer | undefined {
+  const u8 = target;
+  const dv = view;
+  const o = offset;
   switch (pdu.opcode) {
     case IscsiOp.NOP_OUT: {
       const data = dataOf(pdu.data);
-      const b = header(imm(pdu.immediate) | IscsiOp.NOP_OUT, Flag.FINAL, data?.length ?? 0);
-      b.writeBigUInt64BE(pdu.lun, 8);
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt32BE(pdu.targetTransferTag, 20);
-      b.writeUInt32BE(pdu.cmdSN, 24);
-      b.writeUInt32BE(pdu.expStatSN, 28);
-      return { bhs: b, data };
+      start(u8, dv, o, imm(pdu.immediate) | IscsiOp.NOP_OUT, Flag.FINAL, dlen(data), 0);
+      w64(dv, o + 8, pdu.lun, 'LUN');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w32(dv, o + 20, pdu.targetTransferTag, 'TTT');
+      w32(dv, o + 24, pdu.cmdSN, 'CmdSN');
+      w32(dv, o + 28, pdu.expStatSN, 'ExpStatSN');
+      return data;
     }
     case IscsiOp.SCSI_COMMAND:
-      return encodeScsiCommand(pdu);
+      return encodeScsiCommandInto(pdu, u8, dv, o);
     case IscsiOp.TASK_MGMT_REQUEST: {
-      const b = header(imm(pdu.immediate) | IscsiOp.TASK_MGMT_REQUEST, Flag.FINAL | (pdu.function & 0x7f), 0);
-      b.writeBigUInt64BE(pdu.lun, 8);
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt32BE(pdu.referencedTaskTag, 20);
-      b.writeUInt32BE(pdu.cmdSN, 24);
-      b.writeUInt32BE(pdu.expStatSN, 28);
-      b.writeUInt32BE(pdu.refCmdSN, 32);
-      b.writeUInt32BE(pdu.expDataSN, 36);
-      return { bhs: b, data: undefined };
+      if ((pdu.function & 0x7f) !== pdu.function) throw badField('Function', pdu.function);
+      start(u8, dv, o, imm(pdu.immediate) | IscsiOp.TASK_MGMT_REQUEST, Flag.FINAL | pdu.function, 0, 0);
+      w64(dv, o + 8, pdu.lun, 'LUN');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w32(dv, o + 20, pdu.referencedTaskTag, 'Referenced Task Tag');
+      w32(dv, o + 24, pdu.cmdSN, 'CmdSN');
+      w32(dv, o + 28, pdu.expStatSN, 'ExpStatSN');
+      w32(dv, o + 32, pdu.refCmdSN, 'RefCmdSN');
+      w32(dv, o + 36, pdu.expDataSN, 'ExpDataSN');
+      return undefined;
     }
     case IscsiOp.LOGIN_REQUEST: {
       const data = dataOf(pdu.data);
       // RFC 7143 §11.12.1: the I bit is always 1 on a Login Request.
-      const b = header(BHS_IMMEDIATE | IscsiOp.LOGIN_REQUEST, loginFlags(pdu), data?.length ?? 0);
-      b[2] = pdu.versionMax;
-      b[3] = pdu.versionMin;
-      b.writeUIntBE(pdu.isid, 8, 6);
-      b.writeUInt16BE(pdu.tsih, 14);
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt16BE(pdu.cid, 20);
-      b.writeUInt32BE(pdu.cmdSN, 24);
-      b.writeUInt32BE(pdu.expStatSN, 28);
-      return { bhs: b, data };
+      start(u8, dv, o, BHS_IMMEDIATE | IscsiOp.LOGIN_REQUEST, loginFlags(pdu), dlen(data), 0);
+      w8(dv, o + 2, pdu.versionMax, 'Version-max');
+      w8(dv, o + 3, pdu.versionMin, 'Version-min');
+      w48(dv, o + 8, pdu.isid, 'ISID');
+      w16(dv, o + 14, pdu.tsih, 'TSIH');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w16(dv, o + 20, pdu.cid, 'CID');
+      w32(dv, o + 24, pdu.cmdSN, 'CmdSN');
+      w32(dv, o + 28, pdu.expStatSN, 'ExpStatSN');
+      return data;
     }
     case IscsiOp.TEXT_REQUEST: {
       const data = dataOf(pdu.data);
-      const b = header(
-        imm(pdu.immediate) | IscsiOp.TEXT_REQUEST,
-        bit(pdu.final, Flag.FINAL) | bit(pdu.continue, Flag.CONTINUE),
-        data?.length ?? 0,
-      );
-      b.writeBigUInt64BE(pdu.lun, 8);
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt32BE(pdu.targetTransferTag, 20);
-      b.writeUInt32BE(pdu.cmdSN, 24);
-      b.writeUInt32BE(pdu.expStatSN, 28);
-      return { bhs: b, data };
+      const f = bit(pdu.final, Flag.FINAL) | bit(pdu.continue, Flag.CONTINUE);
+      start(u8, dv, o, imm(pdu.immediate) | IscsiOp.TEXT_REQUEST, f, dlen(data), 0);
+      w64(dv, o + 8, pdu.lun, 'LUN');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w32(dv, o + 20, pdu.targetTransferTag, 'TTT');
+      w32(dv, o + 24, pdu.cmdSN, 'CmdSN');
+      w32(dv, o + 28, pdu.expStatSN, 'ExpStatSN');
+      return data;
     }
     case IscsiOp.SCSI_DATA_OUT: {
       const data = dataOf(pdu.data);
-      const b = header(IscsiOp.SCSI_DATA_OUT, bit(pdu.final, Flag.FINAL), data?.length ?? 0);
-      b.writeBigUInt64BE(pdu.lun, 8);
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt32BE(pdu.targetTransferTag, 20);
-      b.writeUInt32BE(pdu.expStatSN, 28);
-      b.writeUInt32BE(pdu.dataSN, 36);
-      b.writeUInt32BE(pdu.bufferOffset, 40);
-      return { bhs: b, data };
+      start(u8, dv, o, IscsiOp.SCSI_DATA_OUT, bit(pdu.final, Flag.FINAL), dlen(data), 0);
+      w64(dv, o + 8, pdu.lun, 'LUN');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w32(dv, o + 20, pdu.targetTransferTag, 'TTT');
+      w32(dv, o + 28, pdu.expStatSN, 'ExpStatSN');
+      w32(dv, o + 36, pdu.dataSN, 'DataSN');
+      w32(dv, o + 40, pdu.bufferOffset, 'Buffer Offset');
+      return data;
     }
     case IscsiOp.LOGOUT_REQUEST: {
-      const b = header(imm(pdu.immediate) | IscsiOp.LOGOUT_REQUEST, Flag.FINAL | (pdu.reasonCode & 0x7f), 0);
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt16BE(pdu.cid, 20);
-      b.writeUInt32BE(pdu.cmdSN, 24);
-      b.writeUInt32BE(pdu.expStatSN, 28);
-      return { bhs: b, data: undefined };
+      if ((pdu.reasonCode & 0x7f) !== pdu.reasonCode) throw badField('Reason Code', pdu.reasonCode);
+      start(u8, dv, o, imm(pdu.immediate) | IscsiOp.LOGOUT_REQUEST, Flag.FINAL | pdu.reasonCode, 0, 0);
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w16(dv, o + 20, pdu.cid, 'CID');
+      w32(dv, o + 24, pdu.cmdSN, 'CmdSN');
+      w32(dv, o + 28, pdu.expStatSN, 'ExpStatSN');
+      return undefined;
     }
     case IscsiOp.SNACK_REQUEST: {
-      const b = header(IscsiOp.SNACK_REQUEST, Flag.FINAL | (pdu.type & 0x0f), 0);
-      b.writeBigUInt64BE(pdu.lun, 8);
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt32BE(pdu.targetTransferTag, 20);
-      b.writeUInt32BE(pdu.expStatSN, 28);
-      b.writeUInt32BE(pdu.begRun, 40);
-      b.writeUInt32BE(pdu.runLength, 44);
-      return { bhs: b, data: undefined };
+      if ((pdu.type & 0x0f) !== pdu.type) throw badField('SNACK Type', pdu.type);
+      start(u8, dv, o, IscsiOp.SNACK_REQUEST, Flag.FINAL | pdu.type, 0, 0);
+      w64(dv, o + 8, pdu.lun, 'LUN');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w32(dv, o + 20, pdu.targetTransferTag, 'TTT/SNACK Tag');
+      w32(dv, o + 28, pdu.expStatSN, 'ExpStatSN');
+      w32(dv, o + 40, pdu.begRun, 'BegRun');
+      w32(dv, o + 44, pdu.runLength, 'RunLength');
+      return undefined;
     }
     case IscsiOp.NOP_IN: {
       const data = dataOf(pdu.data);
-      const b = header(IscsiOp.NOP_IN, Flag.FINAL, data?.length ?? 0);
-      b.writeBigUInt64BE(pdu.lun ?? 0n, 8);
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt32BE(pdu.targetTransferTag, 20);
-      b.writeUInt32BE(pdu.statSN, 24);
-      b.writeUInt32BE(pdu.expCmdSN, 28);
-      b.writeUInt32BE(pdu.maxCmdSN, 32);
-      return { bhs: b, data };
+      start(u8, dv, o, IscsiOp.NOP_IN, Flag.FINAL, dlen(data), 0);
+      w64(dv, o + 8, pdu.lun ?? 0n, 'LUN');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w32(dv, o + 20, pdu.targetTransferTag, 'TTT');
+      w32(dv, o + 24, pdu.statSN, 'StatSN');
+      w32(dv, o + 28, pdu.expCmdSN, 'ExpCmdSN');
+      w32(dv, o + 32, pdu.maxCmdSN, 'MaxCmdSN');
+      return data;
     }
-    case IscsiOp.SCSI_RESPONSE:
-      return encodeScsiResponse(pdu);
+    case IscsiOp.SCSI_RESPONSE: {
+      const data = senseSegment(pdu.sense, undefined);
+      const f =
+        Flag.FINAL |
+        bit(pdu.bidiReadResidualOverflow, Flag.BIDI_OVERFLOW) |
+        bit(pdu.bidiReadResidualUnderflow, Flag.BIDI_UNDERFLOW) |
+        bit(pdu.residualOverflow, Flag.OVERFLOW) |
+        bit(pdu.residualUnderflow, Flag.UNDERFLOW);
+      start(u8, dv, o, IscsiOp.SCSI_RESPONSE, f, dlen(data), 0);
+      w8(dv, o + 2, pdu.response, 'Response');
+      w8(dv, o + 3, pdu.status, 'Status');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      if (pdu.snackTag !== undefined) w32(dv, o + 20, pdu.snackTag, 'SNACK Tag');
+      w32(dv, o + 24, pdu.statSN, 'StatSN');
+      w32(dv, o + 28, pdu.expCmdSN, 'ExpCmdSN');
+      w32(dv, o + 32, pdu.maxCmdSN, 'MaxCmdSN');
+      if (pdu.expDataSN !== undefined) w32(dv, o + 36, pdu.expDataSN, 'ExpDataSN');
+      if (pdu.bidiReadResidualCount !== undefined)
+        w32(dv, o + 40, pdu.bidiReadResidualCount, 'Bidirectional Read Residual Count');
+      if (pdu.residualCount !== undefined) w32(dv, o + 44, pdu.residualCount, 'Residual Count');
+      return data;
+    }
     case IscsiOp.TASK_MGMT_RESPONSE: {
-      const b = header(IscsiOp.TASK_MGMT_RESPONSE, Flag.FINAL, 0);
-      b[2] = pdu.response;
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt32BE(pdu.statSN, 24);
-      b.writeUInt32BE(pdu.expCmdSN, 28);
-      b.writeUInt32BE(pdu.maxCmdSN, 32);
-      return { bhs: b, data: undefined };
+      start(u8, dv, o, IscsiOp.TASK_MGMT_RESPONSE, Flag.FINAL, 0, 0);
+      w8(dv, o + 2, pdu.response, 'Response');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w32(dv, o + 24, pdu.statSN, 'StatSN');
+      w32(dv, o + 28, pdu.expCmdSN, 'ExpCmdSN');
+      w32(dv, o + 32, pdu.maxCmdSN, 'MaxCmdSN');
+      return undefined;
     }
     case IscsiOp.LOGIN_RESPONSE: {
       const data = dataOf(pdu.data);
-      const b = header(IscsiOp.LOGIN_RESPONSE, loginFlags(pdu), data?.length ?? 0);
-      b[2] = pdu.versionMax ?? 0;
-      b[3] = pdu.versionActive ?? 0;
-      b.writeUIntBE(pdu.isid, 8, 6);
-      b.writeUInt16BE(pdu.tsih, 14);
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt32BE(pdu.statSN, 24);
-      b.writeUInt32BE(pdu.expCmdSN, 28);
-      b.writeUInt32BE(pdu.maxCmdSN, 32);
-      b.writeUInt8(pdu.statusClass, 36);
-      b.writeUInt8(pdu.statusDetail, 37);
-      return { bhs: b, data };
+      start(u8, dv, o, IscsiOp.LOGIN_RESPONSE, loginFlags(pdu), dlen(data), 0);
+      w8(dv, o + 2, pdu.versionMax ?? 0, 'Version-max');
+      w8(dv, o + 3, pdu.versionActive ?? 0, 'Version-active');
+      w48(dv, o + 8, pdu.isid, 'ISID');
+      w16(dv, o + 14, pdu.tsih, 'TSIH');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w32(dv, o + 24, pdu.statSN, 'StatSN');
+      w32(dv, o + 28, pdu.expCmdSN, 'ExpCmdSN');
+      w32(dv, o + 32, pdu.maxCmdSN, 'MaxCmdSN');
+      w8(dv, o + 36, pdu.statusClass, 'Status-Class');
+      w8(dv, o + 37, pdu.statusDetail, 'Status-Detail');
+      return data;
     }
     case IscsiOp.TEXT_RESPONSE: {
       const data = dataOf(pdu.data);
-      const b = header(
-        IscsiOp.TEXT_RESPONSE,
-        bit(pdu.final, Flag.FINAL) | bit(pdu.continue, Flag.CONTINUE),
-        data?.length ?? 0,
-      );
-      b.writeBigUInt64BE(pdu.lun ?? 0n, 8);
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt32BE(pdu.targetTransferTag, 20);
-      b.writeUInt32BE(pdu.statSN, 24);
-      b.writeUInt32BE(pdu.expCmdSN, 28);
-      b.writeUInt32BE(pdu.maxCmdSN, 32);
-      return { bhs: b, data };
+      const f = bit(pdu.final, Flag.FINAL) | bit(pdu.continue, Flag.CONTINUE);
+      start(u8, dv, o, IscsiOp.TEXT_RESPONSE, f, dlen(data), 0);
+      w64(dv, o + 8, pdu.lun ?? 0n, 'LUN');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w32(dv, o + 20, pdu.targetTransferTag, 'TTT');
+      w32(dv, o + 24, pdu.statSN, 'StatSN');
+      w32(dv, o + 28, pdu.expCmdSN, 'ExpCmdSN');
+      w32(dv, o + 32, pdu.maxCmdSN, 'MaxCmdSN');
+      return data;
     }
-    case IscsiOp.SCSI_DATA_IN:
-      return encodeDataIn(pdu);
+    case IscsiOp.SCSI_DATA_IN: {
+      const data = dataOf(pdu.data);
+      const f =
+        bit(pdu.final, Flag.FINAL) |
+        bit(pdu.acknowledge, Flag.ACKNOWLEDGE) |
+        bit(pdu.residualOverflow, Flag.OVERFLOW) |
+        bit(pdu.residualUnderflow, Flag.UNDERFLOW) |
+        bit(pdu.statusPresent, Flag.STATUS);
+      start(u8, dv, o, IscsiOp.SCSI_DATA_IN, f, dlen(data), 0);
+      if (pdu.status !== undefined) w8(dv, o + 3, pdu.status, 'Status');
+      if (pdu.lun !== undefined) w64(dv, o + 8, pdu.lun, 'LUN');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      // RFC 7143 §11.7.3: TTT is 0xffffffff unless the A bit asks for a DataACK.
+      w32(dv, o + 20, pdu.targetTransferTag ?? RESERVED_TAG, 'TTT');
+      if (pdu.statSN !== undefined) w32(dv, o + 24, pdu.statSN, 'StatSN');
+      w32(dv, o + 28, pdu.expCmdSN, 'ExpCmdSN');
+      w32(dv, o + 32, pdu.maxCmdSN, 'MaxCmdSN');
+      w32(dv, o + 36, pdu.dataSN, 'DataSN');
+      w32(dv, o + 40, pdu.bufferOffset, 'Buffer Offset');
+      if (pdu.residualCount !== undefined) w32(dv, o + 44, pdu.residualCount, 'Residual Count');
+      return data;
+    }
     case IscsiOp.LOGOUT_RESPONSE: {
-      const b = header(IscsiOp.LOGOUT_RESPONSE, Flag.FINAL, 0);
-      b[2] = pdu.response;
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt32BE(pdu.statSN, 24);
-      b.writeUInt32BE(pdu.expCmdSN, 28);
-      b.writeUInt32BE(pdu.maxCmdSN, 32);
-      b.writeUInt16BE(pdu.time2Wait ?? 0, 40);
-      b.writeUInt16BE(pdu.time2Retain ?? 0, 42);
-      return { bhs: b, data: undefined };
+      start(u8, dv, o, IscsiOp.LOGOUT_RESPONSE, Flag.FINAL, 0, 0);
+      w8(dv, o + 2, pdu.response, 'Response');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w32(dv, o + 24, pdu.statSN, 'StatSN');
+      w32(dv, o + 28, pdu.expCmdSN, 'ExpCmdSN');
+      w32(dv, o + 32, pdu.maxCmdSN, 'MaxCmdSN');
+      w16(dv, o + 40, pdu.time2Wait ?? 0, 'Time2Wait');
+      w16(dv, o + 42, pdu.time2Retain ?? 0, 'Time2Retain');
+      return undefined;
     }
     case IscsiOp.R2T: {
-      const b = header(IscsiOp.R2T, Flag.FINAL, 0);
-      b.writeBigUInt64BE(pdu.lun, 8);
-      b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-      b.writeUInt32BE(pdu.targetTransferTag, 20);
-      b.writeUInt32BE(pdu.statSN, 24);
-      b.writeUInt32BE(pdu.expCmdSN, 28);
-      b.writeUInt32BE(pdu.maxCmdSN, 32);
-      b.writeUInt32BE(pdu.r2tSN, 36);
-      b.writeUInt32BE(pdu.bufferOffset, 40);
-      b.writeUInt32BE(pdu.desiredDataTransferLength, 44);
-      return { bhs: b, data: undefined };
+      start(u8, dv, o, IscsiOp.R2T, Flag.FINAL, 0, 0);
+      w64(dv, o + 8, pdu.lun, 'LUN');
+      w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+      w32(dv, o + 20, pdu.targetTransferTag, 'TTT');
+      w32(dv, o + 24, pdu.statSN, 'StatSN');
+      w32(dv, o + 28, pdu.expCmdSN, 'ExpCmdSN');
+      w32(dv, o + 32, pdu.maxCmdSN, 'MaxCmdSN');
+      w32(dv, o + 36, pdu.r2tSN, 'R2TSN');
+      w32(dv, o + 40, pdu.bufferOffset, 'Buffer Offset');
+      w32(dv, o + 44, pdu.desiredDataTransferLength, 'Desired Data Transfer Length');
+      return undefined;
     }
     case IscsiOp.ASYNC_MESSAGE: {
       const data = senseSegment(pdu.sense, pdu.eventData);
-      const b = header(IscsiOp.ASYNC_MESSAGE, Flag.FINAL, data?.length ?? 0);
-      b.writeBigUInt64BE(pdu.lun ?? 0n, 8);
-      // RFC 7143 §11.9: "the Initiator Task Tag ... MUST be set to 0xffffffff".
-      b.writeUInt32BE(RESERVED_TAG, 16);
-      b.writeUInt32BE(pdu.statSN, 24);
-      b.writeUInt32BE(pdu.expCmdSN, 28);
-      b.writeUInt32BE(pdu.maxCmdSN, 32);
-      b.writeUInt8(pdu.asyncEvent, 36);
-      b.writeUInt8(pdu.asyncVCode ?? 0, 37);
-      b.writeUInt16BE(pdu.parameter1 ?? 0, 38);
-      b.writeUInt16BE(pdu.parameter2 ?? 0, 40);
-      b.writeUInt16BE(pdu.parameter3 ?? 0, 42);
-      return { bhs: b, data };
+      start(u8, dv, o, IscsiOp.ASYNC_MESSAGE, Flag.FINAL, dlen(data), 0);
+      w64(dv, o + 8, pdu.lun ?? 0n, 'LUN');
+      // RFC 7143 §11.9: the Initiator Task Tag "MUST be set to 0xffffffff".
+      dv.setUint32(o + 16, RESERVED_TAG);
+      w32(dv, o + 24, pdu.statSN, 'StatSN');
+      w32(dv, o + 28, pdu.expCmdSN, 'ExpCmdSN');
+      w32(dv, o + 32, pdu.maxCmdSN, 'MaxCmdSN');
+      w8(dv, o + 36, pdu.asyncEvent, 'AsyncEvent');
+      w8(dv, o + 37, pdu.asyncVCode ?? 0, 'AsyncVCode');
+      w16(dv, o + 38, pdu.parameter1 ?? 0, 'Parameter1');
+      w16(dv, o + 40, pdu.parameter2 ?? 0, 'Parameter2');
+      w16(dv, o + 42, pdu.parameter3 ?? 0, 'Parameter3');
+      return data;
     }
     case IscsiOp.REJECT: {
       const data = dataOf(pdu.data);
-      const b = header(IscsiOp.REJECT, Flag.FINAL, data?.length ?? 0);
-      b.writeUInt8(pdu.reason, 2);
+      start(u8, dv, o, IscsiOp.REJECT, Flag.FINAL, dlen(data), 0);
+      w8(dv, o + 2, pdu.reason, 'Reason');
       // RFC 7143 §11.17: Initiator Task Tag is 0xffffffff.
-      b.writeUInt32BE(RESERVED_TAG, 16);
-      b.writeUInt32BE(pdu.statSN, 24);
-      b.writeUInt32BE(pdu.expCmdSN, 28);
-      b.writeUInt32BE(pdu.maxCmdSN, 32);
-      b.writeUInt32BE(u32(pdu.dataSN), 36);
-      return { bhs: b, data };
+      dv.setUint32(o + 16, RESERVED_TAG);
+      w32(dv, o + 24, pdu.statSN, 'StatSN');
+      w32(dv, o + 28, pdu.expCmdSN, 'ExpCmdSN');
+      w32(dv, o + 32, pdu.maxCmdSN, 'MaxCmdSN');
+      if (pdu.dataSN !== undefined) w32(dv, o + 36, pdu.dataSN, 'DataSN/R2TSN');
+      return data;
     }
     default: {
       const never: never = pdu;
@@ -1142,95 +1246,39 @@ function encodeUnchecked(pdu: Pdu): EncodedPdu {
 }
 
 function loginFlags(p: LoginRequestPdu | LoginResponsePdu): number {
-  return (
-    bit(p.transit, Flag.TRANSIT) | bit(p.continue, Flag.CONTINUE) | ((p.csg & 3) << 2) | (p.nsg & Flag.NSG_MASK)
-  );
+  if ((p.csg & 3) !== p.csg || p.csg === 2) throw badField('CSG', p.csg);
+  if ((p.nsg & 3) !== p.nsg) throw badField('NSG', p.nsg);
+  return bit(p.transit, Flag.TRANSIT) | bit(p.continue, Flag.CONTINUE) | (p.csg << 2) | p.nsg;
 }
 
-function encodeScsiCommand(pdu: ScsiCommandPdu): EncodedPdu {
+function encodeScsiCommandInto(pdu: ScsiCommandPdu, u8: Buffer, dv: DataView, o: number): Buffer | undefined {
   const data = dataOf(pdu.data);
   const cdbLen = pdu.cdb.length;
-  if (cdbLen > 16 + 0xffff - 1) throw new PduEncodeError(`CDB of ${cdbLen} bytes is too long`);
-  // RFC 7143 §11.3.5 Extended CDB AHS: AHSLength = CDB length - 15 (the 16 BHS bytes minus the reserved byte).
-  const extLen = cdbLen > 16 ? cdbLen - 16 : 0;
-  const extAhs = extLen > 0 ? (4 + extLen + 3) & ~3 : 0;
-  const bidiAhs = pdu.bidiReadDataLength !== undefined ? 8 : 0;
-  const ahsBytes = extAhs + bidiAhs;
+  // RFC 7143 §11.3.5 Extended CDB AHS: AHSLength = CDB length - 15 (16 bits).
+  if (cdbLen > 0xffff + 15) throw new PduEncodeError(`CDB of ${cdbLen} bytes is too long`);
+  const ahsBytes = scsiCommandAhsLength(pdu);
+  // RFC 7143 §11.2.1.4: TotalAHSLength is 8 bits of 4-byte words.
   if (ahsBytes > 255 * 4) throw new PduEncodeError(`AHS of ${ahsBytes} bytes is too long`);
-  const b = header(
-    imm(pdu.immediate) | IscsiOp.SCSI_COMMAND,
-    bit(pdu.final, Flag.FINAL) | bit(pdu.read, Flag.READ) | bit(pdu.write, Flag.WRITE) | (pdu.taskAttribute & 7),
-    data?.length ?? 0,
-    ahsBytes,
-  );
-  b.writeBigUInt64BE(pdu.lun, 8);
-  b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-  b.writeUInt32BE(pdu.expectedDataTransferLength, 20);
-  b.writeUInt32BE(pdu.cmdSN, 24);
-  b.writeUInt32BE(pdu.expStatSN, 28);
-  pdu.cdb.copy(b, 32, 0, Math.min(16, cdbLen));
-  let off = BHS_LENGTH;
-  if (extLen > 0) {
-    b.writeUInt16BE(extLen + 1, off);
-    b[off + 2] = AhsType.EXTENDED_CDB;
-    pdu.cdb.copy(b, off + 4, 16);
-    off += extAhs;
+  if ((pdu.taskAttribute & 7) !== pdu.taskAttribute) throw badField('ATTR', pdu.taskAttribute);
+  const f = bit(pdu.final, Flag.FINAL) | bit(pdu.read, Flag.READ) | bit(pdu.write, Flag.WRITE) | pdu.taskAttribute;
+  start(u8, dv, o, imm(pdu.immediate) | IscsiOp.SCSI_COMMAND, f, dlen(data), ahsBytes);
+  w64(dv, o + 8, pdu.lun, 'LUN');
+  w32(dv, o + 16, pdu.initiatorTaskTag, 'ITT');
+  w32(dv, o + 20, pdu.expectedDataTransferLength, 'Expected Data Transfer Length');
+  w32(dv, o + 24, pdu.cmdSN, 'CmdSN');
+  w32(dv, o + 28, pdu.expStatSN, 'ExpStatSN');
+  pdu.cdb.copy(u8, o + 32, 0, Math.min(16, cdbLen));
+  let a = o + BHS_LENGTH;
+  if (cdbLen > 16) {
+    dv.setUint16(a, cdbLen - 15);
+    u8[a + 2] = AhsType.EXTENDED_CDB;
+    pdu.cdb.copy(u8, a + 4, 16);
+    a += (4 + cdbLen - 16 + 3) & ~3;
   }
   if (pdu.bidiReadDataLength !== undefined) {
-    b.writeUInt16BE(5, off);
-    b[off + 2] = AhsType.BIDI_READ_DATA_LENGTH;
-    b.writeUInt32BE(pdu.bidiReadDataLength, off + 4);
+    dv.setUint16(a, 5);
+    u8[a + 2] = AhsType.BIDI_READ_DATA_LENGTH;
+    w32(dv, a + 4, pdu.bidiReadDataLength, 'Bidirectional Read Data Length');
   }
-  return { bhs: b, data };
-}
-
-/** Hot path: one SCSI Response per command. */
-export function encodeScsiResponse(pdu: ScsiResponsePdu): EncodedPdu {
-  const data = senseSegment(pdu.sense, undefined);
-  const b = header(
-    IscsiOp.SCSI_RESPONSE,
-    Flag.FINAL |
-      bit(pdu.bidiReadResidualOverflow, Flag.BIDI_OVERFLOW) |
-      bit(pdu.bidiReadResidualUnderflow, Flag.BIDI_UNDERFLOW) |
-      bit(pdu.residualOverflow, Flag.OVERFLOW) |
-      bit(pdu.residualUnderflow, Flag.UNDERFLOW),
-    data?.length ?? 0,
-  );
-  b[2] = pdu.response;
-  b[3] = pdu.status;
-  b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-  b.writeUInt32BE(u32(pdu.snackTag), 20);
-  b.writeUInt32BE(pdu.statSN, 24);
-  b.writeUInt32BE(pdu.expCmdSN, 28);
-  b.writeUInt32BE(pdu.maxCmdSN, 32);
-  b.writeUInt32BE(u32(pdu.expDataSN), 36);
-  b.writeUInt32BE(u32(pdu.bidiReadResidualCount), 40);
-  b.writeUInt32BE(u32(pdu.residualCount), 44);
-  return { bhs: b, data };
-}
-
-/** Hot path: one Data-In per MaxRecvDataSegmentLength of read data. `data` stays a view. */
-export function encodeDataIn(pdu: DataInPdu): EncodedPdu {
-  const data = dataOf(pdu.data);
-  const statusPresent = pdu.statusPresent === true;
-  const b = header(
-    IscsiOp.SCSI_DATA_IN,
-    bit(pdu.final, Flag.FINAL) |
-      bit(pdu.acknowledge, Flag.ACKNOWLEDGE) |
-      bit(pdu.residualOverflow, Flag.OVERFLOW) |
-      bit(pdu.residualUnderflow, Flag.UNDERFLOW) |
-      (statusPresent ? Flag.STATUS : 0),
-    data?.length ?? 0,
-  );
-  b[3] = pdu.status ?? 0;
-  b.writeBigUInt64BE(pdu.lun ?? 0n, 8);
-  b.writeUInt32BE(pdu.initiatorTaskTag, 16);
-  b.writeUInt32BE(pdu.targetTransferTag ?? RESERVED_TAG, 20);
-  b.writeUInt32BE(u32(pdu.statSN), 24);
-  b.writeUInt32BE(pdu.expCmdSN, 28);
-  b.writeUInt32BE(pdu.maxCmdSN, 32);
-  b.writeUInt32BE(pdu.dataSN, 36);
-  b.writeUInt32BE(pdu.bufferOffset, 40);
-  b.writeUInt32BE(u32(pdu.residualCount), 44);
-  return { bhs: b, data };
+  return data;
 }

@@ -16,7 +16,7 @@
 import { padLength } from '../util/bytes.js';
 import { crc32c } from '../util/crc32c.js';
 import { DIGEST_LENGTH } from './constants.js';
-import { encodePdu, type EncodedPdu, type Pdu } from './pdu.js';
+import { encodePduInto, headerLength, type EncodedPdu, type Pdu } from './pdu.js';
 
 /** What the writer needs from a socket (net.Socket, a Duplex, or a test double). */
 export interface WritableLike {
@@ -57,6 +57,7 @@ export class PduWriter {
   private pieces: Buffer[] = [];
   private queued = 0;
   private arena: Buffer = Buffer.allocUnsafe(ARENA_SIZE);
+  private arenaView: DataView = new DataView(this.arena.buffer, this.arena.byteOffset, this.arena.length);
   private arenaStart = 0;
   private arenaPos = 0;
   private scheduled = false;
@@ -82,31 +83,47 @@ export class PduWriter {
     this.dataDigest = data;
   }
 
-  /** Encodes and queues a PDU. Throws PduEncodeError for a malformed PDU object (nothing is queued then). */
+  /**
+   * Encodes a PDU straight into the output arena (no intermediate buffer) and
+   * queues it. Throws PduEncodeError for a malformed PDU object; nothing is
+   * queued then.
+   */
   write(pdu: Pdu): void {
-    this.writeEncoded(encodePdu(pdu));
+    if (this.closed) return;
+    const hlen = headerLength(pdu);
+    const hStart = this.reserve(hlen + (this.headerDigest ? DIGEST_LENGTH : 0));
+    // arenaPos only moves once encoding succeeded: a throw leaves the queue untouched.
+    const data = encodePduInto(pdu, this.arena, hStart, this.arenaView);
+    this.arenaPos = hStart + hlen;
+    this.afterHeader(hStart, data);
   }
 
   /** Queues an already encoded PDU (`bhs` = BHS + AHS). */
   writeEncoded(enc: EncodedPdu): void {
     if (this.closed) return;
     const { bhs, data } = enc;
-    // Header (+ header digest over BHS and AHS, RFC 7143 §11.2.3)
     const hStart = this.reserve(bhs.length + (this.headerDigest ? DIGEST_LENGTH : 0));
     bhs.copy(this.arena, hStart);
     this.arenaPos = hStart + bhs.length;
+    this.afterHeader(hStart, data);
+  }
+
+  /** Header digest, data (copied when small, else a view), padding, data digest. */
+  private afterHeader(hStart: number, data: Buffer | undefined): void {
     if (this.headerDigest) {
+      // RFC 7143 §11.2.3: the header digest covers the BHS and any AHS.
       this.arena.writeUInt32LE(crc32c(this.arena.subarray(hStart, this.arenaPos)), this.arenaPos);
       this.arenaPos += DIGEST_LENGTH;
     }
     let bytes = this.arenaPos - hStart;
     const dlen = data === undefined ? 0 : data.length;
     if (data !== undefined && dlen > 0) {
+      // RFC 7143 §11.2.4: the data segment is padded to a 4-byte boundary.
       const pad = padLength(dlen);
       if (dlen < this.copyThreshold) {
         const start = this.reserve(dlen + pad + DIGEST_LENGTH);
         data.copy(this.arena, start);
-        this.arena.fill(0, start + dlen, start + dlen + pad);
+        if (pad !== 0) this.arena.fill(0, start + dlen, start + dlen + pad);
         this.arenaPos = start + dlen + pad;
       } else {
         this.seal();
@@ -221,6 +238,7 @@ export class PduWriter {
     if (this.arenaPos + n > this.arena.length) {
       this.seal();
       this.arena = Buffer.allocUnsafe(Math.max(ARENA_SIZE, n));
+      this.arenaView = new DataView(this.arena.buffer, this.arena.byteOffset, this.arena.length);
       this.arenaStart = 0;
       this.arenaPos = 0;
     }
