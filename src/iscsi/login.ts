@@ -331,7 +331,8 @@ export class LoginMachine {
         initiatorName: this.initiatorName,
         initiatorAlias: neg.result().initiatorAlias,
         target: this.target,
-        targetName: this.targetName,
+        // the registry's spelling of the name (IQNs are case-insensitive, RFC 3722)
+        targetName: this.target?.name ?? this.targetName,
         tpgt: this.tpgt,
         params: neg.result(),
         limits: this.limits,
