@@ -79,6 +79,8 @@ function backstoreMessage(err: unknown): string {
 
 export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { backstore, settings, status } = ctx.deps;
+  /** Images whose disk entry is gone but whose removal is still running (DELETE without preserve_image). */
+  const removing = new Set<string>();
 
   app.get('/api/disks', { config: { doc: 'Show the rbd disks defined to the gateways\nconfig=yes returns every disk with its settings' } }, async (req) => {
     const form = await readGetForm(req);
@@ -147,6 +149,8 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
         if (images.some((img) => `${pool}/${img}` in doc.disks)) {
           throw badRequest('at least one rbd image(s) with that name/prefix is already defined');
         }
+        const busy = images.find((img) => removing.has(`${pool}/${img}`));
+        if (busy !== undefined) throw badRequest(`rbd image ${pool}/${busy} is being deleted, retry later`);
         // Images first (under the store lock, so two requests cannot race on one name);
         // on a failure the images this request created are removed again.
         const created: string[] = [];
@@ -243,6 +247,7 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const image = pathParam(req, 'image');
     const id = `${pool}/${image}`;
     const preserve = boolField(req, 'preserve_image', false);
+    let claimed = false;
     const removed = await ctx.mutate((doc) => {
       const disk = diskOf(ensureDocShape(doc), id);
       if (disk === undefined) throw notFound(`rbd ${id} is not defined to the configuration`);
@@ -250,7 +255,16 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (users.clients.length > 0) throw badRequest(`Unable to delete ${id}. Allocated to: ${users.clients.join(',')}`);
       if (users.targets.length > 0) throw badRequest(`Unable to delete ${id}. Mapped to: ${users.targets.join(',')}`);
       delete doc.disks[id];
+      // Claimed under the store lock, so a create of the same name cannot slip in
+      // between this write and the image removal below.
+      if (!preserve) {
+        removing.add(id);
+        claimed = true;
+      }
       return { pool: disk.pool, image: disk.image };
+    }).catch((err: unknown) => {
+      if (claimed) removing.delete(id); // the write failed: nothing to remove
+      throw err;
     });
     // The document no longer has the disk and this gateway has closed it
     // (mutate() reconciled); only now is the image itself removed.
@@ -261,6 +275,8 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
         if (!(isBackstoreError(err) && err.code === 'ERR_BACKSTORE_NOT_FOUND')) {
           throw badRequest(`disk map deletion failed - Unable to delete the underlying rbd image ${id}: ${backstoreMessage(err)}`);
         }
+      } finally {
+        removing.delete(id);
       }
     }
     return { message: 'disk map deletion successful' };

@@ -309,3 +309,31 @@ test('snapshots on a backstore without snapshot support: 400 naming the kind', a
     await h.close();
   }
 });
+
+test('a create of the same name while the image of a deleted disk is still being removed is refused', async () => {
+  const inner = new MemoryProvider({ pools: ['rbd'] });
+  let release: () => void = () => undefined;
+  let removalStarted: () => void = () => undefined;
+  const started = new Promise<void>((r) => (removalStarted = r));
+  const slow: BackstoreProvider = Object.create(inner) as BackstoreProvider;
+  slow.removeImage = async (pool: string, image: string): Promise<void> => {
+    removalStarted();
+    await new Promise<void>((r) => (release = r));
+    await inner.removeImage(pool, image);
+  };
+  const h = makeHarness({ backstore: slow });
+  try {
+    assert.equal((await h.call('PUT', '/api/disk/rbd/re', { form: { mode: 'create', size: '1M' } })).statusCode, 200);
+    const del = h.call('DELETE', '/api/disk/rbd/re');
+    await started;
+    let r = await h.call('PUT', '/api/disk/rbd/re', { form: { mode: 'create', size: '1M' } });
+    assert.deepEqual([r.statusCode, msg(r)], [400, 'rbd image rbd/re is being deleted, retry later']);
+    release();
+    assert.equal((await del).statusCode, 200);
+    r = await h.call('PUT', '/api/disk/rbd/re', { form: { mode: 'create', size: '2M' } });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.equal(await inner.imageSize('rbd', 're'), 2 * 1024 * 1024, 'a fresh image');
+  } finally {
+    await h.close();
+  }
+});
