@@ -177,6 +177,7 @@ interface PersistentReservation {
 interface SavedState {
   v: 1;
   generation: number;
+  aptpl?: boolean;
   registrations: {
     key: string;
     initiatorName: string;
@@ -415,7 +416,27 @@ export class Reservations {
     if (this.store === undefined) return;
     const raw = await this.store.load();
     if (raw === undefined || raw === null) return;
+    this.importState(raw);
+  }
+
+  /**
+   * The PR state as a JSON-able document (the format PrStore.save() receives):
+   * registrations, reservation, PRgeneration and the APTPL flag. RESERVE(6) is not
+   * part of it (SPC-2 reservations do not survive power loss).
+   */
+  exportState(): unknown {
+    return this.snapshot();
+  }
+
+  /**
+   * Replaces the PR state with a document from exportState() (or a store); for a
+   * cluster-wide store that pushes changes made through another gateway. Validates
+   * first and changes nothing on error (GatewayError ERR_SCSI_PR_STATE). No unit
+   * attentions are raised.
+   */
+  importState(raw: unknown): void {
     const s = parseSavedState(raw);
+    this.reservation = null;
     this.generation = s.generation;
     this.registrations = s.registrations.map((r) => ({
       key: BigInt(`0x${r.key}`),
@@ -438,7 +459,8 @@ export class Reservations {
         this.reservation = { type, holder, holderTargetPortName: s.reservation.holderTargetPortName };
       }
     }
-    this.aptpl = true;
+    // Documents without the flag were written while APTPL was active.
+    this.aptpl = s.aptpl ?? true;
   }
 
   /**
@@ -1134,6 +1156,7 @@ export class Reservations {
     return {
       v: 1,
       generation: this.generation,
+      aptpl: this.aptpl,
       registrations: this.registrations.map((r) => ({
         key: r.key.toString(16).padStart(16, '0'),
         initiatorName: r.initiatorName,
@@ -1251,5 +1274,9 @@ function parseSavedState(raw: unknown): SavedState {
     if (typeof htp !== 'string') throw bad('bad holderTargetPortName');
     reservation = { type, holder, holderTargetPortName: htp };
   }
-  return { v: 1, generation, registrations, reservation };
+  const aptpl = o['aptpl'];
+  if (aptpl !== undefined && typeof aptpl !== 'boolean') throw bad('aptpl is not a boolean');
+  return aptpl === undefined
+    ? { v: 1, generation, registrations, reservation }
+    : { v: 1, generation, aptpl, registrations, reservation };
 }

@@ -160,3 +160,34 @@ describe('APTPL (SPC-4 "Preserving persistent reservations and registrations")',
     assert.equal(h.reservation(n1)?.key, K1);
   });
 });
+
+describe('exportState / importState (state pushed between gateways)', () => {
+  test('round trip into another instance, APTPL flag included, RESERVE(6) not', async () => {
+    const a = new Harness();
+    await a.registerIgnore(n1, K1);
+    await a.registerIgnore(n2, K2, { allTgPt: true });
+    await a.reserve(n2, K2, TYPE.EARO);
+    const doc = JSON.parse(JSON.stringify(a.r.exportState())) as unknown;
+    const b = new Harness();
+    b.r.reserve6(n3);
+    b.r.release6(n3);
+    b.r.importState(doc);
+    for (const sa of [0, 1, 2, 3]) {
+      assert.deepEqual(b.r.persistentReserveIn(n3, prInCdb(sa)), a.r.persistentReserveIn(n3, prInCdb(sa)), `service action ${sa}`);
+    }
+    assert.equal(b.r.persistentReserveIn(n3, prInCdb(2)).readUInt8(3) & 1, 0); // PTPL_A stays 0
+    assert.equal(b.r.conflicts(n3, CDB.READ_10), true);
+    assert.equal(b.r.conflicts(n1, CDB.READ_10), false);
+    assert.deepEqual(b.ua.entries, []);
+  });
+
+  test('a bad document changes nothing', async () => {
+    const h = new Harness();
+    await h.registerIgnore(n1, K1);
+    await h.reserve(n1, K1, TYPE.WE);
+    const before = h.r.persistentReserveIn(n1, prInCdb(3));
+    assert.throws(() => h.r.importState({ v: 1, generation: 1, registrations: [], reservation: null, aptpl: 'x' }), GatewayError);
+    assert.throws(() => h.r.importState({ v: 1, generation: 9, registrations: [{}], reservation: null }), GatewayError);
+    assert.deepEqual(h.r.persistentReserveIn(n1, prInCdb(3)), before);
+  });
+});
