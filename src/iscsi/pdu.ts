@@ -474,8 +474,8 @@ export function decodePdu(bhs: Buffer, ahs: Buffer, data: Buffer): Pdu {
   if (data.length !== dataSegmentLength(bhs))
     throw protocolError(`data length ${data.length} does not match DataSegmentLength ${dataSegmentLength(bhs)}`);
   const op = opcodeOf(bhs);
-  // RFC 7143 §11.2.2: AHS is defined only for the SCSI Command PDU here; other
-  // PDUs "MUST NOT" carry one (TotalAHSLength is reserved/0 for them).
+  // RFC 7143 §11.2.1.4: "The TotalAHSLength is only used in PDUs that have an AHS
+  // and MUST be 0 in all other PDUs" — only the SCSI Command defines AHS types.
   if (ahs.length !== 0 && op !== IscsiOp.SCSI_COMMAND)
     throw protocolError(`${opcodeName(op)} must not carry an AHS`);
   switch (op) {

@@ -264,3 +264,48 @@ test('a PDU with an AHS and header digest frames correctly', () => {
   const wire = withDigests(w, true, true);
   assert.deepEqual(run([wire], { headerDigest: true, dataDigest: true }), expected([w]));
 });
+
+test('an exception from onPdu propagates and fails the framer', () => {
+  const boom = new Error('handler bug');
+  const f = framer({
+    onPdu: () => {
+      throw boom;
+    },
+  });
+  assert.throws(() => f.push(Buffer.concat([NO_DATA, NO_DATA])), (e: unknown) => e === boom);
+  assert.equal(f.isFailed, true);
+  assert.equal(f.bufferedBytes, 0);
+});
+
+test('onHeader receives the AHS', () => {
+  const w = VECTORS.find((v) => v.name.includes('32-byte CDB'))!.bytes;
+  let seen = '';
+  framer({
+    onHeader: (_bhs, ahs) => {
+      seen = ahs.toString('hex');
+    },
+    onPdu: () => undefined,
+  }).push(w);
+  assert.equal(seen, splitWire(w).ahs.toString('hex'));
+  assert.equal(seen.length, 28 * 2);
+});
+
+test('a data segment of exactly MaxRecvDataSegmentLength with digests, split inside pad and digest', () => {
+  const n = 8190; // 2 pad bytes
+  const bhs = Buffer.alloc(48);
+  bhs[0] = 0x05;
+  bhs.writeUIntBE(n, 5, 3);
+  const payload = Buffer.alloc(n + 2);
+  for (let i = 0; i < n; i++) payload[i] = (i * 7) & 0xff;
+  const wire = withDigests(Buffer.concat([bhs, payload]), true, true);
+  const want = payload.subarray(0, n).toString('hex');
+  for (const cut of [48, 51, 52, 52 + n, 52 + n + 1, 52 + n + 2, 52 + n + 3, wire.length - 1]) {
+    const got: RawPdu[] = [];
+    const f = framer({ headerDigest: true, dataDigest: true, maxRecvDataSegmentLength: n, onPdu: (r) => got.push(r) });
+    f.push(wire.subarray(0, cut));
+    f.push(wire.subarray(cut));
+    assert.equal(got.length, 1, `cut ${cut}`);
+    assert.equal(got[0]?.data.toString('hex'), want);
+    assert.equal(f.bufferedBytes, 0);
+  }
+});

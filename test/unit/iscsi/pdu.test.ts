@@ -9,6 +9,8 @@ import {
   encodeLun,
   encodeLunBuffer,
   encodePdu,
+  encodePduInto,
+  headerLength,
   initiatorTaskTagOf,
   isImmediate,
   opcodeOf,
@@ -192,4 +194,101 @@ test('PduDecodeError carries the reject reason', () => {
   const e = new PduDecodeError(RejectReason.INVALID_PDU_FIELD, 'x');
   assert.equal(e.reason, 0x09);
   assert.equal(e.name, 'PduDecodeError');
+});
+
+test('encodePduInto writes every field over a dirty buffer at any offset', () => {
+  for (const v of VECTORS) {
+    const hlen = headerLength(v.pdu);
+    const { bhs, ahs } = splitWire(v.bytes);
+    assert.equal(hlen, 48 + ahs.length, v.name);
+    const target = Buffer.alloc(hlen + 13, 0xaa);
+    const data = encodePduInto(v.pdu, target, 5, new DataView(target.buffer, target.byteOffset, target.length));
+    assert.equal(target.subarray(5, 5 + hlen).toString('hex'), Buffer.concat([bhs, ahs]).toString('hex'), v.name);
+    assert.equal(target.subarray(0, 5).toString('hex'), 'aaaaaaaaaa', 'bytes before untouched');
+    assert.equal(target.subarray(5 + hlen).every((b) => b === 0xaa), true, 'bytes after untouched');
+    const { data: want } = splitWire(v.bytes);
+    assert.equal((data ?? Buffer.alloc(0)).toString('hex'), want.toString('hex'));
+  }
+});
+
+test('encode range checks: every bad value is a PduEncodeError, never a silent truncation', () => {
+  const r2t = {
+    opcode: IscsiOp.R2T,
+    lun: 0n,
+    initiatorTaskTag: 1,
+    targetTransferTag: 1,
+    statSN: 1,
+    expCmdSN: 1,
+    maxCmdSN: 1,
+    r2tSN: 0,
+    bufferOffset: 0,
+    desiredDataTransferLength: 1,
+  } as const;
+  for (const bad of [-1, 2 ** 32, 1.5, Number.NaN, Infinity]) {
+    assert.throws(() => encodePdu({ ...r2t, bufferOffset: bad }), PduEncodeError, `bufferOffset ${bad}`);
+  }
+  assert.throws(() => encodePdu({ ...r2t, lun: -1n }), PduEncodeError);
+  assert.throws(() => encodePdu({ ...r2t, lun: 1n << 64n }), PduEncodeError);
+  assert.doesNotThrow(() => encodePdu({ ...r2t, lun: (1n << 64n) - 1n }));
+  const login = VECTORS.find((v) => v.pdu.opcode === IscsiOp.LOGIN_REQUEST)!.pdu;
+  assert.throws(() => encodePdu({ ...login, isid: 2 ** 48 } as Pdu), PduEncodeError);
+  assert.throws(() => encodePdu({ ...login, isid: -1 } as Pdu), PduEncodeError);
+  assert.throws(() => encodePdu({ ...login, csg: 2 } as Pdu), PduEncodeError);
+  assert.throws(() => encodePdu({ ...login, nsg: 4 } as Pdu), PduEncodeError);
+  assert.throws(() => encodePdu({ ...login, tsih: 0x10000 } as Pdu), PduEncodeError);
+  assert.throws(() => encodePdu({ ...login, versionMax: 256 } as Pdu), PduEncodeError);
+  const tmf = VECTORS.find((v) => v.pdu.opcode === IscsiOp.TASK_MGMT_REQUEST)!.pdu;
+  assert.throws(() => encodePdu({ ...tmf, function: 128 } as Pdu), PduEncodeError);
+  const cmd = VECTORS.find((v) => v.pdu.opcode === IscsiOp.SCSI_COMMAND)!.pdu;
+  assert.throws(() => encodePdu({ ...cmd, taskAttribute: 8 } as Pdu), PduEncodeError);
+  assert.throws(() => encodePdu({ ...cmd, cdb: Buffer.alloc(16 + 1100) } as Pdu), PduEncodeError, 'AHS > 1020 bytes');
+  const resp = VECTORS.find((v) => v.pdu.opcode === IscsiOp.SCSI_RESPONSE)!.pdu;
+  assert.throws(() => encodePdu({ ...resp, status: 0x100 } as Pdu), PduEncodeError);
+  assert.throws(() => encodePdu({ ...resp, sense: Buffer.alloc(0x10000) } as Pdu), PduEncodeError);
+});
+
+test('SCSI Command CDB shorter than 16 bytes is zero-padded in the BHS', () => {
+  const { bhs } = encodePdu({
+    opcode: IscsiOp.SCSI_COMMAND,
+    immediate: false,
+    final: true,
+    read: false,
+    write: false,
+    taskAttribute: 1,
+    lun: 0n,
+    initiatorTaskTag: 1,
+    expectedDataTransferLength: 0,
+    cmdSN: 1,
+    expStatSN: 1,
+    cdb: Buffer.from([0x00, 0, 0, 0, 0, 0]), // TEST UNIT READY (6)
+    data: Buffer.alloc(0),
+  });
+  assert.equal(bhs.length, 48);
+  assert.equal(bhs.subarray(32).toString('hex'), '00'.repeat(16));
+});
+
+test('Async Message sense + event data and Reject defaults', () => {
+  const sense = Buffer.from([0x70, 0, 6, 0, 0, 0, 0, 0]);
+  const ev = Buffer.from([1, 2, 3]);
+  const { bhs, data } = encodePdu({
+    opcode: IscsiOp.ASYNC_MESSAGE,
+    statSN: 1,
+    expCmdSN: 2,
+    maxCmdSN: 3,
+    asyncEvent: 0,
+    sense,
+    eventData: ev,
+  });
+  assert.equal(data?.toString('hex'), '0008' + sense.toString('hex') + '010203');
+  assert.equal(bhs.readUInt32BE(16), 0xffffffff);
+  const back = decodePdu(bhs, Buffer.alloc(0), data ?? Buffer.alloc(0));
+  assert.equal(back.opcode, IscsiOp.ASYNC_MESSAGE);
+  if (back.opcode === IscsiOp.ASYNC_MESSAGE) {
+    assert.deepEqual(back.sense, sense);
+    assert.deepEqual(back.eventData, ev);
+  }
+  const rej = encodePdu({ opcode: IscsiOp.REJECT, reason: 9, statSN: 1, expCmdSN: 1, maxCmdSN: 1, data: RFC_READ_PDU });
+  assert.equal(rej.bhs.readUInt32BE(16), 0xffffffff);
+  assert.equal(rej.bhs.readUInt32BE(36), 0);
+  assert.equal(rej.data, RFC_READ_PDU);
 });

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { PduWriter, type WritableLike } from '../../../src/iscsi/writer.js';
 import { Framer, type RawPdu } from '../../../src/iscsi/framer.js';
-import { PduEncodeError, decodePdu, type DataInPdu } from '../../../src/iscsi/pdu.js';
+import { PduEncodeError, decodePdu, encodePdu, type DataInPdu } from '../../../src/iscsi/pdu.js';
 import { IscsiOp } from '../../../src/iscsi/constants.js';
 import { VECTORS } from '../../vectors/pdus.js';
 import { withDigests } from '../../vectors/digests.js';
@@ -298,4 +298,47 @@ test('loopback TCP: 8 MiB of Data-In through a real socket with backpressure', a
     conn.destroy();
     server.close();
   }
+});
+
+test('a write that fails to encode leaves no partial bytes behind', () => {
+  const s = new FakeSocket();
+  const w = new PduWriter(s, { flush: 'manual', headerDigest: true });
+  const a = VECTORS[0]!;
+  const b = VECTORS[1]!;
+  w.write(a.pdu);
+  assert.throws(() => w.write({ ...(b.pdu as object), statSN: -5 } as typeof b.pdu), PduEncodeError);
+  w.write(b.pdu);
+  w.flush();
+  assert.equal(
+    s.output.toString('hex'),
+    Buffer.concat([withDigests(a.bytes, true, false), withDigests(b.bytes, true, false)]).toString('hex'),
+  );
+  assert.equal(w.pdusWritten, 2);
+});
+
+test('writeEncoded queues pre-encoded PDUs identically to write()', () => {
+  const s1 = new FakeSocket();
+  const s2 = new FakeSocket();
+  const w1 = new PduWriter(s1, { flush: 'manual', headerDigest: true, dataDigest: true });
+  const w2 = new PduWriter(s2, { flush: 'manual', headerDigest: true, dataDigest: true });
+  for (const v of VECTORS) {
+    w1.write(v.pdu);
+    w2.writeEncoded(encodePdu(v.pdu));
+  }
+  w1.flush();
+  w2.flush();
+  assert.equal(s1.output.toString('hex'), s2.output.toString('hex'));
+});
+
+test('arena bytes already handed to the socket are never overwritten', () => {
+  const s = new FakeSocket();
+  const w = new PduWriter(s, { flush: 'manual' });
+  const snapshots: string[] = [];
+  for (let i = 0; i < 400; i++) {
+    w.write(VECTORS[i % VECTORS.length]!.pdu);
+    w.flush();
+    snapshots.push(s.chunks[s.chunks.length - 1]!.toString('hex'));
+  }
+  // the socket may hold chunks long after flush(): they must still read the same
+  s.chunks.slice(-400).forEach((c, i) => assert.equal(c.toString('hex'), snapshots[i], `chunk ${i}`));
 });
