@@ -9,6 +9,7 @@ import {
   I1,
   I2,
   I3,
+  MemoryPrStore,
   SA,
   TYPE,
   makeNexus,
@@ -620,7 +621,6 @@ describe('PERSISTENT RESERVE IN', () => {
     const noStore = new Harness();
     // CRH | SIP_C | ATP_C ; TMV | ALLOW COMMANDS 001b ; type mask
     assert.equal(noStore.r.persistentReserveIn(n1, prInCdb(2)).toString('hex'), '0008' + '1c' + '90' + 'ea01' + '0000');
-    const { MemoryPrStore } = await import('./reservations-fixtures.js');
     const h = new Harness(new MemoryPrStore());
     // CRH | SIP_C | ATP_C | PTPL_C ; TMV | ALLOW COMMANDS 001b | PTPL_A=0
     assert.equal(h.r.persistentReserveIn(n1, prInCdb(2)).toString('hex'), '0008' + '1d' + '90' + 'ea01' + '0000');
