@@ -93,11 +93,11 @@ export class AccessControl {
     const { settings, status } = this.ctx.deps;
     // Fast path, no document read: loopback, this host, trusted_ip_list.
     if (ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.')) return true;
-    if (settings.trusted_ip_list.includes(ip)) return true;
-    if (status.ipAddresses().includes(ip)) return true;
+    if (settings.trusted_ip_list.some((x) => normalizeRemoteAddress(x) === ip)) return true;
+    if (status.ipAddresses().some((x) => normalizeRemoteAddress(x) === ip)) return true;
     const doc = await this.ctx.load();
     for (const t of Object.values(doc.targets ?? {})) {
-      if (typeof t === 'object' && t !== null && Array.isArray(t.ip_list) && t.ip_list.includes(ip)) return true;
+      if (typeof t === 'object' && t !== null && Array.isArray(t.ip_list) && t.ip_list.some((x) => normalizeRemoteAddress(String(x)) === ip)) return true;
     }
     const names = gatewayNames(doc);
     if (names.includes(ip)) return true;

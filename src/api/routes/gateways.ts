@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { defaultResolveHost, normalizeRemoteAddress } from '../access.js';
+import { defaultResolveHost } from '../access.js';
 import type { ApiContext } from '../context.js';
 import { addPortal, dropUnusedGateways, gatewayNames, now, removePortal, targetOr404 } from '../doc.js';
 import { badRequest, notFound } from '../errors.js';
@@ -52,7 +52,8 @@ export function gatewayRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (!validGatewayName(name)) throw badRequest(`Invalid gateway name ${name}`);
       const ipField = field(req, 'ip_address');
       if (ipField === undefined || ipField.trim() === '') throw badRequest('ip_address is required');
-      const ips = ipField.split(',').map((s) => normalizeRemoteAddress(s.trim())).filter((s) => s !== '');
+      // "[v6]" as in URLs is accepted; a %scope (link-local IPv6) is kept: the portal binds with it.
+      const ips = ipField.split(',').map((s) => s.trim().replace(/^\[(.*)\]$/, '$1')).filter((s) => s !== '');
       const skipchecks = boolField(req, 'skipchecks', false);
       boolField(req, 'nosync', false); // validated; every gateway reconciles everything anyway
       for (const ip of ips) {

@@ -181,3 +181,18 @@ test('GET /api/_gateway returns the portal or 404', async () => {
     await h.close();
   }
 });
+
+test('gateway IPs: bracketed IPv6 accepted, link-local scope kept', async () => {
+  const h = makeHarness();
+  try {
+    await h.call('PUT', `/api/target/${TARGET}`);
+    const r = await h.call('PUT', `/api/gateway/${TARGET}/${GW2}`, { form: { ip_address: '[fd00::20], fe80::20%eth0', skipchecks: 'true' } });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.deepEqual(h.store.current().targets[TARGET]?.ip_list, ['fd00::20', 'fe80::20%eth0']);
+    // The allow-list matches a caller's scope-less address against the scoped portal IP.
+    const ok = await h.call('GET', '/api/targets', { remoteAddress: 'fe80::20%eth1' });
+    assert.equal(ok.statusCode, 200);
+  } finally {
+    await h.close();
+  }
+});
