@@ -670,9 +670,9 @@ export class Reservations {
       this.saving = p.catch(() => undefined);
       try {
         await p;
-      } catch (err) {
-        // The in-memory state already changed; report the failure to persist it.
-        void err;
+      } catch {
+        // The in-memory state already changed; report the failure to persist it
+        // (the initiator may retry; REGISTER AND IGNORE EXISTING KEY is idempotent).
         throw new ScsiError('INTERNAL_TARGET_FAILURE');
       }
     }
