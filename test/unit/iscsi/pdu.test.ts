@@ -292,3 +292,51 @@ test('Async Message sense + event data and Reject defaults', () => {
   assert.equal(rej.bhs.readUInt32BE(36), 0);
   assert.equal(rej.data, RFC_READ_PDU);
 });
+
+test('constants: login status class/detail (RFC 7143 §11.13.5) and reverse names', async () => {
+  const c = await import('../../../src/iscsi/constants.js');
+  const table: [keyof typeof c.LoginStatus, number, number][] = [
+    ['SUCCESS', 0x00, 0x00],
+    ['TARGET_MOVED_TEMPORARILY', 0x01, 0x01],
+    ['TARGET_MOVED_PERMANENTLY', 0x01, 0x02],
+    ['INITIATOR_ERROR', 0x02, 0x00],
+    ['AUTHENTICATION_FAILED', 0x02, 0x01],
+    ['AUTHORIZATION_FAILURE', 0x02, 0x02],
+    ['NOT_FOUND', 0x02, 0x03],
+    ['TARGET_REMOVED', 0x02, 0x04],
+    ['UNSUPPORTED_VERSION', 0x02, 0x05],
+    ['TOO_MANY_CONNECTIONS', 0x02, 0x06],
+    ['MISSING_PARAMETER', 0x02, 0x07],
+    ['CANT_INCLUDE_IN_SESSION', 0x02, 0x08],
+    ['SESSION_TYPE_NOT_SUPPORTED', 0x02, 0x09],
+    ['SESSION_DOES_NOT_EXIST', 0x02, 0x0a],
+    ['INVALID_DURING_LOGIN', 0x02, 0x0b],
+    ['TARGET_ERROR', 0x03, 0x00],
+    ['SERVICE_UNAVAILABLE', 0x03, 0x01],
+    ['OUT_OF_RESOURCES', 0x03, 0x02],
+  ];
+  assert.equal(Object.keys(c.LoginStatus).length, table.length);
+  for (const [name, cls, detail] of table) {
+    const v = c.LoginStatus[name];
+    assert.equal(c.loginStatusClass(v), cls, name);
+    assert.equal(c.loginStatusDetail(v), detail, name);
+    assert.equal(c.loginStatusName(v), name);
+  }
+  assert.equal(c.loginStatusName(0x0299), 'LOGIN_STATUS_0x299');
+  assert.equal(c.opcodeName(0x25), 'SCSI_DATA_IN');
+  assert.equal(c.opcodeName(0x07), 'UNKNOWN_OP_0x07');
+  assert.equal(c.rejectReasonName(0x09), 'INVALID_PDU_FIELD');
+  assert.equal(c.rejectReasonName(0x02), 'DATA_DIGEST_ERROR');
+  assert.equal(c.tmfFunctionName(5), 'LOGICAL_UNIT_RESET');
+  assert.equal(c.tmfResponseName(255), 'FUNCTION_REJECTED');
+  assert.equal(c.logoutReasonName(2), 'REMOVE_CONNECTION_FOR_RECOVERY');
+  assert.equal(c.logoutResponseName(1), 'CID_NOT_FOUND');
+  assert.equal(c.asyncEventName(4), 'NEGOTIATION_REQUEST');
+  // RFC 7143 §11.17.1 reject reasons
+  assert.deepEqual(Object.values(c.RejectReason), [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  // opcodes: initiator 0x00-0x1f, target 0x20-0x3f
+  for (const [k, v] of Object.entries(c.IscsiOp)) {
+    const initiator = ['NOP_OUT', 'SCSI_COMMAND', 'TASK_MGMT_REQUEST', 'LOGIN_REQUEST', 'TEXT_REQUEST', 'SCSI_DATA_OUT', 'LOGOUT_REQUEST', 'SNACK_REQUEST'].includes(k);
+    assert.equal(v < 0x20, initiator, k);
+  }
+});
