@@ -793,3 +793,69 @@ describe('limits and summary', () => {
     });
   });
 });
+
+describe('edge cases', () => {
+  test('PREEMPT AND ABORT of an ALL_TG_PT registration reaches every known I_T nexus of that port', async () => {
+    const h = new Harness();
+    const n2b = makeNexus(I2, '23d000000001', 2);
+    h.r.persistentReserveIn(n2b, prInCdb(0)); // n2 through target port 2 is known
+    await h.registerIgnore(n1, K1);
+    await h.registerIgnore(n2, K2, { allTgPt: true });
+    await h.reserve(n2, K2, TYPE.EA);
+    assert.equal(await h.out(n1, SA.PREEMPT_AND_ABORT, { rk: K1, sark: K2, type: TYPE.EA }), 'GOOD');
+    assert.deepEqual(h.ua.for(n2), ['REGISTRATIONS_PREEMPTED']);
+    assert.deepEqual(h.ua.for(n2b), ['REGISTRATIONS_PREEMPTED']);
+    assert.deepEqual(h.aborted.map((k) => [...k].sort()), [[n2.key, n2b.key].sort()]);
+    assert.equal(h.r.conflicts(n2b, CDB.READ_10), true);
+  });
+
+  test('RELEASE through a port that is registered (ALL_TG_PT) but not the holder is a no-op', async () => {
+    const h = new Harness();
+    const n1b = makeNexus(I1, '23d000000001', 2);
+    await h.registerIgnore(n1, K1, { allTgPt: true });
+    await h.reserve(n1, K1, TYPE.WE);
+    assert.equal(await h.release(n1b, K1, TYPE.WE), 'GOOD');
+    assert.equal(h.reservation(n1)?.type, TYPE.WE);
+    assert.equal(await h.release(n1, K1, TYPE.WE), 'GOOD');
+    assert.equal(h.reservation(n1), null);
+  });
+
+  test('PRgeneration wraps at 32 bits', async () => {
+    const h = new Harness();
+    h.r.importState({ v: 1, generation: 0xffffffff, registrations: [], reservation: null });
+    await h.registerIgnore(n1, K1);
+    assert.equal(h.keys(n1).generation, 0);
+  });
+
+  test('short or odd CDBs never throw from conflicts()', async () => {
+    const h = new Harness();
+    await h.registerIgnore(n1, K1);
+    await h.reserve(n1, K1, TYPE.EA);
+    for (const cdb of [Buffer.from([0x1e]), Buffer.from([0x1b, 0]), Buffer.from([0xa3]), Buffer.from([0x9e]), Buffer.from([0x16])]) {
+      assert.equal(typeof h.r.conflicts(n2, cdb), 'boolean');
+    }
+    // a 1-byte PREVENT ALLOW cannot prove PREVENT = 0: treated as a write
+    assert.equal(h.r.conflicts(n2, Buffer.from([0x1e])), true);
+  });
+
+  test('RESERVE(10) / RELEASE(10) behave like RESERVE(6) / RELEASE(6) in the conflict checks', async () => {
+    const h = new Harness();
+    assert.equal(h.r.reserve6(n1), 'GOOD');
+    assert.equal(h.r.conflicts(n2, CDB.RESERVE_10), true);
+    assert.equal(h.r.conflicts(n2, CDB.RELEASE_10), false);
+    assert.equal(h.r.conflicts(n1, CDB.RESERVE_10), false);
+    h.r.release6(n1);
+    await h.registerIgnore(n2, K2);
+    assert.equal(h.r.conflicts(n1, CDB.RESERVE_10), true);
+    assert.equal(h.r.conflicts(n1, CDB.RELEASE_10), false);
+  });
+
+  test('keys are full 64-bit values', async () => {
+    const h = new Harness();
+    const max = 0xffff_ffff_ffff_ffffn;
+    await h.registerIgnore(n1, max);
+    assert.equal(await h.reserve(n1, max, TYPE.WE), 'GOOD');
+    assert.equal(h.reservation(n1)?.key, max);
+    assert.equal(await h.reserve(n1, max - 1n, TYPE.WE), 'RESERVATION_CONFLICT');
+  });
+});
