@@ -110,10 +110,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     // Route + status + client IP only (never bodies or headers: they carry secrets).
-    log.info(
-      { method: req.method, route: req.routeOptions.url ?? req.url.split('?')[0], status: reply.statusCode, ip: req.ip, ms: Math.round(reply.elapsedTime) },
-      'api request',
-    );
+    // Successful reads (the Dashboard polls) at debug; changes and failures at info.
+    const entry = { method: req.method, route: req.routeOptions.url ?? req.url.split('?')[0], status: reply.statusCode, ip: req.ip, ms: Math.round(reply.elapsedTime) };
+    if (req.method === 'GET' && reply.statusCode < 400) log.debug(entry, 'api request');
+    else log.info(entry, 'api request');
   });
 
   app.setErrorHandler(async (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
