@@ -575,7 +575,7 @@ export class Connection implements TaskSink {
       (outcome) => {
         if (this.state === 'closed') return;
         this.log.info({ fn, lun, rtt: pdu.referencedTaskTag, response: outcome.response }, 'task management');
-        this.writer.write({
+        this.safeWrite({
           opcode: IscsiOp.TASK_MGMT_RESPONSE,
           response: outcome.response,
           initiatorTaskTag: pdu.initiatorTaskTag,
@@ -672,7 +672,7 @@ export class Connection implements TaskSink {
   private onLogout(pdu: LogoutRequestPdu): void {
     const session = this.session as Session;
     const respond = (response: number): void => {
-      this.writer.write({
+      this.safeWrite({
         opcode: IscsiOp.LOGOUT_RESPONSE,
         response,
         initiatorTaskTag: pdu.initiatorTaskTag,
@@ -695,7 +695,7 @@ export class Connection implements TaskSink {
     this.state = 'logout';
     this.stopTimers();
     void session.abortAll().then(() => {
-      if (this.socket.destroyed) return;
+      if (this.socket.destroyed || this.state === 'closed') return;
       respond(LogoutResponseCode.CLOSED_SUCCESSFULLY);
       this.log.info({ initiator: this.identity?.initiatorName, reason: pdu.reasonCode }, 'logout');
       this.endAfterFlush('logout');
@@ -832,6 +832,16 @@ export class Connection implements TaskSink {
     const s = this.statSN;
     this.statSN = snAdd(this.statSN, 1);
     return s;
+  }
+
+  /** Writes a PDU from an async continuation: an encoding failure closes the connection instead of escaping. */
+  private safeWrite(pdu: TargetPdu): void {
+    try {
+      this.writer.write(pdu);
+    } catch (err) {
+      this.log.error({ err }, 'cannot encode a PDU: closing the connection');
+      this.close('encode failure');
+    }
   }
 
   private sendReject(reason: number, bhs: Buffer): void {

@@ -335,15 +335,32 @@ export class ScsiTask {
       return Promise.resolve();
     }
     const prepared = this.prepared as PreparedCommand;
-    const p = this.port.execute(this.req, prepared).then(
+    let exec: Promise<ScsiResult>;
+    try {
+      exec = this.port.execute(this.req, prepared);
+    } catch (err) {
+      // ScsiPort.execute() must not throw; if it does, the command fails, not the process.
+      exec = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    const p = exec.then(
       (res) => this.respond(res),
-      () => this.respond({ kind: 'result', status: ScsiStatus.CHECK_CONDITION }),
+      () => this.respond(checkCondition('INTERNAL_TARGET_FAILURE')),
     );
     this.execution = p;
     return p;
   }
 
   private respond(res: ScsiResult): void {
+    try {
+      this.respondUnsafe(res);
+    } catch (err) {
+      // An encoding failure must not escape into a promise chain: drop the connection instead.
+      this.finish();
+      this.sink.protocolError(`cannot send the response: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private respondUnsafe(res: ScsiResult): void {
     this.execution = null;
     if (this.aborted) {
       // SAM-5: an aborted task sends no response.

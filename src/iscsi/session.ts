@@ -147,7 +147,10 @@ export class Session {
   schedule(task: ScsiTask): void {
     const track = (p: Promise<void>): Promise<void> => {
       this.running.add(p);
-      void p.finally(() => this.running.delete(p));
+      p.then(
+        () => this.running.delete(p),
+        () => this.running.delete(p),
+      );
       return p;
     };
     if (task.attribute === TaskAttribute.HEAD_OF_QUEUE) {
@@ -158,14 +161,18 @@ export class Session {
       const prior = [...this.running];
       const p = track(Promise.allSettled(prior).then(() => task.run()));
       this.barrier = p;
-      void p.finally(() => {
+      const clear = (): void => {
         if (this.barrier === p) this.barrier = null;
-      });
+      };
+      p.then(clear, clear);
       return;
     }
     const b = this.barrier;
     if (b === null) track(task.run());
-    else track(b.then(() => task.run()));
+    else {
+      const run = (): Promise<void> => task.run();
+      track(b.then(run, run));
+    }
   }
 
   /** Promises of tasks currently in port.execute(). */

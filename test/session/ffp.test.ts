@@ -405,3 +405,47 @@ test('SIMPLE READs run concurrently (not serialised)', async () => {
     for (const itt of itts) assert.equal((await readAll(ini, itt)).data.length, BLOCK);
   });
 });
+
+test('a misbehaving ScsiPort (throwing prepare/execute) never takes the process down', async () => {
+  const reg = new FakeRegistry();
+  const node = reg.findTarget('iqn.2003-01.org.example.gw:target1');
+  assert.ok(node);
+  let mode: 'execute-sync' | 'execute-reject' | 'prepare' = 'execute-sync';
+  reg.findTarget = () => ({
+    ...node,
+    openPort: () => ({
+      prepare: () => {
+        if (mode === 'prepare') throw new Error('prepare bug');
+        return { kind: 'prepared', dataOutLength: 0, dataInLength: 0, state: null };
+      },
+      execute: () => {
+        if (mode === 'execute-sync') throw new Error('execute bug');
+        return Promise.reject(new Error('execute rejected'));
+      },
+      taskManagement: () => true,
+      close: () => undefined,
+    }),
+  });
+  const { server, port } = await startServer(reg);
+  try {
+    for (const m of ['execute-sync', 'execute-reject'] as const) {
+      mode = m;
+      const ini = await TestInitiator.connect(port);
+      await ini.login();
+      const itt = ini.command(Buffer.alloc(6), { edtl: 0 });
+      const r = (await ini.recv()) as ScsiResponsePdu;
+      assert.equal(r.initiatorTaskTag, itt);
+      assert.equal(r.status, 0x02, m);
+      assert.equal(r.sense?.[2], 0x04); // HARDWARE ERROR
+      ini.close();
+    }
+    mode = 'prepare';
+    const ini = await TestInitiator.connect(port);
+    await ini.login();
+    ini.command(Buffer.alloc(6), { edtl: 0 });
+    assert.equal(await ini.waitClosed(), true, 'a throwing prepare() closes that connection');
+    assert.equal(server.listening(), true);
+  } finally {
+    await server.close();
+  }
+});
