@@ -222,6 +222,13 @@ export class Connection implements TaskSink {
     } catch (err) {
       if (err instanceof FramingError) {
         this.log.warn({ err: err.message }, 'framing error: closing the connection');
+        if (err.kind === 'DATA_SEGMENT_TOO_LONG' && err.bhs !== undefined && this.state === 'ffp') {
+          // RFC 7143 §11.17.1: tell the initiator why (Reject, protocol error), then close.
+          this.sendReject(RejectReason.PROTOCOL_ERROR, err.bhs);
+          this.state = 'logout';
+          this.endAfterFlush('data segment too long');
+          return;
+        }
       } else {
         this.log.error({ err }, 'internal error while handling a PDU: closing the connection');
       }

@@ -449,3 +449,21 @@ test('a misbehaving ScsiPort (throwing prepare/execute) never takes the process 
     await server.close();
   }
 });
+
+test('DataSegmentLength above our MaxRecvDataSegmentLength: Reject, then the connection closes', async () => {
+  await withSession(new FakeRegistry({ limits: { maxRecvDataSegmentLength: 4096 } }), async (ini) => {
+    const bhs = Buffer.alloc(48);
+    bhs[0] = 0x01; // SCSI Command
+    bhs[1] = 0xa0; // F + W
+    bhs.writeUIntBE(8192, 5, 3); // DataSegmentLength 8192 > 4096
+    bhs.writeUInt32BE(1, 16);
+    bhs.writeUInt32BE(8192, 20);
+    bhs.writeUInt32BE(ini.cmdSN, 24);
+    bhs[32] = 0x2a;
+    ini.writeRaw(bhs);
+    const rej = await ini.recv();
+    assert.equal(rej.opcode, IscsiOp.REJECT);
+    assert.equal('reason' in rej && rej.reason, 0x04);
+    assert.equal(await ini.waitClosed(), true);
+  });
+});
