@@ -88,8 +88,8 @@ EOF
       PID[ours]=$OURS_PID
       ;;
     tgt)
-      TGT_CTL=$(( 2000 + RANDOM % 60000 ))
-      while [[ -e /var/run/tgtd/socket.$TGT_CTL ]]; do TGT_CTL=$(( 2000 + RANDOM % 60000 )); done
+      TGT_CTL=$(( 2000 + RANDOM % 30000 ))
+      while [[ -e /var/run/tgtd/socket.$TGT_CTL ]]; do TGT_CTL=$(( 2000 + RANDOM % 30000 )); done
       tgt_port=$(lib freeport)
       TGT_PID=$(timeout 60 bash "$ROOT/scripts/tgt-start.sh" -p "$tgt_port" -c "$TGT_CTL" -d "$WORK/tgt" -s "$SIZE" | tail -1)
       URL[tgt]="iscsi://127.0.0.1:$tgt_port/iqn.2003-01.org.example:tgt-ref/1"

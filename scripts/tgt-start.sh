@@ -22,6 +22,7 @@ while getopts 'p:c:d:s:T:th' opt; do
 done
 [[ -n "$port" && -n "$ctl" && -n "$dir" ]] || usage
 [[ "$port" =~ ^[0-9]+$ && "$ctl" =~ ^[0-9]+$ ]] || usage
+(( ctl <= 32767 )) || { echo "tgtd accepts control ports 0..32767 only" >&2; exit 2; }
 command -v tgtd >/dev/null || { echo "tgtd not found: apt-get install tgt (or sudo bash .ci/run)" >&2; exit 3; }
 
 mkdir -p "$dir"

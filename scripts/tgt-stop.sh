@@ -32,4 +32,6 @@ while alive; do
   fi
   sleep 0.1
 done
+# tgtd leaves its control socket behind; remove this instance's (only once it is gone).
+alive || rm -f "/var/run/tgtd/socket.$ctl" "/var/run/tgtd/socket.$ctl.lock"
 echo "tgtd $pid stopped"

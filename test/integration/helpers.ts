@@ -436,7 +436,7 @@ export interface Tgt {
 /** A control port (tgtd -C N: unix socket /var/run/tgtd/socket.N) that no other tgtd uses. */
 function pickTgtControlPort(): number {
   for (let i = 0; i < 100; i++) {
-    const n = 2000 + Math.floor(Math.random() * 60_000);
+    const n = 2000 + Math.floor(Math.random() * 30_000); // tgtd accepts -C 0..32767
     if (!existsSync(`/var/run/tgtd/socket.${n}`) && !existsSync(`/var/run/tgtd/socket.${n}.lock`)) return n;
   }
   throw new Error('no free tgtd control port');

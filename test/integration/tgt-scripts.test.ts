@@ -1,0 +1,49 @@
+/**
+ * scripts/tgt-start.sh and tgt-stop.sh: the reference peer comes up on its own ports with a thick
+ * LUN of the requested size, serves libiscsi, and goes away by PID (tgtd ignores SIGTERM).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { requireTools, ROOT, run, startTgt, TGT_IQN, waitFor } from './helpers.js';
+
+/** Running and not a zombie (an exited tgtd may wait to be reaped by init). */
+function alive(pid: number): boolean {
+  try {
+    const st = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return st !== undefined && st !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+test('tgt-start.sh: thick LUN 1 of 64 MiB on its own port, usable by libiscsi; tgt-stop.sh ends it', { timeout: 60_000 }, async () => {
+  requireTools('tgtd', 'tgtadm', 'iscsi-readcapacity16', 'iscsi-ls');
+  const tgt = await startTgt({ size: '64M' });
+  try {
+    assert.ok(alive(tgt.pid), `tgtd ${tgt.pid} not running`);
+    assert.equal(readFileSync(`/proc/${tgt.pid}/comm`, 'utf8').trim(), 'tgtd');
+    const img = join(tgt.dir, 'lun1.img');
+    assert.equal(statSync(img).size, 64 * 1024 * 1024);
+    // Thick: every block allocated (st_blocks are 512-byte units).
+    assert.ok(statSync(img).blocks * 512 >= 64 * 1024 * 1024, 'image is sparse, expected thick');
+
+    const ls = await run('iscsi-ls', ['-s', `iscsi://127.0.0.1:${tgt.port}`], { timeoutMs: 20_000 });
+    assert.equal(ls.code, 0, ls.output);
+    assert.match(ls.stdout, new RegExp(`Target:${TGT_IQN.replace(/\./g, '\\.')} Portal:127\\.0\\.0\\.1:${tgt.port}`));
+    const cap = await run('iscsi-readcapacity16', [tgt.url], { timeoutMs: 20_000 });
+    assert.equal(cap.code, 0, cap.output);
+    assert.match(cap.stdout, /Total size:67108864/);
+    assert.match(cap.stdout, /LBPME:0/);
+  } finally {
+    await tgt.stop();
+  }
+  await waitFor('tgtd to exit', () => (alive(tgt.pid) ? undefined : true), 15_000);
+  assert.equal(existsSync(tgt.dir), false, 'tgt dir not removed');
+});
+
+test('tgt-start.sh refuses bad arguments', async () => {
+  const r = await run('bash', [join(ROOT, 'scripts', 'tgt-start.sh'), '-p', 'x'], { timeoutMs: 10_000 });
+  assert.equal(r.code, 2, r.output);
+});
