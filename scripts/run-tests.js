@@ -24,6 +24,7 @@ if (files.length === 0) {
   console.error('no test files found under', dirs.map((d) => join(root, d)).join(', '));
   process.exit(1);
 }
-// Integration tests start daemons on fixed loopback ports: run files one at a time.
+// One file at a time: integration tests start daemons and peers (ports are kernel-chosen), and the
+// CI machine has 2 cores.
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
