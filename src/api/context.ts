@@ -6,14 +6,9 @@ import type { BackstoreProvider } from '../backstore/backstore.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Settings } from '../config/settings-types.js';
 import type { ConfigStore } from '../config/store.js';
-import type { GatewayStatus, SessionInfo } from '../gateway/status.js';
+import type { GatewayStatus } from '../gateway/status.js';
 import type { Logger } from '../util/log.js';
-
-/** Other gateways' sessions, for the aggregated `/api/targetinfo` and `/api/clientinfo`. */
-export interface PeerSessions {
-  /** One entry per reachable remote gateway; unreachable gateways are simply left out. */
-  sessions(): Promise<Array<{ gateway: string; sessions: SessionInfo[] }>>;
-}
+import type { PeerInfo } from './peers.js';
 
 export interface ApiDeps {
   settings: Settings;
@@ -24,8 +19,12 @@ export interface ApiDeps {
   /** This gateway: name, sessions, iscsiListening, ipAddresses, reconcileNow(). */
   status: GatewayStatus;
   logger: Logger;
-  /** Optional: other gateways' sessions for aggregated infos; default: only the local gateway's. */
-  peers?: PeerSessions;
+  /**
+   * Optional: how to ask the target's other gateways for their sessions (aggregated
+   * `/api/targetinfo`, `/api/clientinfo`). Default: their `/api/_targetinfo` and
+   * `/api/_clientinfo` over HTTP(S) (peers.ts); `null`: this gateway only.
+   */
+  peers?: PeerInfo | null;
   /** Optional: host name → IP addresses for the API allow-list (default: dns.lookup, cached 60 s). */
   resolveHost?: (name: string) => Promise<string[]>;
   /** Optional: /etc/os-release as key/values (for `/api/sysinfo/checkversions`; tests inject one). */

@@ -30,7 +30,9 @@ import { internalRoutes } from './routes/internal.js';
 import { statusRoutes } from './routes/status.js';
 import { targetRoutes } from './routes/targets.js';
 
-export type { ApiDeps, PeerSessions } from './context.js';
+export type { ApiDeps } from './context.js';
+export type { ClientInfo, PeerInfo } from './peers.js';
+export { httpPeerInfo } from './peers.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -11,6 +11,8 @@ import { settingsHash } from '../../config/settings.js';
 import type { SessionInfo } from '../../gateway/status.js';
 import { decryptDocPasswords } from '../chap-crypto.js';
 import type { ApiContext } from '../context.js';
+import { httpPeerInfo } from '../peers.js';
+import type { ClientInfo, PeerInfo } from '../peers.js';
 import { clientOr404, ensureDocShape, gatewayEntry, targetOr404 } from '../doc.js';
 import { notFound } from '../errors.js';
 import { field, pathParam } from '../params.js';
@@ -67,13 +69,9 @@ async function defaultOsRelease(): Promise<Record<string, string>> {
 export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { settings, status } = ctx.deps;
 
-  /** Sessions per gateway name: this gateway's, plus the peers' when a PeerSessions is wired. */
-  const allSessions = async (): Promise<Array<{ gateway: string; sessions: SessionInfo[] }>> => {
-    const local = { gateway: status.gatewayName, sessions: status.sessions() };
-    if (ctx.deps.peers === undefined) return [local];
-    const remote = await ctx.deps.peers.sessions().catch(() => []);
-    return [local, ...remote.filter((r) => r.gateway !== status.gatewayName)];
-  };
+  const peers: PeerInfo | null = ctx.deps.peers === undefined ? httpPeerInfo(settings) : ctx.deps.peers;
+  /** The target's gateways other than this one (asked in parallel; silent ones are left out). */
+  const otherPortals = (portals: Record<string, unknown>): string[] => Object.keys(portals).filter((g) => g !== status.gatewayName);
 
   // 200 "pong" when this host is not a gateway yet or its iSCSI listener is up; 503 otherwise.
   app.get('/api/_ping', async (_req, reply) => {
@@ -131,8 +129,11 @@ export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/api/targetinfo/:target_iqn', { config: { doc: 'Returns the total number of active sessions for <target_iqn>' } }, async (req) => {
     const iqn = iqnParam(req, 'target_iqn');
     const t = targetOr404(await ctx.load(), iqn);
-    let n = 0;
-    for (const g of await allSessions()) if (g.gateway in t.portals || g.gateway === status.gatewayName) n += targetSessions(g.sessions, iqn);
+    let n = targetSessions(status.sessions(), iqn);
+    if (peers !== null) {
+      const counts = await Promise.all(otherPortals(t.portals).map((gw) => peers.targetSessions(gw, iqn).catch(() => undefined)));
+      for (const c of counts) n += c ?? 0;
+    }
     return { num_sessions: n };
   });
 
@@ -150,7 +151,7 @@ export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return { num_sessions: status.sessions().filter((s) => mine.has(s.targetIqn)).length };
   });
 
-  const localClientInfo = (iqn: string, clientIqn: string, sessions: SessionInfo[]): { alias: string; state: string; ip_address: string[] } => {
+  const localClientInfo = (iqn: string, clientIqn: string, sessions: SessionInfo[]): ClientInfo => {
     const own = sessions.filter((s) => s.targetIqn === iqn && s.initiatorName.toLowerCase() === clientIqn);
     const first = own[0];
     return {
@@ -166,10 +167,16 @@ export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const t = targetOr404(await ctx.load(), iqn);
     clientOr404(t, iqn, clientIqn);
     const out: { alias: string; state: Record<string, string[]>; ip_address: string[] } = { alias: '', state: {}, ip_address: [] };
-    for (const g of await allSessions()) {
-      const info = localClientInfo(iqn, clientIqn, g.sessions);
+    const infos: Array<[string, ClientInfo | undefined]> = [[status.gatewayName, localClientInfo(iqn, clientIqn, status.sessions())]];
+    if (peers !== null) {
+      const others = otherPortals(t.portals);
+      const answers = await Promise.all(others.map((gw) => peers.clientInfo(gw, iqn, clientIqn).catch(() => undefined)));
+      others.forEach((gw, i) => infos.push([gw, answers[i]]));
+    }
+    for (const [gw, info] of infos) {
+      if (info === undefined) continue;
       if (info.alias) out.alias = info.alias;
-      if (info.state) (out.state[info.state] ??= []).push(g.gateway);
+      if (info.state) (out.state[info.state] ??= []).push(gw);
       out.ip_address.push(...info.ip_address);
     }
     out.ip_address = [...new Set(out.ip_address)];

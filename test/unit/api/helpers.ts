@@ -143,6 +143,7 @@ export function makeHarness(opts: { settings?: Partial<Settings>; backstore?: Ba
     logger: silentLogger(),
     resolveHost: (name: string) => Promise.resolve(name === GW2 ? ['192.168.122.20'] : name === 'localhost' ? ['127.0.0.1'] : []),
     osRelease: () => Promise.resolve({ ID: 'debian', VERSION_ID: '12' }),
+    peers: null,
     ...opts.deps,
   });
   return {

@@ -95,8 +95,20 @@ test('versionErrors and parseOsRelease', () => {
 });
 
 test('targetinfo / gatewayinfo / clientinfo from this gateway and its peers', async () => {
+  const asked: string[] = [];
   const h = makeHarness({
-    deps: { peers: { sessions: () => Promise.resolve([{ gateway: GW2, sessions: [session(TARGET, CLIENT, '10.0.0.60')] }]) } },
+    deps: {
+      peers: {
+        targetSessions: (gw, iqn) => {
+          asked.push(`t:${gw}:${iqn}`);
+          return Promise.resolve(gw === GW2 ? 1 : undefined);
+        },
+        clientInfo: (gw, _iqn, client) => {
+          asked.push(`c:${gw}:${client}`);
+          return Promise.resolve(gw === GW2 ? { alias: 'client-alias', state: 'LOGGED_IN', ip_address: ['10.0.0.60', '10.0.0.50'] } : undefined);
+        },
+      },
+    },
   });
   try {
     let r = await h.call('GET', `/api/targetinfo/${TARGET}`);
@@ -114,6 +126,7 @@ test('targetinfo / gatewayinfo / clientinfo from this gateway and its peers', as
     assert.deepEqual(r.json(), { num_sessions: 1 });
     r = await h.call('GET', `/api/clientinfo/${TARGET}/${CLIENT}`);
     assert.deepEqual(r.json(), { alias: 'client-alias', state: { LOGGED_IN: [GW1, GW2] }, ip_address: ['10.0.0.50', '10.0.0.60'] });
+    assert.deepEqual(asked, [`t:${GW2}:${TARGET}`, `c:${GW2}:${CLIENT}`], 'only the other portals are asked');
     r = await h.call('GET', `/api/_clientinfo/${TARGET}/${CLIENT}`);
     assert.deepEqual(r.json(), { alias: 'client-alias', state: 'LOGGED_IN', ip_address: ['10.0.0.50'] });
     h.status.sessionList = [];
