@@ -467,3 +467,64 @@ test('DataSegmentLength above our MaxRecvDataSegmentLength: Reject, then the con
     assert.equal(await ini.waitClosed(), true);
   });
 });
+
+test('InitialR2T=No and a failing prepare(): unsolicited data is drained, then CHECK CONDITION, no R2T', async () => {
+  await withSession(
+    new FakeRegistry({ limits: { initialR2T: false } }),
+    async (ini) => {
+      const itt = ini.command(write10(1_000_000, 8), { write: true, edtl: 8 * BLOCK, data: Buffer.alloc(1024), final: false });
+      await ini.expectNothing(100);
+      ini.dataOut(itt, RESERVED_TAG, 0, 1024, Buffer.alloc(1024), true);
+      const r = (await ini.recv()) as ScsiResponsePdu;
+      assert.equal(r.opcode, IscsiOp.SCSI_RESPONSE);
+      assert.equal(r.initiatorTaskTag, itt);
+      assert.equal(r.status, 0x02);
+      assert.equal(r.sense?.[12], 0x21);
+    },
+    { InitialR2T: 'No', FirstBurstLength: '2048' },
+  );
+});
+
+test('ABORT TASK of a write waiting for Data-Out: answered at once, late Data-Out ignored', async () => {
+  await withSession(new FakeRegistry(), async (ini, reg) => {
+    const itt = ini.command(write10(0, 4), { write: true, edtl: 4 * BLOCK });
+    const r2t = (await ini.recv()) as R2tPdu;
+    assert.equal(r2t.opcode, IscsiOp.R2T);
+    const t = ini.tmf(1, { rtt: itt, refCmdSN: ini.cmdSN - 1 });
+    const resp = (await ini.recv()) as TaskMgmtResponsePdu;
+    assert.equal(resp.initiatorTaskTag, t);
+    assert.equal(resp.response, 0);
+    ini.dataOut(itt, r2t.targetTransferTag, 0, 0, Buffer.alloc(4 * BLOCK, 9), true);
+    await ini.expectNothing(150);
+    assert.equal(reg.events.executed, 0);
+    const ok = ini.command(Buffer.alloc(6), { edtl: 0 });
+    assert.equal(((await ini.recv()) as ScsiResponsePdu).initiatorTaskTag, ok);
+  });
+});
+
+test('MaxOutstandingR2T=2: two R2Ts in flight, each at most MaxBurstLength', async () => {
+  await withSession(
+    new FakeRegistry({ limits: { maxOutstandingR2T: 4, maxBurstLength: 1024 } }),
+    async (ini, reg) => {
+      const data = pattern(4096, 11);
+      const itt = ini.command(write10(20, 8), { write: true, edtl: data.length });
+      const a = (await ini.recv()) as R2tPdu;
+      const b = (await ini.recv()) as R2tPdu;
+      assert.deepEqual([a.r2tSN, b.r2tSN], [0, 1]);
+      assert.deepEqual([a.bufferOffset, b.bufferOffset], [0, 1024]);
+      assert.notEqual(a.targetTransferTag, b.targetTransferTag);
+      await ini.expectNothing(100);
+      // answer the second first (sequences are independent)
+      ini.dataOut(itt, b.targetTransferTag, 0, 1024, data.subarray(1024, 2048), true);
+      ini.dataOut(itt, a.targetTransferTag, 0, 0, data.subarray(0, 1024), true);
+      const c = (await ini.recv()) as R2tPdu;
+      const d = (await ini.recv()) as R2tPdu;
+      assert.deepEqual([c.bufferOffset, d.bufferOffset].sort((x, y) => x - y), [2048, 3072]);
+      for (const r of [c, d]) ini.dataOut(itt, r.targetTransferTag, 0, r.bufferOffset, data.subarray(r.bufferOffset, r.bufferOffset + 1024), true);
+      const resp = (await ini.recv()) as ScsiResponsePdu;
+      assert.equal(resp.status, 0);
+      assert.deepEqual(reg.disk.data.subarray(20 * BLOCK, 28 * BLOCK), data);
+    },
+    { MaxOutstandingR2T: '2', ImmediateData: 'No' },
+  );
+});
