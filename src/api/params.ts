@@ -49,12 +49,21 @@ export function boolField(req: FastifyRequest, name: string, dflt: boolean): boo
   throw badRequest(`Invalid '${name}' value ${v} (expected true or false)`);
 }
 
-/** A comma-separated list field: trimmed, empty items dropped. */
+function raw(container: unknown, name: string): unknown {
+  if (typeof container !== 'object' || container === null) return undefined;
+  if (!Object.prototype.hasOwnProperty.call(container, name)) return undefined;
+  return (container as Record<string, unknown>)[name];
+}
+
+/**
+ * A comma-separated list field: trimmed, empty items dropped. A JSON array, or
+ * the same form key repeated, is accepted too (each item may itself be a comma list).
+ */
 export function listField(req: FastifyRequest, name: string): string[] {
-  const v = field(req, name);
-  if (v === undefined) return [];
-  return v
-    .split(',')
+  const v = raw(req.body, name) ?? raw(req.query, name);
+  const items = Array.isArray(v) ? v.map(scalar) : [scalar(v)];
+  return items
+    .flatMap((s) => (s === undefined ? [] : s.split(',')))
     .map((s) => s.trim())
     .filter((s) => s !== '');
 }

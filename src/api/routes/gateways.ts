@@ -8,7 +8,7 @@ import { defaultResolveHost } from '../access.js';
 import type { ApiContext } from '../context.js';
 import { addPortal, dropUnusedGateways, gatewayNames, now, removePortal, targetOr404 } from '../doc.js';
 import { badRequest, notFound } from '../errors.js';
-import { boolField, field, pathParam } from '../params.js';
+import { boolField, listField, pathParam } from '../params.js';
 import { iqnParam } from './common.js';
 
 // Host names (RFC 1123 labels, '_' tolerated as in container names), or an IP literal.
@@ -50,10 +50,9 @@ export function gatewayRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const iqn = iqnParam(req, 'target_iqn');
       const name = pathParam(req, 'gateway_name');
       if (!validGatewayName(name)) throw badRequest(`Invalid gateway name ${name}`);
-      const ipField = field(req, 'ip_address');
-      if (ipField === undefined || ipField.trim() === '') throw badRequest('ip_address is required');
       // "[v6]" as in URLs is accepted; a %scope (link-local IPv6) is kept: the portal binds with it.
-      const ips = ipField.split(',').map((s) => s.trim().replace(/^\[(.*)\]$/, '$1')).filter((s) => s !== '');
+      const ips = listField(req, 'ip_address').map((s) => s.replace(/^\[(.*)\]$/, '$1'));
+      if (ips.length === 0) throw badRequest('ip_address is required');
       const skipchecks = boolField(req, 'skipchecks', false);
       boolField(req, 'nosync', false); // validated; every gateway reconciles everything anyway
       for (const ip of ips) {

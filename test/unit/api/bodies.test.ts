@@ -123,3 +123,25 @@ test('GET /api/config?decrypt_passwords=true returns the whole document with cle
     await h.close();
   }
 });
+
+test('list fields: comma strings, JSON arrays and repeated form keys', async () => {
+  const h = makeHarness();
+  try {
+    await h.call('PUT', `/api/target/${TARGET}`);
+    let r = await h.call('PUT', `/api/gateway/${TARGET}/gw1.example.com`, { json: { ip_address: ['192.168.122.10', '192.168.122.11'], skipchecks: true } });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.deepEqual(h.store.current().targets[TARGET]?.ip_list, ['192.168.122.10', '192.168.122.11']);
+    r = await h.app.inject({
+      method: 'PUT',
+      url: `/api/gateway/${TARGET}/gw2.example.com`,
+      headers: { authorization: basic(USER, PASSWORD), 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'ip_address=192.168.122.20&ip_address=192.168.122.21&skipchecks=true',
+    });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.deepEqual(h.store.current().targets[TARGET]?.portals['gw2.example.com']?.portal_ip_addresses, ['192.168.122.20', '192.168.122.21']);
+    r = await h.call('PUT', `/api/gateway/${TARGET}/gw3.example.com`, { form: { ip_address: ' , ', skipchecks: 'true' } });
+    assert.deepEqual([r.statusCode, msg(r)], [400, 'ip_address is required']);
+  } finally {
+    await h.close();
+  }
+});
