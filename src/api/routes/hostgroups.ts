@@ -65,6 +65,8 @@ export function hostgroupRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const t = targetOr404(doc, iqn);
       const existing = groupOf(t, name);
       const isNew = existing === undefined;
+      // (Upstream would create an empty group here.)
+      if (isNew && action === 'remove') throw notFound('Group name does not exist');
       if (isNew && new Set(changedMembers).size !== changedMembers.length) {
         throw badRequest('Member must contain unique clients - no duplication');
       }

@@ -131,7 +131,9 @@ test('host groups: create/add/remove/delete with membership rules', async () => 
     await h.call('PUT', `/api/client/${TARGET}/${C3}`);
     const url = `/api/hostgroup/${TARGET}/grp1`;
 
-    let r = await h.call('PUT', url, { form: { action: 'merge', members: C2 } });
+    let r = await h.call('PUT', url, { form: { action: 'remove', members: C2 } });
+    assert.deepEqual([r.statusCode, msg(r)], [404, 'Group name does not exist']);
+    r = await h.call('PUT', url, { form: { action: 'merge', members: C2 } });
     assert.deepEqual([r.statusCode, msg(r)], [405, 'Invalid hostgroup action specified']);
     r = await h.call('PUT', `/api/hostgroup/${TARGET}/bad%20name`, { form: { members: C2 } });
     assert.deepEqual([r.statusCode, msg(r)], [400, 'Invalid group name - max of 32 chars of alphanumeric and -,_,@ characters']);
