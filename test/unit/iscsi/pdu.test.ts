@@ -340,3 +340,31 @@ test('constants: login status class/detail (RFC 7143 §11.13.5) and reverse name
     assert.equal(v < 0x20, initiator, k);
   }
 });
+
+test('SCSI Command with the largest Extended CDB AHS (TotalAHSLength >= 128 words) round-trips', () => {
+  for (const cdbLen of [16 + 508, 16 + 1012]) {
+    const cdb = Buffer.from(Array.from({ length: cdbLen }, (_, i) => (i * 13) & 0xff));
+    const pdu: Pdu = {
+      opcode: IscsiOp.SCSI_COMMAND,
+      immediate: false,
+      final: true,
+      read: true,
+      write: false,
+      taskAttribute: 1,
+      lun: 0n,
+      initiatorTaskTag: 1,
+      expectedDataTransferLength: 512,
+      cmdSN: 1,
+      expStatSN: 1,
+      cdb,
+      data: Buffer.alloc(0),
+    };
+    const { bhs, data } = encodePdu(pdu);
+    const ahsLen = (4 + cdbLen - 16 + 3) & ~3;
+    assert.equal(bhs.length, 48 + ahsLen);
+    assert.equal(bhs[4], ahsLen / 4);
+    assert.equal(bhs.readUIntBE(5, 3), 0);
+    assert.equal(data, undefined);
+    assert.deepEqual(decodePdu(bhs.subarray(0, 48), bhs.subarray(48), Buffer.alloc(0)), pdu);
+  }
+});
