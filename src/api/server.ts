@@ -93,12 +93,15 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const listing = new Map<string, { summary: string; details: string[]; methods: Set<string> }>();
 
   app.addHook('onRoute', (route) => {
-    const doc = route.config?.doc;
-    if (doc === undefined) return;
     const url = flaskPath(route.url);
     if (url.split('/').some((seg) => seg.startsWith('_'))) return; // internal routes are not listed (upstream)
-    const lines = doc.split('\n');
-    const entry = listing.get(url) ?? { summary: lines[0] ?? '', details: lines.slice(1), methods: new Set<string>() };
+    const entry = listing.get(url) ?? { summary: '', details: [], methods: new Set<string>() };
+    const doc = route.config?.doc;
+    if (doc !== undefined && entry.summary === '') {
+      const lines = doc.split('\n');
+      entry.summary = lines[0] ?? '';
+      entry.details = lines.slice(1);
+    }
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const m of methods) if (m !== 'HEAD' && m !== 'OPTIONS') entry.methods.add(m);
     listing.set(url, entry);
@@ -134,7 +137,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.get('/api', { config: { access: 'open', doc: 'Display all the available API endpoints\n**UNRESTRICTED**' } }, async () => {
     const rows: ApiListingRow[] = [...listing.entries()]
       .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-      .map(([url, e]) => [`${url} : ${e.summary}`, `Methods: ${[...e.methods].join(',')}`, e.details]);
+      .map(([url, e]) => [`${url} : ${e.summary || 'Missing description'}`, `Methods: ${[...e.methods].join(',')}`, e.details]);
     return { api: rows };
   });
 

@@ -109,3 +109,43 @@ test('unknown routes answer 404 with a message', async () => {
     await h.close();
   }
 });
+
+test('GET /api lists every public rbd-target-api route', async () => {
+  const h = makeHarness();
+  try {
+    const rows = (await h.call('GET', '/api', { auth: null })).json<{ api: Array<[string, string, string[]]> }>().api;
+    const listed = new Map(rows.map((row) => [row[0].split(' : ')[0], row[1]]));
+    const upstream: Record<string, string> = {
+      '/api': 'GET',
+      '/api/sysinfo/<query_type>': 'GET',
+      '/api/targets': 'GET',
+      '/api/target/<target_iqn>': 'PUT,DELETE',
+      '/api/config': 'GET',
+      '/api/gateways/<target_iqn>': 'GET',
+      '/api/gateway/<target_iqn>/<gateway_name>': 'PUT,DELETE',
+      '/api/targetlun/<target_iqn>': 'PUT,DELETE',
+      '/api/disks': 'GET',
+      '/api/disk/<pool>/<image>': 'GET,PUT,DELETE',
+      '/api/disksnap/<pool>/<image>/<name>': 'PUT,DELETE',
+      '/api/discoveryauth': 'PUT',
+      '/api/targetauth/<target_iqn>': 'PUT',
+      '/api/targetinfo/<target_iqn>': 'GET',
+      '/api/gatewayinfo': 'GET',
+      '/api/clients/<target_iqn>': 'GET',
+      '/api/clientauth/<target_iqn>/<client_iqn>': 'PUT',
+      '/api/clientlun/<target_iqn>/<client_iqn>': 'PUT,DELETE',
+      '/api/client/<target_iqn>/<client_iqn>': 'PUT,DELETE',
+      '/api/clientinfo/<target_iqn>/<client_iqn>': 'GET',
+      '/api/hostgroups/<target_iqn>': 'GET',
+      '/api/hostgroup/<target_iqn>/<group_name>': 'GET,PUT,DELETE',
+      '/api/settings': 'GET',
+    };
+    for (const [url, methods] of Object.entries(upstream)) {
+      assert.equal(listed.get(url), `Methods: ${methods}`, url);
+    }
+    assert.equal(listed.size, Object.keys(upstream).length, [...listed.keys()].join('\n'));
+    for (const row of rows) assert.ok(!row[0].endsWith('Missing description'), `${row[0]} has no doc`);
+  } finally {
+    await h.close();
+  }
+});
