@@ -52,6 +52,7 @@ export function createContext(deps: ApiDeps): ApiContext {
     load: () => deps.store.load(),
     async mutate<T>(fn: (doc: GatewayConfig) => T | Promise<T>): Promise<T> {
       const { result } = await deps.store.update(fn);
+      if (result === false) return result; // nothing written: nothing to apply
       try {
         await deps.status.reconcileNow();
       } catch (err) {
