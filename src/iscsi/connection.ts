@@ -251,7 +251,8 @@ export class Connection implements TaskSink {
   }
 
   private onRawPdu(raw: RawPdu): void {
-    if (this.state === 'closed' || this.state === 'logout') return;
+    // After a failed login, a logout or a cold reset nothing more is processed.
+    if (this.state === 'closed' || this.state === 'logout' || this.closing) return;
     let pdu;
     try {
       pdu = decodePdu(raw.bhs, raw.ahs, raw.data);
