@@ -8,6 +8,7 @@ import type { Settings } from '../config/settings-types.js';
 import type { ConfigStore } from '../config/store.js';
 import type { GatewayStatus } from '../gateway/status.js';
 import type { Logger } from '../util/log.js';
+import { httpPeerInfo } from './peers.js';
 import type { PeerInfo } from './peers.js';
 
 export interface ApiDeps {
@@ -35,6 +36,8 @@ export interface ApiDeps {
 
 export interface ApiContext {
   readonly deps: ApiDeps;
+  /** Read-only access to other gateways' APIs (deps.peers, default HTTP); null: none. */
+  readonly peers: PeerInfo | null;
   /** A fresh read of the document. */
   load(): Promise<GatewayConfig>;
   /**
@@ -49,6 +52,7 @@ export interface ApiContext {
 export function createContext(deps: ApiDeps): ApiContext {
   return {
     deps,
+    peers: deps.peers === undefined ? httpPeerInfo(deps.settings) : deps.peers,
     load: () => deps.store.load(),
     async mutate<T>(fn: (doc: GatewayConfig) => T | Promise<T>): Promise<T> {
       const { result } = await deps.store.update(fn);

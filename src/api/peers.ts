@@ -17,7 +17,14 @@ export interface ClientInfo {
   ip_address: string[];
 }
 
+export interface PeerAnswer {
+  status: number;
+  body: unknown;
+}
+
 export interface PeerInfo {
+  /** GET /api/sysinfo/<query> on `gateway` (gwcli utils.py valid_gateway); undefined when it does not answer. */
+  sysinfo?(gateway: string, query: 'ip_addresses' | 'checkconf' | 'checkversions'): Promise<PeerAnswer | undefined>;
   /** Number of sessions of `targetIqn` on `gateway`; undefined when the gateway cannot be asked. */
   targetSessions(gateway: string, targetIqn: string): Promise<number | undefined>;
   /** One client's session state on `gateway`; undefined when the gateway cannot be asked. */
@@ -27,7 +34,13 @@ export interface PeerInfo {
 const PEER_TIMEOUT_MS = 2_000;
 
 /** GETs `path` on a peer's API with the shared Basic credentials; the parsed JSON on 200, else undefined. */
-function getJson(settings: Settings, host: string, path: string, timeoutMs: number): Promise<unknown> {
+async function getJson(settings: Settings, host: string, path: string, timeoutMs: number): Promise<unknown> {
+  const a = await get(settings, host, path, timeoutMs);
+  return a !== undefined && a.status === 200 ? a.body : undefined;
+}
+
+/** GETs `path` on a peer's API; status and parsed JSON body (undefined body when not JSON), undefined when no answer. */
+function get(settings: Settings, host: string, path: string, timeoutMs: number): Promise<PeerAnswer | undefined> {
   const request = settings.api_secure ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
     const req = request(
@@ -44,12 +57,13 @@ function getJson(settings: Settings, host: string, path: string, timeoutMs: numb
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          if (res.statusCode !== 200) return resolve(undefined);
+          let body: unknown;
           try {
-            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
           } catch {
-            resolve(undefined);
+            body = undefined;
           }
+          resolve({ status: res.statusCode ?? 0, body });
         });
         res.on('error', () => resolve(undefined));
       },
@@ -64,6 +78,7 @@ function getJson(settings: Settings, host: string, path: string, timeoutMs: numb
 export function httpPeerInfo(settings: Settings, timeoutMs = PEER_TIMEOUT_MS): PeerInfo {
   const enc = encodeURIComponent;
   return {
+    sysinfo: (gateway, query) => get(settings, gateway, `/api/sysinfo/${query}`, timeoutMs),
     async targetSessions(gateway, targetIqn) {
       const body = await getJson(settings, gateway, `/api/_targetinfo/${enc(targetIqn)}`, timeoutMs);
       const n = (body as { num_sessions?: unknown } | undefined)?.num_sessions;

@@ -5,7 +5,9 @@
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { defaultResolveHost } from '../access.js';
+import { settingsHash } from '../../config/settings.js';
 import type { ApiContext } from '../context.js';
+import type { PeerInfo } from '../peers.js';
 import { addPortal, dropUnusedGateways, gatewayNames, now, removePortal, targetOr404 } from '../doc.js';
 import { badRequest, notFound } from '../errors.js';
 import { boolField, listField, pathParam } from '../params.js';
@@ -16,6 +18,34 @@ const GATEWAY_NAME_RE = /^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$/;
 
 export function validGatewayName(name: string): boolean {
   return GATEWAY_NAME_RE.test(name) || isIP(name) !== 0;
+}
+
+function checkIps(name: string, ips: readonly string[], available: readonly string[]): void {
+  for (const ip of ips) {
+    if (!available.includes(ip)) throw badRequest(`IP address of ${ip} is not available on ${name}. Valid IPs are :${available.join(',')}`);
+  }
+}
+
+/** gwcli utils.py valid_gateway, the part that asks the new gateway's API (upstream messages). */
+async function checkRemoteGateway(sysinfo: NonNullable<PeerInfo['sysinfo']>, name: string, ips: readonly string[], localHash: string): Promise<void> {
+  const addrs = await sysinfo(name, 'ip_addresses');
+  if (addrs === undefined || addrs.status !== 200) {
+    throw badRequest(`ip_addresses query to ${name} failed - check rbd-target-api log. Is the API server running and in the right mode (http/https)?`);
+  }
+  const data = (addrs.body as { data?: unknown } | undefined)?.data;
+  if (!Array.isArray(data)) throw badRequest('Malformed REST API response');
+  checkIps(name, ips, data.filter((x): x is string => typeof x === 'string'));
+  const conf = await sysinfo(name, 'checkconf');
+  if (conf === undefined || conf.status !== 200) throw badRequest(`checkconf API call to ${name} failed with code ${conf?.status ?? 0}`);
+  if ((conf.body as { data?: unknown } | undefined)?.data !== localHash) {
+    throw badRequest(`/etc/ceph/iscsi-gateway.cfg on ${name} does not match the local version. Correct and retry request`);
+  }
+  const versions = await sysinfo(name, 'checkversions');
+  if (versions === undefined || versions.status !== 200) {
+    const errors = (versions?.body as { data?: unknown } | undefined)?.data;
+    if (!Array.isArray(errors)) throw badRequest('Malformed REST API response');
+    throw badRequest(`${name} failed package validation checks - ${errors.map(String).join(',')}`);
+  }
 }
 
 export function gatewayRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -62,21 +92,21 @@ export function gatewayRoutes(app: FastifyInstance, ctx: ApiContext): void {
       }
       if (new Set(ips).size !== ips.length) throw badRequest('IP address already defined to the configuration');
 
-      // Without skipchecks (gwcli utils.py valid_gateway): this gateway's IPs must be
-      // on this host; another gateway's name must resolve (or already be known). We do
-      // not call the other gateway's API (no fan-out), so its IPs and settings hash are
-      // not checked here; it reports a bad IP itself when it reconciles.
+      // Without skipchecks (gwcli utils.py valid_gateway): the name resolves, the IPs are
+      // on that host, its settings hash equals ours and its OS passes. For this gateway
+      // that is answered locally; another gateway is asked through its API
+      // (/api/sysinfo/ip_addresses, checkconf, checkversions) when peers are wired.
       if (!skipchecks) {
         if (name === ctx.deps.status.gatewayName) {
-          const mine = ctx.deps.status.ipAddresses();
-          for (const ip of ips) {
-            if (!mine.includes(ip)) throw badRequest(`IP address of ${ip} is not available on ${name}. Valid IPs are :${mine.join(',')}`);
+          checkIps(name, ips, ctx.deps.status.ipAddresses());
+        } else {
+          if (isIP(name) === 0) {
+            const known = gatewayNames(await ctx.load()).includes(name);
+            if (!known && (await resolveHost(name)).length === 0) {
+              throw badRequest(`Gateway '${name}' is not resolvable to an IP address`);
+            }
           }
-        } else if (isIP(name) === 0) {
-          const known = gatewayNames(await ctx.load()).includes(name);
-          if (!known && (await resolveHost(name)).length === 0) {
-            throw badRequest(`Gateway '${name}' is not resolvable to an IP address`);
-          }
+          if (ctx.peers?.sysinfo !== undefined) await checkRemoteGateway(ctx.peers.sysinfo.bind(ctx.peers), name, ips, settingsHash(ctx.deps.settings));
         }
       }
 

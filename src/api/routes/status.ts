@@ -11,8 +11,7 @@ import { settingsHash } from '../../config/settings.js';
 import type { SessionInfo } from '../../gateway/status.js';
 import { decryptDocPasswords } from '../chap-crypto.js';
 import type { ApiContext } from '../context.js';
-import { httpPeerInfo } from '../peers.js';
-import type { ClientInfo, PeerInfo } from '../peers.js';
+import type { ClientInfo } from '../peers.js';
 import { clientOr404, ensureDocShape, gatewayEntry, targetOr404 } from '../doc.js';
 import { notFound } from '../errors.js';
 import { field, pathParam } from '../params.js';
@@ -69,7 +68,7 @@ async function defaultOsRelease(): Promise<Record<string, string>> {
 export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { settings, status } = ctx.deps;
 
-  const peers: PeerInfo | null = ctx.deps.peers === undefined ? httpPeerInfo(settings) : ctx.deps.peers;
+  const peers = ctx.peers;
   /** The target's gateways other than this one (asked in parallel; silent ones are left out). */
   const otherPortals = (portals: Record<string, unknown>): string[] => Object.keys(portals).filter((g) => g !== status.gatewayName);
 

@@ -196,3 +196,50 @@ test('gateway IPs: bracketed IPv6 accepted, link-local scope kept', async () => 
     await h.close();
   }
 });
+
+test('gateway create without skipchecks asks the new gateway its IPs, settings hash and OS (gwcli valid_gateway)', async () => {
+  const { settingsHash } = await import('../../../src/config/settings.js');
+  type Answer = { status: number; body: unknown } | undefined;
+  const answers: Record<string, Answer> = {};
+  const asked: string[] = [];
+  const h = makeHarness({
+    deps: {
+      peers: {
+        sysinfo: (gw, q) => {
+          asked.push(`${gw}:${q}`);
+          return Promise.resolve(answers[q]);
+        },
+        targetSessions: () => Promise.resolve(undefined),
+        clientInfo: () => Promise.resolve(undefined),
+      },
+    },
+  });
+  try {
+    await h.call('PUT', `/api/target/${TARGET}`);
+    const add = () => h.call('PUT', `/api/gateway/${TARGET}/${GW2}`, { form: { ip_address: '192.168.122.20' } });
+    let r = await add();
+    assert.deepEqual([r.statusCode, msg(r)], [400, `ip_addresses query to ${GW2} failed - check rbd-target-api log. Is the API server running and in the right mode (http/https)?`]);
+    answers['ip_addresses'] = { status: 200, body: { data: ['192.168.122.21'] } };
+    r = await add();
+    assert.deepEqual([r.statusCode, msg(r)], [400, `IP address of 192.168.122.20 is not available on ${GW2}. Valid IPs are :192.168.122.21`]);
+    answers['ip_addresses'] = { status: 200, body: { data: ['192.168.122.20'] } };
+    answers['checkconf'] = { status: 200, body: { data: 'other-hash' } };
+    r = await add();
+    assert.deepEqual([r.statusCode, msg(r)], [400, `/etc/ceph/iscsi-gateway.cfg on ${GW2} does not match the local version. Correct and retry request`]);
+    answers['checkconf'] = { status: 200, body: { data: settingsHash(h.settings) } };
+    answers['checkversions'] = { status: 500, body: { data: ['OS version is unsupported'] } };
+    r = await add();
+    assert.deepEqual([r.statusCode, msg(r)], [400, `${GW2} failed package validation checks - OS version is unsupported`]);
+    answers['checkversions'] = { status: 200, body: { data: 'checks passed' } };
+    r = await add();
+    assert.deepEqual([r.statusCode, msg(r)], [200, 'Gateway creation successful']);
+    assert.ok(asked.every((a) => a.startsWith(`${GW2}:`)));
+    // skipchecks asks nothing.
+    const before = asked.length;
+    r = await h.call('PUT', `/api/gateway/${TARGET}/gw3.example.com`, { form: { ip_address: '192.168.122.30', skipchecks: 'true' } });
+    assert.equal(r.statusCode, 200);
+    assert.equal(asked.length, before);
+  } finally {
+    await h.close();
+  }
+});
