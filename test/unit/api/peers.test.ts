@@ -17,6 +17,8 @@ test('targetSessions / clientInfo over HTTP with the shared credentials; silent 
     assert.equal(await info.targetSessions('127.0.0.1', TARGET), 1);
     assert.deepEqual(await info.clientInfo('127.0.0.1', TARGET, CLIENT), { alias: 'client-alias', state: 'LOGGED_IN', ip_address: ['10.0.0.77'] });
     assert.equal(await info.targetSessions('127.0.0.1', 'iqn.2003-01.com.example:unknown'), undefined, '404 → undefined');
+    assert.deepEqual(await info.sysinfo?.('127.0.0.1', 'ip_addresses'), { status: 200, body: { data: peer.status.ips } });
+    assert.deepEqual(await info.sysinfo?.('127.0.0.1', 'checkversions'), { status: 200, body: { data: 'checks passed' } });
     const wrongCreds = httpPeerInfo({ ...peer.settings, api_port: port, api_password: 'nope' });
     assert.equal(await wrongCreds.targetSessions('127.0.0.1', TARGET), undefined, '401 → undefined');
   } finally {
