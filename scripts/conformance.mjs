@@ -128,7 +128,9 @@ function parseCunit(text) {
       continue;
     }
     const t = line.trim();
-    if (t === 'passed' || t === 'FAILED') { finish(t); continue; }
+    // The result word alone on a line, or followed by teardown noise ("passed    [FAILED] PRIN ...").
+    const word = /^\s*(passed|FAILED)(?:\s|$)/.exec(line);
+    if (word) { finish(word[1] ?? ''); continue; }
     if (/^Run Summary:/.test(t)) { if (cur) finish('ERROR'); lastFailed = null; continue; }
     note(line);
   }
@@ -183,6 +185,11 @@ for (const suite of wanted) {
     rows.push([suite, test, result, reason.replace(/[\t\n]/g, ' ')]);
   }
   for (const k of Object.keys(totals)) totals[k] += counts[k];
+  // Cross-check with CUnit's own "Run Summary" (tests Total Ran Passed Failed Inactive).
+  const cu = /^\s*tests\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(text);
+  if (cu && (Number(cu[3]) !== counts.PASSED + counts.SKIPPED || Number(cu[4]) !== counts.FAILED)) {
+    console.log(`WARNING ${suite}: parsed ${counts.PASSED + counts.SKIPPED} passed/skipped, ${counts.FAILED} failed; CUnit says ${cu[3]} passed, ${cu[4]} failed`);
+  }
   const line = `${suite}\t${counts.PASSED} passed\t${counts.FAILED} failed\t${counts.SKIPPED} skipped\t${counts.ERROR} errors\t${(r.ms / 1000).toFixed(1)} s`;
   summaryLines.push(line);
   console.log(line);

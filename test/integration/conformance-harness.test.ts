@@ -20,6 +20,7 @@ ALL.Alpha.Skipper
 ALL.Alpha.Broken
 ALL.Alpha.Noisy
 ALL.Alpha.Control-SWP
+ALL.Alpha.Glued
 ALL.Beta
 ALL.Beta.One
 ALL.Beta.Two
@@ -47,9 +48,12 @@ FAILED
   Test: Noisy ...passed    [FAILED] PRIN command: failed with sense. SENSE KEY:UNIT_ATTENTION(6) ASCQ:BUS_RESET(0x2900)
   Test: Control-SWP ...FAILED
     1. test_modesense6_control_swp.c:42  - CU_ASSERT_EQUAL(ret,0)
+  Test: Glued ...    [SKIPPED] SANITIZE OVERWRITE is not implemented according to REPORT_SUPPORTED_OPCODES.
+passed    [FAILED] PRIN command: failed with sense. RESERVATION CONFLICT
+    [FAILED] PRIN command: failed with sense. RESERVATION CONFLICT
 
 Run Summary:    Type  Total    Ran Passed Failed Inactive
-               tests      5      5      3      2        0
+               tests      6      6      4      2        0
 `;
 
 // Beta: the tool crashes after the first test (no result for Two).
@@ -104,6 +108,7 @@ test('classifies PASSED / SKIPPED / FAILED / ERROR and writes tsv, summary, mask
     'Alpha.Broken': 'FAILED',
     'Alpha.Noisy': 'PASSED', // CUnit said passed; the later [FAILED] line is teardown noise
     'Alpha.Control-SWP': 'FAILED',
+    'Alpha.Glued': 'SKIPPED', // result word followed by teardown noise on the same line
     'Beta.One': 'PASSED',
     'Beta.Two': 'ERROR', // crashed: no result
     'Gamma.Hangs': 'ERROR', // killed by the per-suite timeout
@@ -114,8 +119,8 @@ test('classifies PASSED / SKIPPED / FAILED / ERROR and writes tsv, summary, mask
   assert.equal(reason('Alpha.Control-SWP'), 'test_modesense6_control_swp.c:42  - CU_ASSERT_EQUAL(ret,0)');
   assert.match(reason('Gamma.Hangs'), /timeout after 1 s/);
   // Last line: failed includes errors.
-  assert.equal(r.stdout.trim().split('\n').pop(), '3 passed, 4 failed, 1 skipped');
-  assert.match(await readFile(`${out}.summary.txt`, 'utf8'), /3 passed, 4 failed, 1 skipped\n$/);
+  assert.equal(r.stdout.trim().split('\n').pop(), '3 passed, 4 failed, 2 skipped');
+  assert.match(await readFile(`${out}.summary.txt`, 'utf8'), /3 passed, 4 failed, 2 skipped\n$/);
   // The CHAP secret never reaches the raw log; each suite ran once, with both URLs and initiators.
   const rawLog = await readFile(`${out}.txt`, 'utf8');
   assert.doesNotMatch(rawLog, /s3cretpassw0rd/);
@@ -130,7 +135,8 @@ test('-s runs only the named suites; -B budget marks the rest ERROR; bad argumen
   const env = { ...process.env, ISCSI_TEST_CU: fake };
   const r = await run(process.execPath, [join(ROOT, 'scripts', 'conformance.mjs'), '-o', out, '-s', 'Alpha', 'iscsi://127.0.0.1/iqn.x:y/0'], { timeoutMs: 30_000, env });
   assert.equal(r.code, 0, r.output);
-  assert.equal(parseConformanceTsv(await readFile(`${out}.tsv`, 'utf8')).length, 5);
+  assert.equal(parseConformanceTsv(await readFile(`${out}.tsv`, 'utf8')).length, 6);
+  assert.doesNotMatch(r.stdout, /WARNING/, 'parsed counts disagree with CUnit Run Summary');
 
   // Budget 0.001 s: the first suite starts (budget checked before each), the rest are not run.
   const b = await run(process.execPath, [join(ROOT, 'scripts', 'conformance.mjs'), '-o', join(dir, 'bud'), '-B', '0.001', '-s', 'Alpha,Beta', 'iscsi://127.0.0.1/iqn.x:y/0'], { timeoutMs: 30_000, env });
