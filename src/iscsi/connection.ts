@@ -9,6 +9,7 @@
  */
 import type { Duplex } from 'node:stream';
 import {
+  AsyncEvent,
   IscsiOp,
   LogoutReason,
   LogoutResponseCode,
@@ -179,7 +180,7 @@ export class Connection implements TaskSink {
   /** Normal sessions in the full feature phase (discovery sessions are not listed). */
   sessionInfo() {
     const id = this.identity;
-    if (id === null || this.state === 'closed' || this.sessionType === 'Discovery') return null;
+    if (id === null || this.state !== 'ffp' || this.sessionType === 'Discovery') return null;
     return {
       targetName: id.targetName,
       initiatorName: id.initiatorName,
@@ -204,6 +205,29 @@ export class Connection implements TaskSink {
     this.log.info({ reason, initiator: this.identity?.initiatorName }, 'closing connection');
     this.socket.destroy();
     this.teardown(reason);
+  }
+
+  /**
+   * RFC 7143 §11.9.1 AsyncEvent 1 "logout request": asks the initiator to log
+   * out within `seconds` (Parameter3). Normal sessions in the full feature phase only.
+   */
+  requestLogout(seconds: number): boolean {
+    const session = this.session;
+    if (session === null || this.state !== 'ffp' || this.sessionType !== 'Normal' || this.closing) return false;
+    this.safeWrite({
+      opcode: IscsiOp.ASYNC_MESSAGE,
+      statSN: this.nextStatSN(),
+      expCmdSN: session.expCmdSN,
+      maxCmdSN: session.maxCmdSN,
+      asyncEvent: AsyncEvent.LOGOUT_REQUEST,
+      parameter3: Math.max(0, Math.min(0xffff, Math.round(seconds))),
+    });
+    return true;
+  }
+
+  /** Resolves when the connection has been torn down. */
+  get closed(): Promise<void> {
+    return this.closedPromise;
   }
 
   closeAndWait(reason: string): Promise<void> {

@@ -40,9 +40,12 @@ export function openPortal(host: string, port: number, onSocket: (socket: net.So
           const a = server.address();
           return a !== null && typeof a === 'object' ? a.port : port;
         },
+        // Stops accepting at once; established connections are the connection layer's
+        // business (net.Server.close() would otherwise wait for all of them to end).
         close: () =>
           new Promise<void>((res) => {
-            server.close(() => res());
+            server.close();
+            setImmediate(res);
           }),
       });
     };

@@ -156,11 +156,29 @@ export class IscsiServer {
     return this.portals.size > 0;
   }
 
-  /** Stop listening and close all connections; resolves when they are gone. */
-  async close(): Promise<void> {
+  /**
+   * Stop listening and close all connections; resolves when they are gone.
+   * With `logoutGraceMs` > 0 (added option), sessions first get an Async Message
+   * "logout request" (RFC 7143 §11.9.1) and that long to log out cleanly.
+   */
+  async close(opts: { logoutGraceMs?: number } = {}): Promise<void> {
     const portals = [...this.portals.values()];
     this.portals.clear();
     await Promise.all(portals.map((p) => p.close()));
+    const grace = opts.logoutGraceMs ?? 0;
+    if (grace > 0) {
+      const asked = [...this.connections].filter((c) => c.requestLogout(Math.ceil(grace / 1000)));
+      if (asked.length > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.all(asked.map((c) => c.closed)),
+          new Promise<void>((r) => {
+            timer = setTimeout(r, grace);
+          }),
+        ]);
+        if (timer !== undefined) clearTimeout(timer);
+      }
+    }
     const closing = [...this.connections].map((c) => c.closeAndWait('server shutdown'));
     await Promise.all(closing);
   }

@@ -187,3 +187,21 @@ test('IPv6 loopback portal, unlisten, listening(), close() ends sessions', async
   assert.equal(server.sessions().length, 0);
   assert.equal(reg.events.closed, 1);
 });
+
+test('close({ logoutGraceMs }) sends an Async Message logout request; a clean logout ends it early', async () => {
+  const reg = new FakeRegistry();
+  const { server, port } = await startServer(reg);
+  const ini = await TestInitiator.connect(port);
+  await ini.login();
+  const t0 = Date.now();
+  const closing = server.close({ logoutGraceMs: 5000 });
+  const msg = await ini.recv();
+  assert.equal(msg.opcode, IscsiOp.ASYNC_MESSAGE);
+  assert.equal('asyncEvent' in msg && msg.asyncEvent, 1);
+  ini.logout();
+  const lo = await ini.recv();
+  assert.equal(lo.opcode, IscsiOp.LOGOUT_RESPONSE);
+  await closing;
+  assert.ok(Date.now() - t0 < 4000, 'did not wait for the whole grace period');
+  assert.equal(await ini.waitClosed(), true);
+});
