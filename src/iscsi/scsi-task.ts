@@ -371,22 +371,21 @@ export class ScsiTask {
     const edtl = this.edtl;
     const dataIn = res.dataIn;
     let residual: Residual = { overflow: false, underflow: false, count: 0 };
-    if (this.write && this.prepared !== null) {
-      // Write direction: residual against what the command needed (SAM-5 / RFC 7143 §11.4.5).
-      const needed = this.prepared.dataOutLength;
-      if (needed > edtl) residual = { overflow: true, underflow: false, count: needed - edtl };
-      else if (needed < edtl) residual = { overflow: false, underflow: true, count: edtl - needed };
-    }
-    let sendLen = 0;
-    if (dataIn !== undefined && dataIn.length > 0) {
-      sendLen = Math.min(dataIn.length, edtl);
-      if (!this.write) {
-        if (dataIn.length > edtl) residual = { overflow: true, underflow: false, count: dataIn.length - edtl };
-        else if (dataIn.length < edtl) residual = { overflow: false, underflow: true, count: edtl - dataIn.length };
+    // Residuals (RFC 7143 §11.4.5, SAM-5 "residual"): against what the command needed
+    // for the write direction, against what it returned for everything else.
+    const writeDir = this.write || (this.prepared !== null && this.prepared.dataOutLength > 0);
+    if (writeDir) {
+      if (this.prepared !== null) {
+        const needed = this.prepared.dataOutLength;
+        if (needed > edtl) residual = { overflow: true, underflow: false, count: needed - edtl };
+        else if (needed < edtl) residual = { overflow: false, underflow: true, count: edtl - needed };
       }
-    } else if (!this.write && this.read && edtl > 0) {
-      residual = { overflow: false, underflow: true, count: edtl };
+    } else {
+      const n = dataIn?.length ?? 0;
+      if (n > edtl) residual = { overflow: true, underflow: false, count: n - edtl };
+      else if (n < edtl) residual = { overflow: false, underflow: true, count: edtl - n };
     }
+    const sendLen = dataIn !== undefined && !writeDir ? Math.min(dataIn.length, edtl) : 0;
     // RFC 7143 §11.7.4: status may ride on the final Data-In only for GOOD without sense.
     const collapse = sendLen > 0 && res.status === ScsiStatus.GOOD && res.sense === undefined;
     if (sendLen > 0 && dataIn !== undefined) {
