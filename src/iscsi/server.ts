@@ -152,6 +152,11 @@ export class IscsiServer {
     return n;
   }
 
+  /** Open connections, in any phase (added member, for status and tests). */
+  connectionCount(): number {
+    return this.connections.size;
+  }
+
   listening(): boolean {
     return this.portals.size > 0;
   }
