@@ -328,10 +328,18 @@ export class Connection implements TaskSink {
     }
     const isid = Buffer.alloc(6);
     isid.writeUIntBE(pdu.isid, 0, 6);
-    const answer = this.login.handle(
-      { transit: pdu.transit, csg: pdu.csg, nsg: pdu.nsg, versionMax: pdu.versionMax, versionMin: pdu.versionMin, isid, tsih: pdu.tsih, cid: pdu.cid },
-      pairs,
-    );
+    let answer;
+    try {
+      answer = this.login.handle(
+        { transit: pdu.transit, csg: pdu.csg, nsg: pdu.nsg, versionMax: pdu.versionMax, versionMin: pdu.versionMin, isid, tsih: pdu.tsih, cid: pdu.cid },
+        pairs,
+      );
+    } catch (err) {
+      // The registry failed (e.g. configuration not loaded): a target error, not a crash.
+      this.log.error({ err }, 'login failed inside the target');
+      this.loginReject(pdu, LoginStatus.TARGET_ERROR, 'internal error');
+      return;
+    }
     if (answer.status !== LoginStatus.SUCCESS) {
       this.loginReject(pdu, answer.status, answer.reason ?? 'login failed');
       return;

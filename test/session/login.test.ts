@@ -249,3 +249,19 @@ function decodeTextAll(b: Buffer) {
     .filter((s) => s.length > 0)
     .map((s) => ({ key: s.slice(0, s.indexOf('=')), value: s.slice(s.indexOf('=') + 1) }));
 }
+
+test('a registry that throws during login gives 0x0300 TARGET_ERROR, not a crash', async () => {
+  const reg = new FakeRegistry();
+  reg.findTarget = () => {
+    throw new Error('config not loaded');
+  };
+  const { server, port } = await startServer(reg);
+  try {
+    const ini = await TestInitiator.connect(port);
+    assert.equal((await ini.login()).status, 0x0300);
+    assert.equal(await ini.waitClosed(), true);
+    assert.equal(server.listening(), true);
+  } finally {
+    await server.close();
+  }
+});
