@@ -202,6 +202,14 @@ export class ParamNegotiator {
     }
     this.proposed.add(key);
     if (def.normalOnly && this.sessionType === 'Discovery') return { kind: 'answer', answer: TextAnswer.IRRELEVANT };
+    const out = this.answer(def, key, value);
+    // After a Reject the key keeps its default; leave it open so offers() can still
+    // propose the value our limits need.
+    if (out.kind === 'answer' && out.answer === TextAnswer.REJECT) this.proposed.delete(key);
+    return out;
+  }
+
+  private answer(def: KeyDef, key: string, value: string): NegotiationOutcome {
     const ours = this.ours(key);
     switch (def.fn) {
       case 'irrelevant':

@@ -129,3 +129,34 @@ test('initiator MaxRecvDataSegmentLength is capped by MaxXmitDataSegmentLength',
   const d = new ParamNegotiator('Normal', limits());
   assert.equal(d.result().initiatorMaxRecvDataSegmentLength, 8192); // RFC default
 });
+
+import fc from 'fast-check';
+
+test('property: answers never exceed the target limits; result is consistent', () => {
+  const num = fc.integer({ min: 0, max: 20_000_000 }).map(String);
+  fc.assert(
+    fc.property(
+      fc.record({
+        maxBurstLength: fc.integer({ min: 512, max: 16777215 }),
+        firstBurstLength: fc.integer({ min: 512, max: 16777215 }),
+        maxOutstandingR2T: fc.integer({ min: 1, max: 65535 }),
+        immediateData: fc.boolean(),
+        initialR2T: fc.boolean(),
+      }),
+      fc.record({ MaxBurstLength: num, FirstBurstLength: num, MaxOutstandingR2T: num, ImmediateData: fc.constantFrom('Yes', 'No', 'x'), InitialR2T: fc.constantFrom('Yes', 'No') }),
+      (lim, offer) => {
+        const n = new ParamNegotiator('Normal', limits(lim));
+        for (const [k, v] of Object.entries(offer)) assert.equal(n.negotiate(k, v).kind, 'answer');
+        // answer the target's own offers as a compliant initiator would
+        for (const [k, v] of n.offers()) assert.equal(n.negotiate(k, v).kind, 'answer');
+        const p = n.result();
+        assert.ok(p.maxBurstLength <= lim.maxBurstLength);
+        assert.ok(p.firstBurstLength <= Math.min(lim.firstBurstLength, p.maxBurstLength));
+        assert.ok(p.maxOutstandingR2T <= lim.maxOutstandingR2T);
+        if (!lim.immediateData) assert.equal(p.immediateData, false);
+        if (lim.initialR2T) assert.equal(p.initialR2T, true);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});

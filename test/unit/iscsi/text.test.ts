@@ -81,3 +81,48 @@ test('splitText: chunks of at most N bytes that join back', () => {
   assert.deepEqual(Buffer.concat(parts), b);
   assert.equal(splitText(b, 1000).length, 1);
 });
+
+import fc from 'fast-check';
+
+test('property: encodeText/decodeText round trip and arbitrary bytes only throw TextError', () => {
+  const key = fc.stringMatching(/^[A-Za-z][A-Za-z0-9.\-+@_]{0,62}$/);
+  const value = fc.string({ maxLength: 255 }).filter((v) => !v.includes('\0') && Buffer.byteLength(v) === v.length);
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.tuple(key, value), { selector: (t) => t[0], maxLength: 20 }), (pairs) => {
+      const back = decodeText(encodeText(pairs));
+      assert.deepEqual(
+        back.map((p) => [p.key, p.value]),
+        pairs,
+      );
+    }),
+    { numRuns: 200 },
+  );
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 600 }), (a) => {
+      try {
+        decodeText(Buffer.from(a));
+      } catch (e) {
+        assert.ok(e instanceof TextError);
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('property: continued text at random cut points equals the whole text', () => {
+  const full = encodeText([
+    ['InitiatorName', 'iqn.1993-08.org.debian:01:abcdef'],
+    ['SessionType', 'Normal'],
+    ['TargetName', 'iqn.2003-01.org.example:t'],
+  ]);
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.integer({ min: 1, max: full.length - 1 }), { maxLength: 6 }), (cuts) => {
+      const points = [0, ...cuts.sort((a, b) => a - b), full.length];
+      const acc = new TextAccumulator();
+      let out = null;
+      for (let i = 0; i + 1 < points.length; i++) out = acc.push(full.subarray(points[i], points[i + 1]), i + 2 < points.length);
+      assert.deepEqual(out, decodeText(full));
+    }),
+    { numRuns: 200 },
+  );
+});
