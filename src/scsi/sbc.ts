@@ -424,37 +424,61 @@ function parseGetLbaStatus(cdb: Buffer, lu: LogicalUnit): Parsed {
   return parsed(0, cdb.readUInt32BE(10), lba, 0);
 }
 
-/** Largest span asked of mapAllocation per command (bounded work per GET LBA STATUS). */
-const LBA_STATUS_WINDOW_BYTES = 1024 * 1024 * 1024;
+/** First span asked of mapAllocation; it grows 4x per round up to the limit (bounded work on fragmented stores). */
+const LBA_STATUS_FIRST_WINDOW_BYTES = 8 * 1024 * 1024;
+/** Most bytes one GET LBA STATUS looks at. */
+const LBA_STATUS_LIMIT_BYTES = 1024 * 1024 * 1024;
 
+interface LbaStatusDescriptor {
+  lba: number;
+  blocks: number;
+  /** PROVISIONING STATUS: 0 mapped, 1 deallocated. */
+  status: number;
+}
+
+/** Appends [start, end) with a status, merging with the previous descriptor; a block partly mapped counts as mapped. */
+function appendStatus(descs: LbaStatusDescriptor[], start: number, end: number, status: number): void {
+  let last = descs[descs.length - 1];
+  if (last !== undefined && last.lba + last.blocks > start) {
+    if (status === 0 && last.status !== 0) {
+      last.blocks = start - last.lba;
+      if (last.blocks <= 0) descs.pop();
+      last = descs[descs.length - 1];
+    } else {
+      start = last.lba + last.blocks;
+    }
+  }
+  if (end <= start) return;
+  if (last !== undefined && last.status === status && last.lba + last.blocks === start) last.blocks += end - start;
+  else descs.push({ lba: start, blocks: end - start, status });
+}
+
+/**
+ * SBC-4 "GET LBA STATUS": LBA status descriptors from the STARTING LBA on. The
+ * backstore's allocation map is asked for growing windows until the allocation
+ * length is filled (one more descriptor proves the last one complete) or the limit is reached.
+ */
 async function executeGetLbaStatus(ctx: ExecContext): Promise<Buffer> {
   const { lu, p } = ctx;
   const bs = lu.blockSize;
-  const cap = lu.capacityBlocks;
   const maxDescriptors = Math.max(1, Math.min(1024, Math.floor((p.dataInLength - 8) / 16)));
-  const spanBlocks = Math.min(cap - p.lba, Math.floor(LBA_STATUS_WINDOW_BYTES / bs), 0xffffffff);
-  const descs: Array<{ lba: number; blocks: number; status: number }> = [];
+  const endLba = p.lba + Math.min(lu.capacityBlocks - p.lba, Math.floor(LBA_STATUS_LIMIT_BYTES / bs), 0xffffffff);
+  const descs: LbaStatusDescriptor[] = [];
   const map = lu.backstore.mapAllocation;
   if (map === undefined) {
-    descs.push({ lba: p.lba, blocks: spanBlocks, status: 0 });
+    descs.push({ lba: p.lba, blocks: endLba - p.lba, status: 0 });
   } else {
-    const extents = await map.call(lu.backstore, p.lba * bs, spanBlocks * bs);
-    for (const e of extents) {
-      // Extents are byte ranges; descriptors are whole blocks starting at the requested LBA.
-      const start = Math.max(p.lba, Math.floor(e.offset / bs));
-      const end = Math.ceil((e.offset + e.length) / bs);
-      if (end <= start) continue;
-      const status = e.allocated ? 0x0 : 0x1; // PROVISIONING STATUS: mapped / deallocated
-      const last = descs[descs.length - 1];
-      if (last !== undefined && last.lba + last.blocks > start) {
-        // Partial block shared by two extents: it counts as mapped.
-        const overlap = last.lba + last.blocks - start;
-        if (status === 0 && last.status !== 0) last.blocks -= overlap;
-        else continue;
+    let pos = p.lba;
+    let window = Math.max(1, Math.floor(LBA_STATUS_FIRST_WINDOW_BYTES / bs));
+    while (pos < endLba && descs.length <= maxDescriptors) {
+      const n = Math.min(window, endLba - pos);
+      const extents = await map.call(lu.backstore, pos * bs, n * bs);
+      for (const e of extents) {
+        if (e.allocated) appendStatus(descs, Math.floor(e.offset / bs), Math.ceil((e.offset + e.length) / bs), 0);
+        else appendStatus(descs, Math.ceil(e.offset / bs), Math.floor((e.offset + e.length) / bs), 1);
       }
-      if (last !== undefined && last.status === status && last.lba + last.blocks === start) last.blocks += end - start;
-      else descs.push({ lba: start, blocks: end - start, status });
-      if (descs.length > maxDescriptors) break;
+      pos += n;
+      window *= 4;
     }
   }
   const n = Math.min(descs.length, maxDescriptors);
@@ -464,7 +488,7 @@ async function executeGetLbaStatus(ctx: ExecContext): Promise<Buffer> {
     const d = descs[i]!;
     const off = 8 + 16 * i;
     b.writeBigUInt64BE(BigInt(d.lba), off); // LOGICAL BLOCK ADDRESS
-    b.writeUInt32BE(Math.min(d.blocks, 0xffffffff), off + 8); // NUMBER OF LOGICAL BLOCKS
+    b.writeUInt32BE(d.blocks, off + 8); // NUMBER OF LOGICAL BLOCKS
     b.writeUInt8(d.status, off + 12); // PROVISIONING STATUS
   }
   return b;

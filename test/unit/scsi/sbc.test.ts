@@ -451,3 +451,37 @@ test('WRITE with fewer Data-Out bytes than the CDB asks for (EDTL overflow): onl
   const r = await run(port, shortCaw, { dataOut: Buffer.alloc(BS), edtl: BS, allowShort: true });
   assert.deepEqual(senseOf(r), [ILLEGAL, 0x24, 0x00]);
 });
+
+test('GET LBA STATUS: unaligned extents (a block partly mapped counts as mapped), windows grow until the descriptors are complete', async () => {
+  const { lu, store } = makeLu(64 * 1024 * 1024);
+  const port = await openPort(lu);
+  const calls: Array<[number, number]> = [];
+  // A fake map: bytes [0, 1000) mapped, [1000, 40 MiB) hole, the rest mapped.
+  const HOLE_END = 40 * 1024 * 1024;
+  store.mapAllocation = (off, len) => {
+    calls.push([off, len]);
+    const out = [];
+    const end = off + len;
+    const cut = (a: number, b: number, allocated: boolean) => {
+      const s = Math.max(a, off);
+      const e = Math.min(b, end);
+      if (e > s) out.push({ offset: s, length: e - s, allocated });
+    };
+    cut(0, 1000, true);
+    cut(1000, HOLE_END, false);
+    cut(HOLE_END, 64 * 1024 * 1024, true);
+    return Promise.resolve(out);
+  };
+  const r = await run(port, cdb16(ScsiOp.SERVICE_ACTION_IN_16, 0, 8 + 16 * 2, 0x12));
+  const d = r.dataIn!;
+  assert.equal(d.readUInt32BE(0), 4 + 32);
+  // block 0 and 1 are (partly) mapped: bytes 0..999
+  assert.deepEqual([Number(d.readBigUInt64BE(8)), d.readUInt32BE(16), d[20]], [0, 2, 0]);
+  assert.deepEqual([Number(d.readBigUInt64BE(24)), d.readUInt32BE(32), d[36]], [2, HOLE_END / BS - 2, 1]);
+  // 8 MiB, then 32 MiB, then the rest: stopped once a third descriptor proved the second complete
+  assert.deepEqual(calls.map((c) => c[1] / (1024 * 1024)), [8, 32, 24]);
+  // one descriptor asked, hole found in the first window is still extended to its real end
+  calls.length = 0;
+  const one = (await run(port, cdb16(ScsiOp.SERVICE_ACTION_IN_16, 10, 24, 0x12))).dataIn!;
+  assert.deepEqual([Number(one.readBigUInt64BE(8)), one.readUInt32BE(16), one[20]], [10, HOLE_END / BS - 10, 1]);
+});
