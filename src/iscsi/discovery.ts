@@ -20,10 +20,9 @@ export interface SendTargetsQuery {
 export function sendTargetsAnswer(registry: IscsiTargetRegistry, q: SendTargetsQuery): Array<[string, string]> {
   let which: string;
   if (q.value === 'All') {
-    // RFC 7143 Appendix C: "SendTargets=All" is only valid in a discovery session;
-    // in a normal session it is answered with the session's target only... many
-    // initiators send it anyway, so we answer with all targets this initiator may see.
-    which = 'All';
+    // RFC 7143 Appendix C: "All" belongs to discovery sessions. In a normal session
+    // (LIO does the same) only the session's own target is reported, with all its portals.
+    which = q.sessionType === 'Discovery' ? 'All' : q.sessionTarget;
   } else if (q.value === '') {
     if (q.sessionType === 'Discovery') return [];
     which = q.sessionTarget;

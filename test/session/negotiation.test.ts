@@ -205,3 +205,33 @@ test('close({ logoutGraceMs }) sends an Async Message logout request; a clean lo
   assert.ok(Date.now() - t0 < 4000, 'did not wait for the whole grace period');
   assert.equal(await ini.waitClosed(), true);
 });
+
+test('SendTargets in a normal session reports only its own target; duplicate login key is 0x0200', async () => {
+  const reg = new FakeRegistry();
+  const orig = reg.sendTargets.bind(reg);
+  const asked: string[] = [];
+  reg.sendTargets = (i, a, p, which) => {
+    asked.push(which);
+    return orig(i, a, p, which);
+  };
+  const { server, port } = await startServer(reg);
+  try {
+    const ini = await TestInitiator.connect(port);
+    await ini.login();
+    for (const v of ['All', '']) {
+      ini.text([['SendTargets', v]]);
+      const r = (await ini.recv()) as TextResponsePdu;
+      assert.ok((r.data ?? Buffer.alloc(0)).toString().startsWith(`TargetName=${TARGET}\0`));
+    }
+    assert.deepEqual(asked, [TARGET, TARGET]);
+    const dup = await TestInitiator.connect(port);
+    dup.send({
+      opcode: IscsiOp.LOGIN_REQUEST, transit: true, continue: false, csg: 0, nsg: 1, versionMax: 0, versionMin: 0, isid: 1, tsih: 0, initiatorTaskTag: 0, cid: 0, cmdSN: 1, expStatSN: 0,
+      data: Buffer.from(`InitiatorName=${INITIATOR}\0InitiatorName=${INITIATOR}\0`),
+    });
+    const lr = (await dup.recv()) as LoginResponsePdu;
+    assert.equal((lr.statusClass << 8) | lr.statusDetail, 0x0200);
+  } finally {
+    await server.close();
+  }
+});
