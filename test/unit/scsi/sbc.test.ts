@@ -460,7 +460,7 @@ test('GET LBA STATUS: unaligned extents (a block partly mapped counts as mapped)
   const HOLE_END = 40 * 1024 * 1024;
   store.mapAllocation = (off, len) => {
     calls.push([off, len]);
-    const out = [];
+    const out: Array<{ offset: number; length: number; allocated: boolean }> = [];
     const end = off + len;
     const cut = (a: number, b: number, allocated: boolean) => {
       const s = Math.max(a, off);
