@@ -77,7 +77,7 @@ test('concurrent sessions with many outstanding mixed commands keep data and tag
         } else {
           const all = Buffer.concat(t.got);
           for (let b = 0; b < t.blocks; b++) {
-            const want = expected.get(t.lba + b) ?? reg.disk.data.subarray((t.lba + b) * BLOCK, (t.lba + b + 1) * BLOCK);
+            const want: Buffer = expected.get(t.lba + b) ?? reg.disk.data.subarray((t.lba + b) * BLOCK, (t.lba + b + 1) * BLOCK);
             assert.deepEqual(all.subarray(b * BLOCK, (b + 1) * BLOCK), want);
           }
         }
