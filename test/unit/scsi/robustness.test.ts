@@ -26,9 +26,9 @@ test('random CDBs and parameter data never crash the device server', async () =>
     if (smallLba) {
       // keep LBAs and lengths mostly in range so execute() paths run too
       c.fill(0, 2, 9);
-      c[9] &= 0x0f;
+      c[9] = c[9]! & 0x0f;
       c[7] = 0;
-      c[8] &= 0x0f;
+      c[8] = c[8]! & 0x0f;
       c[10] = 0;
       c[11] = 0;
       c[12] = 0;
