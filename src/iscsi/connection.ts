@@ -472,7 +472,7 @@ export class Connection implements TaskSink {
         this.withCmdSN(pdu.cmdSN, pdu.immediate, () => this.onTmf(pdu));
         break;
       case IscsiOp.TEXT_REQUEST:
-        this.withCmdSN(pdu.cmdSN, pdu.immediate, () => this.onText(pdu));
+        this.withCmdSN(pdu.cmdSN, pdu.immediate, () => this.onText(pdu, bhs));
         break;
       case IscsiOp.LOGOUT_REQUEST:
         this.withCmdSN(pdu.cmdSN, pdu.immediate, () => this.onLogout(pdu));
@@ -632,7 +632,7 @@ export class Connection implements TaskSink {
     );
   }
 
-  private onText(pdu: TextRequestPdu): void {
+  private onText(pdu: TextRequestPdu, bhs: Buffer): void {
     const session = this.session as Session;
     const itt = pdu.initiatorTaskTag;
     const mrdsl = this.params?.initiatorMaxRecvDataSegmentLength ?? LOGIN_MAX_RECV;
@@ -654,7 +654,8 @@ export class Connection implements TaskSink {
     if (pdu.targetTransferTag !== RESERVED_TAG) {
       const p = this.textPending;
       if (p === null || p.ttt !== pdu.targetTransferTag) {
-        this.sendReject(RejectReason.INVALID_PDU_FIELD, Buffer.alloc(48));
+        // RFC 7143 §11.10.4: a TTT we did not hand out.
+        this.sendReject(RejectReason.INVALID_PDU_FIELD, bhs);
         return;
       }
       const next = p.chunks.shift();

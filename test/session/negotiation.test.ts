@@ -235,3 +235,18 @@ test('SendTargets in a normal session reports only its own target; duplicate log
     await server.close();
   }
 });
+
+test('Text request with a TTT we never handed out is rejected (INVALID PDU FIELD)', async () => {
+  const { server, port } = await startServer(new FakeRegistry());
+  try {
+    const ini = await TestInitiator.connect(port);
+    await ini.login();
+    ini.text([], { ttt: 0x4242 });
+    const rej = await ini.recv();
+    assert.equal(rej.opcode, IscsiOp.REJECT);
+    assert.equal('reason' in rej && rej.reason, 0x09);
+    assert.equal('data' in rej && rej.data?.readUInt32BE(20), 0x4242, 'the rejected header is returned');
+  } finally {
+    await server.close();
+  }
+});
