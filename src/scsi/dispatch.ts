@@ -212,6 +212,8 @@ export function prepareCommand(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, 
   const format = lu.senseFormat;
   const cdb = req.cdb;
   if (cdb.length < 2) return checkCondition('INVALID_FIELD_IN_CDB', { field: { inCdb: true, byte: 0 } }, format);
+  // A closed LU (being removed) answers like a unit that is going away.
+  if (lu.isClosed) return checkCondition('NOT_READY_CAUSE_NOT_REPORTABLE', {}, format);
   const key = nexus.key;
   // SAM-5: the first command of a new I_T nexus sees POWER ON, RESET, OR BUS DEVICE RESET OCCURRED.
   if (!lu.ua.isKnown(key)) lu.ua.register(key);

@@ -109,9 +109,9 @@ function writeData(ctx: ExecContext): { data: Buffer; blocks: number } {
 
 const EMPTY = Buffer.alloc(0);
 
-async function sharedLock(lu: LogicalUnit, lba: number, blocks: number): Promise<() => void> {
-  const r = lu.rangeLock.acquireShared(lba, lba + blocks);
-  return typeof r === 'function' ? r : await r;
+/** Shared range hold: synchronous (no extra await) unless a COMPARE AND WRITE overlaps. */
+function sharedLock(lu: LogicalUnit, lba: number, blocks: number): (() => void) | Promise<() => void> {
+  return lu.rangeLock.acquireShared(lba, lba + blocks);
 }
 
 /** First differing byte offset, or -1 (SBC-4 "MISCOMPARE": INFORMATION = offset in the Data-Out buffer). */
@@ -138,7 +138,8 @@ async function executeWrite(ctx: ExecContext): Promise<undefined> {
   if (p.blocks === 0) return undefined;
   const { data, blocks } = writeData(ctx);
   if (blocks === 0) return undefined;
-  const release = await sharedLock(lu, p.lba, blocks);
+  const held = sharedLock(lu, p.lba, blocks);
+  const release = typeof held === 'function' ? held : await held;
   try {
     // WCE 0: every write completes on stable storage (SBC-4 "Caching mode page").
     await lu.backstore.write(p.lba * lu.blockSize, data, (p.flags & F_FUA) !== 0 || !lu.mode.wce);
@@ -202,7 +203,8 @@ async function executeWriteVerify(ctx: ExecContext): Promise<undefined> {
   if (p.blocks === 0) return undefined;
   const { data, blocks } = writeData(ctx);
   if (blocks === 0) return undefined;
-  const release = await sharedLock(lu, p.lba, blocks);
+  const held = sharedLock(lu, p.lba, blocks);
+  const release = typeof held === 'function' ? held : await held;
   try {
     // The verification is against the medium: write through.
     await lu.backstore.write(p.lba * lu.blockSize, data, true);
@@ -311,7 +313,8 @@ async function executeWriteSame(ctx: ExecContext): Promise<undefined> {
   const pattern = (p.flags & F_NDOB) !== 0 ? Buffer.alloc(bs) : dataOut(ctx);
   const offset = p.lba * bs;
   const length = p.blocks * bs;
-  const release = await sharedLock(lu, p.lba, p.blocks);
+  const held = sharedLock(lu, p.lba, p.blocks);
+  const release = typeof held === 'function' ? held : await held;
   try {
     // SBC-4 "WRITE SAME (10)": UNMAP 1 asks for the LBAs to be unmapped; a deallocated LBA
     // reads back as zeroes (LBPRZ 1) whatever the pattern was (LIO sbc_execute_write_same_unmap;
@@ -368,7 +371,8 @@ async function executeUnmap(ctx: ExecContext): Promise<undefined> {
   const bs = lu.blockSize;
   await Promise.all(
     ranges.map(async (r) => {
-      const release = await sharedLock(lu, r.lba, r.blocks);
+      const held = sharedLock(lu, r.lba, r.blocks);
+      const release = typeof held === 'function' ? held : await held;
       try {
         await discard.call(lu.backstore, r.lba * bs, r.blocks * bs);
       } finally {

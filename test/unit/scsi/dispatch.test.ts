@@ -215,3 +215,12 @@ test('concurrent independent READs are not serialised', async () => {
   release.forEach((r) => r());
   for (const r of await all) assert.equal(r.status, ScsiStatus.GOOD);
 });
+
+test('a closed LU answers NOT READY instead of touching the backstore', async () => {
+  const { lu, store } = makeLu();
+  const port = await openPort(lu);
+  await lu.close();
+  const reads = store.stats.reads;
+  assert.deepEqual(senseOf(await run(port, cdb10(ScsiOp.READ_10, 0, 1))), [0x2, 0x04, 0x00]);
+  assert.equal(store.stats.reads, reads);
+});
