@@ -1,6 +1,7 @@
 /**
  * Manual/interop helper: starts an IscsiServer on 127.0.0.1:<port> for libiscsi tools.
- *   npx tsx test/session/serve.ts [--real] [port] [chapUser chapSecret [targetUser targetSecret]]
+ *   node --import tsx test/session/serve.ts [--real] [port] [chapUser chapSecret [targetUser targetSecret]]
+ * (one process: stop it with kill <pid>; through `npx tsx` the PID you get is a wrapper)
  * Default: the fake memory-disk port of fake-target.ts. --real: the SCSI device
  * server (src/scsi) over a 64 MiB memory backstore, for iscsi-test-cu.
  * Prints "listening <port>" when ready.
