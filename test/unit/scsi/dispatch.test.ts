@@ -224,3 +224,45 @@ test('a closed LU answers NOT READY instead of touching the backstore', async ()
   assert.deepEqual(senseOf(await run(port, cdb10(ScsiOp.READ_10, 0, 1))), [0x2, 0x04, 0x00]);
   assert.equal(store.stats.reads, reads);
 });
+
+function prOut(sa: number, type: number, key: bigint, sark: bigint): { cdb: Buffer; data: Buffer } {
+  const c = Buffer.alloc(10);
+  c[0] = ScsiOp.PERSISTENT_RESERVE_OUT;
+  c[1] = sa;
+  c[2] = type;
+  c.writeUInt32BE(24, 5);
+  const d = Buffer.alloc(24);
+  d.writeBigUInt64BE(key, 0);
+  d.writeBigUInt64BE(sark, 8);
+  return { cdb: c, data: d };
+}
+
+test('PERSISTENT RESERVE OUT through the dispatcher: WRITE EXCLUSIVE blocks the other nexus writes only', async () => {
+  const { lu } = makeLu();
+  await lu.open();
+  const p1 = await openPort(lu, makeNexus('iqn.1994-05.com.example:a'));
+  const p2 = await openPort(lu, makeNexus('iqn.1994-05.com.example:b'));
+  const reg = prOut(0x00, 0, 0n, 0xabcn);
+  assert.equal((await run(p1, reg.cdb, { dataOut: reg.data })).status, ScsiStatus.GOOD);
+  const res = prOut(0x01, 0x01, 0xabcn, 0n); // RESERVE, type 1 = WRITE EXCLUSIVE
+  assert.equal((await run(p1, res.cdb, { dataOut: res.data })).status, ScsiStatus.GOOD);
+  assert.equal((await run(p2, cdb10(ScsiOp.WRITE_10, 0, 1), { dataOut: Buffer.alloc(512) })).status, ScsiStatus.RESERVATION_CONFLICT);
+  assert.equal((await run(p2, cdb10(ScsiOp.READ_10, 0, 1))).status, ScsiStatus.GOOD);
+  assert.equal((await run(p1, cdb10(ScsiOp.WRITE_10, 0, 1), { dataOut: Buffer.alloc(512) })).status, ScsiStatus.GOOD);
+  // READ KEYS via PERSISTENT RESERVE IN, truncated to the allocation length
+  const rk = Buffer.alloc(10);
+  rk[0] = ScsiOp.PERSISTENT_RESERVE_IN;
+  rk.writeUInt16BE(16, 7);
+  const keys = await run(p2, rk);
+  assert.equal(keys.status, ScsiStatus.GOOD);
+  assert.equal(keys.dataIn?.length, 16);
+  assert.equal(keys.dataIn?.readUInt32BE(4), 8);
+  assert.equal(keys.dataIn?.readBigUInt64BE(8), 0xabcn);
+  // PR OUT is allowed in ALUA standby
+  const { groups } = { groups: lu.aluaGroups() };
+  groups[0]!.state = 'standby';
+  const unreg = prOut(0x00, 0, 0xabcn, 0n);
+  assert.equal((await run(p1, unreg.cdb, { dataOut: unreg.data })).status, ScsiStatus.GOOD);
+  groups[0]!.state = 'active-optimized';
+  assert.equal((await run(p2, cdb10(ScsiOp.WRITE_10, 0, 1), { dataOut: Buffer.alloc(512) })).status, ScsiStatus.GOOD);
+});
