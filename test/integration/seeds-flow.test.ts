@@ -93,7 +93,7 @@ describe('seeds flow: REST → iSCSI login → data → restart', { timeout: 5 *
       [`/api/targetlun/${TARGET_IQN}`, { disk: DISK }, /Target LUN mapping updated successfully/],
       [`/api/client/${TARGET_IQN}/${CLIENT_IQN}`, {}, /client create\/update successful/],
       [`/api/clientauth/${TARGET_IQN}/${CLIENT_IQN}`, { username: CHAP_USER, password: CHAP_PASS }, null],
-      [`/api/clientlun/${TARGET_IQN}/${CLIENT_IQN}`, { disk: DISK }, null],
+      [`/api/clientlun/${TARGET_IQN}/${CLIENT_IQN}`, { disk: DISK }, /client masking update successful/],
     ];
     for (const [path, form, expect] of steps) {
       const r = await d.api.put(path, form);
