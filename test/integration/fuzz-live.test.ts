@@ -7,7 +7,13 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { addClient, Daemon, defineTarget, requireTools, run, TARGET_IQN } from './helpers.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { addClient, Daemon, defineTarget, requireTools, run, TARGET_IQN, waitFor } from './helpers.js';
+
+/** Number of open file descriptors of a process (/proc/PID/fd). */
+function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
 
 const FUZZ_INITIATOR = 'iqn.2024-01.io.example:fuzz';
 
@@ -130,6 +136,7 @@ async function readPdu(c: Conn, ms: number): Promise<{ bhs: Buffer; data: Buffer
 describe('live fuzz of the iSCSI portal', { timeout: 90_000 }, () => {
   let d: Daemon;
   let pid: number | undefined;
+  let baselineFds = 0;
 
   before(async () => {
     requireTools('iscsi-inq');
@@ -137,6 +144,7 @@ describe('live fuzz of the iSCSI portal', { timeout: 90_000 }, () => {
     await defineTarget(d.api, d.gatewayName, 'rbd/disk_1', '64M');
     await addClient(d.api, FUZZ_INITIATOR, 'rbd/disk_1');
     pid = d.pid;
+    baselineFds = openFds(pid ?? 0);
     const inq = await run('iscsi-inq', ['-i', FUZZ_INITIATOR, d.url()], { timeoutMs: 20_000 });
     assert.equal(inq.code, 0, `iscsi-inq before fuzzing failed: ${inq.output}`);
   });
@@ -219,10 +227,19 @@ describe('live fuzz of the iSCSI portal', { timeout: 90_000 }, () => {
           c.sock.write(rbytes(1 + rnd(8192)));
           break;
         case 1: {
-          const h = rbytes(48);
-          h[4] = 0; // no AHS
-          h.writeUIntBE(0xffffff, 5, 3); // absurd DataSegmentLength
+          // A SCSI Command announcing a 16 MiB - 1 immediate data segment, far above the negotiated
+          // MaxRecvDataSegmentLength: RFC 7143 §7.8 protocol error; the target must not wait for it.
+          const h = scsiCommand();
+          h.writeUIntBE(0xffffff, 5, 3);
+          h.writeUInt32BE(0xffffff, 20);
           c.sock.write(h);
+          c.sock.write(rbytes(4096));
+          const closed = await closedWithin(c, 5000);
+          const r2dsl = r2.readUIntBE(5, 3);
+          const got = c.received().subarray(consumed1 + 48 + r2.readUInt8(4) * 4 + r2dsl + ((4 - (r2dsl % 4)) % 4));
+          // Either the connection is dropped, or the target answered with a Reject (opcode 0x3f).
+          const rejected = got.length >= 48 && (got.readUInt8(0) & 0x3f) === 0x3f;
+          assert.ok(closed || rejected, 'a 16 MiB data segment in full feature phase was neither rejected nor closed within 5 s');
           break;
         }
         default: {
@@ -241,9 +258,22 @@ describe('live fuzz of the iSCSI portal', { timeout: 90_000 }, () => {
     }
   });
 
-  test('the daemon is still up: same pid, /api/_ping 200, iscsi-inq works', async () => {
+  test('the daemon is still up: same pid, /api/_ping 200, iscsi-inq works, no leaked sockets', async () => {
     assert.ok(d.running, `daemon died:\n${d.logTail()}`);
     assert.equal(d.pid, pid);
+    // Every hostile connection is closed by now (ours ended or destroyed): the daemon's descriptors
+    // must come back to about where they started (a leak of one per connection would be ~200).
+    let fds = 0;
+    try {
+      await waitFor('daemon file descriptors back to baseline', () => {
+        fds = openFds(pid ?? 0);
+        return fds <= baselineFds + 10 ? true : undefined;
+      }, 10_000, 100);
+    } catch {
+      assert.fail(`daemon holds ${fds} file descriptors after the fuzzing, ${baselineFds} before`);
+    }
+    const rssKiB = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    assert.ok(rssKiB < 512 * 1024, `daemon RSS ${rssKiB} KiB after fuzzing`);
     const ping = await d.api.get('/api/_ping');
     assert.equal(ping.status, 200, ping.text);
     const inq = await run('iscsi-inq', ['-i', FUZZ_INITIATOR, d.url()], { timeoutMs: 20_000 });
