@@ -81,9 +81,12 @@ class DevicePort implements ScsiPort, PortContext {
     if (this.closed) return;
     this.closed = true;
     for (const lu of this.touched) {
-      // SAM-5 "I_T nexus loss": RESERVE(6) released; the nexus sees I_T NEXUS LOSS OCCURRED if it returns.
+      // SAM-5 "I_T nexus loss": RESERVE(6) released. The nexus's unit attention queue is
+      // dropped (initiators log in with fresh ISIDs: keeping queues would grow without bound);
+      // if it returns it starts with POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (29h/00h,
+      // the code that covers every 29h event, I_T nexus loss included).
       lu.pr.nexusLoss(this.nexus);
-      if (lu.ua.isKnown(this.nexus.key)) lu.ua.establish(this.nexus.key, 'I_T_NEXUS_LOSS');
+      lu.ua.forget(this.nexus.key);
     }
     this.touched.clear();
   }

@@ -7,8 +7,11 @@
  */
 import type { SenseReason } from './sense.js';
 
-/** SPC-4 allows a device to drop conditions when the queue overflows; keep it bounded. */
-const MAX_PENDING = 16;
+/**
+ * SPC-4 allows a device to drop conditions when the queue overflows; keep it bounded,
+ * and below libiscsi's login limit (it retries TEST UNIT READY through at most 10 UAs).
+ */
+const MAX_PENDING = 8;
 
 export class UnitAttentions {
   private readonly queues = new Map<string, SenseReason[]>();

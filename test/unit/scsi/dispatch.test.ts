@@ -140,13 +140,16 @@ test('LOGICAL UNIT RESET releases RESERVE(6) and queues a reset unit attention f
   assert.equal((await run(p2, cdb(ScsiOp.RESERVE_6))).status, ScsiStatus.GOOD);
 });
 
-test('I_T nexus loss: a returning nexus sees I_T NEXUS LOSS OCCURRED', async () => {
+test('I_T nexus loss: the queue is dropped; a returning nexus starts with POWER ON RESET', async () => {
   const { lu } = makeLu();
   const n = makeNexus();
   const p = await openPort(lu, n);
+  lu.capacityChanged();
   p.close();
+  assert.equal(lu.ua.isKnown(n.key), false);
   const again = createScsiPort(n, mapOf([[0, lu]]));
-  assert.deepEqual(senseOf(await run(again, TUR())), [0x6, 0x29, 0x07]);
+  assert.deepEqual(senseOf(await run(again, TUR())), [0x6, 0x29, 0x00]);
+  assert.equal((await run(again, TUR())).status, ScsiStatus.GOOD);
 });
 
 test('notifyLunMapChanged: REPORTED LUNS DATA HAS CHANGED, cleared by REPORT LUNS', async () => {

@@ -32,7 +32,7 @@ test('UnitAttentions: power-on first, dedupe, reset supersedes, all-but-one, cap
     'WRITE_ERROR',
   ] as const;
   for (const r of reasons) ua.establish('b', r);
-  assert.equal(ua.pending('b').length, 16);
+  assert.equal(ua.pending('b').length, 8);
   ua.clear('b', 'WRITE_ERROR');
   assert.equal(ua.pending('b').includes('WRITE_ERROR'), false);
   ua.forget('b');
