@@ -64,6 +64,8 @@ export interface ConnectionHost {
   /** Allocates the TSIH of a new session (closing a reinstated one). */
   registerSession(conn: Connection, key: { initiatorName: string; isid: string; targetName: string; tpgt: number }): number;
   connectionClosed(conn: Connection): void;
+  /** Full-feature normal sessions of a target other than this connection's (TMF side effects). */
+  otherSessions(conn: Connection, targetName: string): Session[];
 }
 
 type SocketLike = Duplex & {
@@ -175,6 +177,11 @@ export class Connection implements TaskSink {
 
   sessionIdentity(): SessionIdentity | null {
     return this.identity;
+  }
+
+  /** The FFP session of a normal login, else null. */
+  ffpSession(): Session | null {
+    return this.state === 'ffp' && this.sessionType === 'Normal' ? this.session : null;
   }
 
   /** Normal sessions in the full feature phase (discovery sessions are not listed). */
@@ -611,7 +618,8 @@ export class Connection implements TaskSink {
     const session = this.session as Session;
     const lun = decodeLun(pdu.lun);
     const fn = pdu.function;
-    void executeTmf(session, { fn, lun: lun < 0 ? 0xffff : lun, referencedTaskTag: pdu.referencedTaskTag, refCmdSN: pdu.refCmdSN }).then(
+    const others = (): Session[] => this.host.otherSessions(this, session.id.targetName);
+    void executeTmf(session, { fn, lun: lun < 0 ? 0xffff : lun, referencedTaskTag: pdu.referencedTaskTag, refCmdSN: pdu.refCmdSN }, others).then(
       (outcome) => {
         if (this.state === 'closed') return;
         this.log.info({ fn, lun, rtt: pdu.referencedTaskTag, response: outcome.response }, 'task management');

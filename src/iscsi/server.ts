@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { openPortal, type Portal } from './portal.js';
 import type { IscsiTargetRegistry } from './registry.js';
 import { Connection, type ConnectionHost, type LoggerLike } from './connection.js';
+import type { Session } from './session.js';
 
 export type { LoggerLike } from './connection.js';
 
@@ -69,6 +70,15 @@ export class IscsiServer {
       sessionExists: (tsih) => this.byTsih.has(tsih),
       registerSession: (conn, key) => this.registerSession(conn, key),
       connectionClosed: (conn) => this.connectionClosed(conn),
+      otherSessions: (conn, targetName) => {
+        const out: Session[] = [];
+        for (const c of this.connections) {
+          if (c === conn) continue;
+          const s = c.ffpSession();
+          if (s !== null && s.id.targetName === targetName) out.push(s);
+        }
+        return out;
+      },
     };
   }
 

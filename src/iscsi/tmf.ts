@@ -46,8 +46,15 @@ export interface TmfOutcome {
   dropSession: boolean;
 }
 
-/** Executes one TMF on a session. Never rejects. */
-export async function executeTmf(session: Session, req: TmfRequestFields): Promise<TmfOutcome> {
+/**
+ * Executes one TMF on a session. `others` are the other sessions of the same
+ * target: with ceph-iscsi's LUN model (one LUN id per disk and target, clients
+ * see subsets) a LUN number names the same logical unit in every session, so
+ * LOGICAL UNIT RESET / CLEAR TASK SET and TARGET RESET also terminate their
+ * tasks (SAM-5: the whole task set of the LU / target; those tasks get no
+ * response, the device server queues the unit attentions).
+ */
+export async function executeTmf(session: Session, req: TmfRequestFields, others: () => Session[] = () => []): Promise<TmfOutcome> {
   const port = session.port;
   const done = (response: number, dropSession = false): TmfOutcome => ({ response, dropSession });
   if (port === null) return done(TmfResponse.FUNCTION_REJECTED);
@@ -75,13 +82,17 @@ export async function executeTmf(session: Session, req: TmfRequestFields): Promi
           : req.fn === IscsiTmf.CLEAR_TASK_SET
             ? TmfFunction.CLEAR_TASK_SET
             : TmfFunction.LOGICAL_UNIT_RESET;
-      await session.abortAll((t) => t.lun === req.lun);
       const exists = port.taskManagement(fn, req.lun);
+      const onLun = (t: { lun: number }): boolean => t.lun === req.lun;
+      const sets = [session.abortAll(onLun)];
+      // ABORT TASK SET is limited to the requesting I_T nexus (SAM-5); the others reach every initiator.
+      if (exists && fn !== TmfFunction.ABORT_TASK_SET) for (const o of others()) sets.push(o.abortAll(onLun));
+      await Promise.all(sets);
       return done(exists ? TmfResponse.FUNCTION_COMPLETE : TmfResponse.LUN_DOES_NOT_EXIST);
     }
     case IscsiTmf.TARGET_WARM_RESET:
     case IscsiTmf.TARGET_COLD_RESET: {
-      await session.abortAll();
+      await Promise.all([session.abortAll(), ...others().map((o) => o.abortAll())]);
       const cold = req.fn === IscsiTmf.TARGET_COLD_RESET;
       port.taskManagement(cold ? TmfFunction.TARGET_COLD_RESET : TmfFunction.TARGET_WARM_RESET, req.lun);
       // RFC 7143 §11.5.1: after a TARGET COLD RESET the target drops all connections.

@@ -528,3 +528,44 @@ test('MaxOutstandingR2T=2: two R2Ts in flight, each at most MaxBurstLength', asy
     { MaxOutstandingR2T: '2', ImmediateData: 'No' },
   );
 });
+
+test('LUN RESET from one session aborts the LUN tasks of other sessions of the target too', async () => {
+  const reg = new FakeRegistry();
+  const { server, port } = await startServer(reg);
+  try {
+    const a = await TestInitiator.connect(port);
+    await a.login({ isid: 0x700000000001 });
+    const b = await TestInitiator.connect(port);
+    await b.login({ isid: 0x700000000002, initiatorName: 'iqn.1993-08.org.debian:01:other' });
+    const pb = reg.ports[1];
+    assert.ok(pb);
+    let release!: () => void;
+    pb.gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const inExec = new Promise<void>((r) => (started = r));
+    pb.onExecute = () => started();
+    const bItt = b.command(read10(0, 1), { read: true, edtl: BLOCK });
+    await inExec;
+    const t = a.tmf(5, { lun: 0 });
+    await a.expectNothing(100); // waits for B's in-flight I/O
+    pb.gate = null;
+    release();
+    const resp = (await a.recv()) as TaskMgmtResponsePdu;
+    assert.equal(resp.initiatorTaskTag, t);
+    assert.equal(resp.response, 0);
+    await b.expectNothing(150, (p: TargetPdu) => 'initiatorTaskTag' in p && p.initiatorTaskTag === bItt);
+    const ok = b.command(read10(0, 1), { read: true, edtl: BLOCK });
+    assert.equal((await readAll(b, ok)).data.length, BLOCK);
+    // ABORT TASK SET stays within the requesting nexus
+    pb.gate = new Promise<void>((r) => (release = r));
+    const bItt2 = b.command(read10(0, 1), { read: true, edtl: BLOCK });
+    const t2 = a.tmf(2, { lun: 0 });
+    const r2 = (await a.recv()) as TaskMgmtResponsePdu;
+    assert.equal(r2.initiatorTaskTag, t2);
+    pb.gate = null;
+    release();
+    assert.equal((await readAll(b, bItt2)).data.length, BLOCK);
+  } finally {
+    await server.close();
+  }
+});
