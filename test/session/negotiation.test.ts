@@ -250,3 +250,26 @@ test('Text request with a TTT we never handed out is rejected (INVALID PDU FIELD
     await server.close();
   }
 });
+
+test('unlisten then listen again on the same port works while a session stays up', async () => {
+  const reg = new FakeRegistry();
+  const server = new IscsiServer({ registry: reg, logger: silentLogger() });
+  try {
+    await server.listen('127.0.0.1', 0);
+    const p = server.boundPort('127.0.0.1', 0) as number;
+    await server.unlisten('127.0.0.1', 0);
+    await server.listen('127.0.0.1', p);
+    const ini = await TestInitiator.connect(p);
+    assert.equal((await ini.login()).status, 0);
+    await server.unlisten('127.0.0.1', p);
+    await server.listen('127.0.0.1', p);
+    const itt = ini.command(Buffer.alloc(6), { edtl: 0 });
+    assert.equal(((await ini.recv()) as ScsiResponsePdu).initiatorTaskTag, itt);
+    const other = await TestInitiator.connect(p);
+    assert.equal((await other.login({ isid: 0x23d000000077 })).status, 0);
+    other.close();
+    ini.close();
+  } finally {
+    await server.close();
+  }
+});
