@@ -134,15 +134,25 @@ export function lookup(cdb: Buffer): Lookup {
 
 // ---- errors → sense -----------------------------------------------------------------
 
-let internalErrorLogged = false;
+/** Distinct internal errors already logged (command + message), bounded: each is logged once. */
+const loggedInternal = new Set<string>();
+const MAX_LOGGED_INTERNAL = 100;
 /** Hook for the composition layer's logger (scsi/ has no logger of its own). */
 let logInternalError: (err: unknown, command: string) => void = (err, command) => {
   console.error(`scsi: internal error in ${command}:`, err);
 };
 
+/** Routes unexpected handler exceptions to the gateway's logger (each distinct one is logged once). */
 export function setInternalErrorLogger(fn: (err: unknown, command: string) => void): void {
   logInternalError = fn;
-  internalErrorLogged = false;
+  loggedInternal.clear();
+}
+
+/** T10 name of the command a CDB carries ("READ(10)"), for logs and metrics labels; undefined when unsupported. */
+export function commandName(cdb: Buffer): string | undefined {
+  if (cdb.length < 2) return undefined;
+  const e = lookup(cdb);
+  return typeof e === 'string' ? undefined : e.name;
 }
 
 /** ScsiError → CHECK CONDITION; BackstoreError → MEDIUM/WRITE ERROR or NOT READY; anything else → HARDWARE ERROR. */
@@ -155,8 +165,9 @@ export function errorToResult(err: unknown, format: SenseFormat, writeCommand: b
     const isWrite = op === 'write' || (op !== 'read' && writeCommand);
     return checkCondition(isWrite ? 'WRITE_ERROR' : 'UNRECOVERED_READ_ERROR', {}, format);
   }
-  if (!internalErrorLogged) {
-    internalErrorLogged = true;
+  const what = `${command}: ${err instanceof Error ? err.message : String(err)}`;
+  if (!loggedInternal.has(what) && loggedInternal.size < MAX_LOGGED_INTERNAL) {
+    loggedInternal.add(what);
     logInternalError(err, command);
   }
   return checkCondition('INTERNAL_TARGET_FAILURE', {}, format);

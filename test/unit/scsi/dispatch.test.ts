@@ -180,6 +180,19 @@ test('an unexpected exception becomes HARDWARE ERROR / INTERNAL TARGET FAILURE',
   assert.deepEqual(senseOf(await run(port, cdb10(ScsiOp.READ_10, 0, 1))), [0x4, 0x44, 0x00]);
   assert.deepEqual(senseOf(await run(port, cdb10(ScsiOp.READ_10, 0, 1))), [0x4, 0x44, 0x00]);
   assert.deepEqual(logged, ['READ(10)']); // logged once
+  store.read = () => Promise.reject(new RangeError('another bug'));
+  assert.deepEqual(senseOf(await run(port, cdb10(ScsiOp.READ_10, 0, 1))), [0x4, 0x44, 0x00]);
+  assert.deepEqual(logged, ['READ(10)', 'READ(10)']); // a different error is logged too
+});
+
+test('commandName gives the T10 name from the table', async () => {
+  const { commandName } = await import('../../../src/scsi/dispatch.js');
+  assert.equal(commandName(cdb10(ScsiOp.READ_10, 0, 1)), 'READ(10)');
+  const rc16 = Buffer.alloc(16);
+  rc16[0] = 0x9e;
+  rc16[1] = 0x10;
+  assert.equal(commandName(rc16), 'READ CAPACITY(16)');
+  assert.equal(commandName(cdb(0xff)), undefined);
 });
 
 test('the command table: unique keys, CDB usage byte 0 is the opcode, lookup finds every entry', () => {
