@@ -55,9 +55,11 @@ const url1 = /** @type {string} */ (urls[0]);
 const url2 = urls[1] ?? url1;
 const bin = process.env.ISCSI_TEST_CU || 'iscsi-test-cu';
 
-/** iscsi://user%secret@host → iscsi://user%***@host, so raw logs never hold a CHAP secret. */
+/** iscsi://user%secret@host → iscsi://user%***@host (and target_password=***), so raw logs never hold a CHAP secret. */
 function mask(text) {
-  return text.replace(/(iscsi:\/\/[^%@/\s]*%)[^@\s]*@/g, '$1***@');
+  return text
+    .replace(/(iscsi:\/\/[^%@/\s]*%)[^@\s]*@/g, '$1***@')
+    .replace(/(target_password=)[^&\s]*/g, '$1***');
 }
 
 // The list of suites and their tests, from the tool itself (ALL.Suite and ALL.Suite.Test lines).

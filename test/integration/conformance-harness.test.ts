@@ -77,7 +77,7 @@ echo "$*" >> "$d/argv.log"
 for a in "$@"; do
   case "$a" in
     --list) cat "$d/list.txt"; exit 0 ;;
-    ALL.Alpha) cat "$d/alpha.txt"; exit 0 ;;
+    ALL.Alpha) cat "$d/alpha.txt"; echo "connecting to \${@: -1}"; exit 0 ;;
     ALL.Beta) cat "$d/beta.txt"; exit 134 ;;
     ALL.Gamma) exec sleep 30 ;;
   esac
@@ -94,7 +94,7 @@ after(async () => {
 
 test('classifies PASSED / SKIPPED / FAILED / ERROR and writes tsv, summary, masked raw log', async () => {
   const out = join(dir, 'res');
-  const url = 'iscsi://user%s3cretpassw0rd@127.0.0.1:1/iqn.2003-01.x:y/0';
+  const url = 'iscsi://user%s3cretpassw0rd@127.0.0.1:1/iqn.2003-01.x:y/0?target_user=tu&target_password=mutu4lsecret';
   const r = await run(process.execPath, [join(ROOT, 'scripts', 'conformance.mjs'), '-o', out, '-T', '1', '-i', 'iqn.a:one', '-I', 'iqn.a:two', url], {
     timeoutMs: 30_000,
     env: { ...process.env, ISCSI_TEST_CU: fake },
@@ -123,7 +123,8 @@ test('classifies PASSED / SKIPPED / FAILED / ERROR and writes tsv, summary, mask
   assert.match(await readFile(`${out}.summary.txt`, 'utf8'), /3 passed, 4 failed, 2 skipped\n$/);
   // The CHAP secret never reaches the raw log; each suite ran once, with both URLs and initiators.
   const rawLog = await readFile(`${out}.txt`, 'utf8');
-  assert.doesNotMatch(rawLog, /s3cretpassw0rd/);
+  assert.doesNotMatch(rawLog, /s3cretpassw0rd|mutu4lsecret/);
+  assert.match(rawLog, /connecting to iscsi:\/\/user%\*\*\*@127\.0\.0\.1:1\/iqn\.2003-01\.x:y\/0\?target_user=tu&target_password=\*\*\*/);
   const argv = (await readFile(join(dir, 'argv.log'), 'utf8')).trim().split('\n');
   assert.equal(argv[0], '--list');
   assert.equal(argv.length, 4);

@@ -19,6 +19,7 @@ import {
   Daemon,
   defineTarget,
   requireTools,
+  readKnownFailures,
   ROOT,
   runConformance,
   startTgt,
@@ -28,21 +29,6 @@ import {
 
 const OUT = join(ROOT, 'dist', 'conformance');
 const KNOWN_FAILURES_FILE = join(ROOT, 'test', 'integration', 'conformance-known-failures.txt');
-
-/** `Suite.Test  # reason` lines; blank lines and whole-line comments ignored. */
-export function readKnownFailures(text: string): Map<string, string> {
-  const known = new Map<string, string>();
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const hash = line.indexOf('#');
-    const name = (hash >= 0 ? line.slice(0, hash) : line).trim();
-    const reason = hash >= 0 ? line.slice(hash + 1).trim() : '';
-    if (!/^[A-Za-z0-9_]+\.[A-Za-z0-9_-]+$/.test(name)) throw new Error(`bad line in known-failures file: ${raw}`);
-    known.set(name, reason);
-  }
-  return known;
-}
 
 function perSuite(rows: readonly CuRow[]): Map<string, string> {
   const m = new Map<string, { p: number; f: number; s: number; e: number }>();

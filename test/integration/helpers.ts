@@ -510,3 +510,18 @@ export function countResults(rows: readonly CuRow[]): Record<CuResult, number> {
   for (const r of rows) c[r.result]++;
   return c;
 }
+
+/** `Suite.Test  # reason` lines; blank lines and whole-line comments ignored. */
+export function readKnownFailures(text: string): Map<string, string> {
+  const known = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const hash = line.indexOf('#');
+    const name = (hash >= 0 ? line.slice(0, hash) : line).trim();
+    const reason = hash >= 0 ? line.slice(hash + 1).trim() : '';
+    if (!/^[A-Za-z0-9_]+\.[A-Za-z0-9_-]+$/.test(name)) throw new Error(`bad line in known-failures file: ${raw}`);
+    known.set(name, reason);
+  }
+  return known;
+}
