@@ -5,7 +5,7 @@
 import type { Nexus, PreparedCommand, ScsiPort, ScsiRequest, ScsiResult } from './command.js';
 import { TmfFunction } from './command.js';
 import type { PortContext } from './descriptor.js';
-import { executeCommand, prepareCommand, prepareNoLun } from './dispatch.js';
+import { errorToResult, executeCommand, prepareCommand, prepareNoLun } from './dispatch.js';
 import type { LogicalUnit } from './logical-unit.js';
 
 export interface LunMap {
@@ -30,7 +30,12 @@ class DevicePort implements ScsiPort, PortContext {
   }
 
   prepare(req: ScsiRequest): PreparedCommand | ScsiResult {
-    const lu = this.lunMap.get(req.lun);
+    let lu: LogicalUnit | undefined;
+    try {
+      lu = this.lunMap.get(req.lun);
+    } catch (err) {
+      return errorToResult(err, 'fixed', false, 'lun-map');
+    }
     if (lu === undefined) return prepareNoLun(req, this);
     if (!this.touched.has(lu)) this.touched.add(lu);
     return prepareCommand(req, lu, this.nexus, this);

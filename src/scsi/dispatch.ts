@@ -220,6 +220,15 @@ export function prepareNoLun(req: ScsiRequest, port: PortContext): PreparedComma
 
 /** Generic gates and CDB parse for a mapped LU. Never throws. */
 export function prepareCommand(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, port: PortContext): PreparedCommand | ScsiResult {
+  try {
+    return gates(req, lu, nexus, port);
+  } catch (err) {
+    // A gate's collaborator (reservations, ALUA group callback) failed: never let it reach the transport.
+    return errorToResult(err, lu.senseFormat, false, 'prepare');
+  }
+}
+
+function gates(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, port: PortContext): PreparedCommand | ScsiResult {
   const format = lu.senseFormat;
   const cdb = req.cdb;
   if (cdb.length < 2) return checkCondition('INVALID_FIELD_IN_CDB', { field: { inCdb: true, byte: 0 } }, format);

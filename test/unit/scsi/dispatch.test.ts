@@ -282,3 +282,14 @@ test('PERSISTENT RESERVE OUT through the dispatcher: WRITE EXCLUSIVE blocks the 
   groups[0]!.state = 'active-optimized';
   assert.equal((await run(p2, cdb10(ScsiOp.WRITE_10, 0, 1), { dataOut: Buffer.alloc(512) })).status, ScsiStatus.GOOD);
 });
+
+test('a failing collaborator (ALUA callback, LUN map) gives HARDWARE ERROR, prepare() never throws', async () => {
+  const { setInternalErrorLogger } = await import('../../../src/scsi/dispatch.js');
+  setInternalErrorLogger(() => {});
+  const { lu } = makeLu(8 * 1024 * 1024, { aluaGroups: () => { throw new Error('config gone'); } });
+  const port = createScsiPort(makeNexus(), mapOf([[0, lu]]));
+  await run(port, TUR()); // power-on UA comes before the ALUA gate
+  assert.deepEqual(senseOf(await run(port, TUR())), [0x4, 0x44, 0x00]);
+  const broken = createScsiPort(makeNexus(), { get: () => { throw new Error('map'); }, luns: () => [] });
+  assert.deepEqual(senseOf(await run(broken, TUR())), [0x4, 0x44, 0x00]);
+});
