@@ -14,6 +14,9 @@ import type { SessionParams } from './params.js';
 
 export const RESERVED_TAG = 0xffffffff;
 
+/** Largest Data-Out payload one task may collect (bytes). */
+export const MAX_TASK_DATA_OUT = 64 * 1024 * 1024;
+
 /** Residual flags + count of a response (RFC 7143 §11.4.5). */
 export interface Residual {
   overflow: boolean;
@@ -193,15 +196,30 @@ export class ScsiTask {
     }
     this.prepared = p;
     this.collectLength = fields.write ? Math.min(p.dataOutLength, fields.edtl) : 0;
+    if (this.collectLength > MAX_TASK_DATA_OUT) {
+      // Far beyond any Block Limits VPD maximum we advertise: refuse rather than buffer it.
+      this.prepared = null;
+      this.collectLength = 0;
+      this.earlyResult = checkCondition('INVALID_FIELD_IN_CDB');
+      if (this.unsolicitedOpen) {
+        this.sink.armDataTimer(this);
+        return true;
+      }
+      this.state = 'ready';
+      this.sink.ready(this);
+      return true;
+    }
     if (this.collectLength > 0) {
       if (immediateLen >= this.collectLength && !this.unsolicitedOpen) {
         // The immediate data is the whole payload: pass the view (socket chunks are
         // never reused, the framer hands out views of them or a buffer of its own).
         this.buffer = fields.data.subarray(0, this.collectLength);
-      } else {
+      } else if (immediateLen > 0) {
         this.buffer = Buffer.allocUnsafe(this.collectLength);
         fields.data.copy(this.buffer, 0, 0, Math.min(immediateLen, this.collectLength));
       }
+      // else: allocated when the first Data-Out arrives (take()), so commands that
+      // announce data and never send it do not pin memory.
     }
     this.nextR2TOffset = this.unsolicitedOpen ? this.unsolicitedLimit : immediateLen;
     return this.advance();
@@ -285,8 +303,12 @@ export class ScsiTask {
   }
 
   private take(offset: number, data: Buffer): void {
-    const buf = this.buffer;
-    if (buf === null || offset >= buf.length) return; // overflow part (EDTL > needed): discard
+    if (offset >= this.collectLength || data.length === 0) return; // overflow part (EDTL > needed): discard
+    let buf = this.buffer;
+    if (buf === null) {
+      buf = Buffer.allocUnsafe(this.collectLength);
+      this.buffer = buf;
+    }
     data.copy(buf, offset, 0, Math.min(data.length, buf.length - offset));
   }
 
