@@ -19,7 +19,9 @@ const chap =
   user !== undefined && secret !== undefined
     ? { initiator: { username: user, password: secret }, ...(tuser !== undefined && tsecret !== undefined ? { target: { username: tuser, password: tsecret } } : {}) }
     : null;
-const reg = new FakeRegistry({ access: () => ({ allowed: true, chap }), portals: [{ ip: '127.0.0.1', port: Number(portArg ?? 0), tpgt: 1 }] });
+// LIMITS='{"nopinTimeoutSec":1}' overrides TargetLimits members.
+const limits = process.env.LIMITS !== undefined ? (JSON.parse(process.env.LIMITS) as Record<string, number | boolean>) : {};
+const reg = new FakeRegistry({ access: () => ({ allowed: true, chap }), limits, portals: [{ ip: '127.0.0.1', port: Number(portArg ?? 0), tpgt: 1 }] });
 if (real) {
   const { MemoryBackingStore } = await import('../../src/backstore/memory.js');
   const { LogicalUnit } = await import('../../src/scsi/logical-unit.js');
