@@ -248,6 +248,8 @@ export class Connection implements TaskSink {
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
     this.lastRx = Date.now();
+    // The writer may have become saturated since the last PDU (it flushes later in the loop).
+    if (!this.paused && this.writer.needsDrain) this.checkBackpressure();
     try {
       this.framer.push(chunk);
     } catch (err) {
@@ -978,14 +980,23 @@ export class Connection implements TaskSink {
     const high = session.limits.cmdsnDepth * TASK_HIGH_WATER_FACTOR;
     const saturated = session.taskCount >= high || this.writer.needsDrain;
     if (saturated && !this.paused) {
+      // STYLE §4.5.4: stop reading while the task table is full or the socket is
+      // saturated; PDUs already received stay buffered in the framer.
       this.paused = true;
       this.socket.pause();
+      this.framer.pause();
       if (this.writer.needsDrain) {
         void this.writer.drained().then(() => this.checkBackpressure());
       }
     } else if (!saturated && this.paused) {
       this.paused = false;
       this.socket.resume();
+      try {
+        this.framer.resume();
+      } catch (err) {
+        this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'framing error: closing the connection');
+        this.close('framing error');
+      }
     }
   }
 

@@ -116,3 +116,48 @@ test('pipelined independent reads: 64 in flight on one session all complete with
     await server.close();
   }
 });
+
+test('backpressure: a client that stops reading makes the target stop taking commands; resuming completes all', async () => {
+  const reg = new FakeRegistry({ limits: { cmdsnDepth: 256 } });
+  const { server, port } = await startServer(reg);
+  try {
+    const ini = await TestInitiator.connect(port);
+    await ini.login();
+    ini.socket.pause();
+    const N = 200;
+    const itts = new Set<number>();
+    for (let i = 0; i < N; i++) itts.add(ini.command(read10(0, 512), { read: true, edtl: 512 * BLOCK }));
+    // wait until the target stops executing (its writer is saturated and it paused reading)
+    let last = -1;
+    let stableSince = Date.now();
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (reg.events.executed !== last) {
+        last = reg.events.executed;
+        stableSince = Date.now();
+      } else if (Date.now() - stableSince > 300) break;
+    }
+    // The window allowed all N; the target's writer is now saturated. More commands
+    // must not be taken while the client does not read.
+    const before = reg.events.executed;
+    const M = 50;
+    for (let i = 0; i < M; i++) itts.add(ini.command(read10(0, 512), { read: true, edtl: 512 * BLOCK }));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(reg.events.executed, before, `executed ${reg.events.executed - before} more while the client was not reading`);
+    ini.socket.resume();
+    let statuses = 0;
+    while (statuses < N + M) {
+      const p = (await ini.recv(5000)) as DataInPdu;
+      assert.equal(p.opcode, IscsiOp.SCSI_DATA_IN);
+      if (p.statusPresent === true) {
+        assert.ok(itts.delete(p.initiatorTaskTag));
+        statuses++;
+      }
+    }
+    assert.equal(reg.events.executed, N + M);
+    ini.close();
+  } finally {
+    await server.close();
+  }
+});
