@@ -164,7 +164,6 @@ export class ScsiTask {
    * the rest. Returns false when a protocol error closed the connection.
    */
   start(fields: ScsiCommandFields): boolean {
-    const p = this.port.prepare(this.req);
     const immediateLen = fields.data.length;
     const unsolicitedExpected = fields.write && !fields.final;
     // RFC 7143 §11.3.4: unsolicited data (immediate + Data-Out) is bounded by FirstBurstLength and EDTL.
@@ -183,6 +182,8 @@ export class ScsiTask {
     }
     this.received = immediateLen;
     this.unsolicitedOpen = unsolicitedExpected && immediateLen < this.unsolicitedLimit;
+    // Transport checks first: prepare() may consume a unit attention.
+    const p = this.port.prepare(this.req);
     if (p.kind === 'result') {
       // prepare() answered (CHECK CONDITION etc.): no data needed; drain unsolicited data first.
       this.earlyResult = p;
