@@ -67,12 +67,12 @@ export async function waitFor<T>(
 }
 
 /** A TCP port that was free a moment ago (the kernel picks it: listen on 0, read back, close). */
-export function freePort(): Promise<number> {
+export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
     srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, host, () => {
       const addr = srv.address();
       const port = typeof addr === 'object' && addr ? addr.port : 0;
       srv.close(() => (port > 0 ? resolve(port) : reject(new Error('no port'))));
@@ -81,6 +81,25 @@ export function freePort(): Promise<number> {
 }
 
 /** A fresh directory under the OS temp dir. */
+/** A port free on every one of `hosts` (several loopback addresses, for several gateways). */
+export async function freePortOn(hosts: readonly string[]): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await freePort(hosts[0]);
+    const others = await Promise.all(
+      hosts.slice(1).map(
+        (h) =>
+          new Promise<boolean>((resolve) => {
+            const srv = net.createServer();
+            srv.once('error', () => resolve(false));
+            srv.listen(port, h, () => srv.close(() => resolve(true)));
+          }),
+      ),
+    );
+    if (others.every(Boolean)) return port;
+  }
+  throw new Error(`no port free on all of ${hosts.join(', ')}`);
+}
+
 export async function tempDir(prefix = 'igw-it-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
@@ -227,6 +246,8 @@ export interface DaemonOptions {
   /** Reuse a data dir (restart tests); default: a fresh temp dir. */
   dataDir?: string;
   gatewayName?: string;
+  /** iSCSI port (default: a free one). Gateways of one target share it, as 3260 in production. */
+  iscsiPort?: number;
   /** Extra `[config]` keys. */
   extra?: Record<string, string>;
   readyTimeoutMs?: number;
@@ -271,7 +292,7 @@ export class Daemon {
     const dataDir = opts.dataDir ?? join(dir, 'data');
     await mkdir(dataDir, { recursive: true });
     const apiPort = await freePort();
-    let iscsiPort = await freePort();
+    let iscsiPort = opts.iscsiPort ?? (await freePort());
     while (iscsiPort === apiPort) iscsiPort = await freePort();
     const gatewayName = opts.gatewayName ?? 'igw-test';
     const keys: Record<string, string> = {
