@@ -543,10 +543,17 @@ export class Connection implements TaskSink {
       session.hold(pdu.cmdSN, () => {
         const held = this.heldData.get(copy.initiatorTaskTag) ?? [];
         this.heldData.delete(copy.initiatorTaskTag);
-        this.startCommand(copy);
-        for (const d of held) this.onDataOut(d);
+        if (!session.takeCancelled(copy.cmdSN)) {
+          this.startCommand(copy);
+          for (const d of held) this.onDataOut(d);
+        }
         session.advance();
       });
+      return;
+    }
+    // An ABORT TASK that arrived before this command cancelled it (RFC 7143 §11.5.1 b).
+    if (!pdu.immediate && session.takeCancelled(pdu.cmdSN)) {
+      session.advance();
       return;
     }
     this.startCommand(pdu);

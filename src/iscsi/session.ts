@@ -63,6 +63,7 @@ export class Session {
   readonly tasks = new Map<number, ScsiTask>();
   /** Out-of-order non-immediate requests waiting for the CmdSN gap to fill. */
   private readonly held = new Map<number, () => void>();
+  private readonly cancelled = new Set<number>();
   private barrier: Promise<void> | null = null;
   private readonly running = new Set<Promise<void>>();
   readonly nexus: Nexus | null;
@@ -113,6 +114,19 @@ export class Session {
       this.held.delete(this.expCmdSN);
       next(); // the deliverer calls advance() for itself
     }
+  }
+
+  /**
+   * RFC 7143 §11.5.1 b): ABORT TASK for a command not received yet but inside the
+   * window: "consider the CmdSN as received" — when it arrives it is dropped.
+   */
+  cancel(cmdSN: number): void {
+    if (this.cancelled.size < this.depth) this.cancelled.add(sn(cmdSN));
+  }
+
+  /** True (once) if this CmdSN was cancelled by an ABORT TASK. */
+  takeCancelled(cmdSN: number): boolean {
+    return this.cancelled.size > 0 && this.cancelled.delete(sn(cmdSN));
   }
 
   hold(cmdSN: number, deliver: () => void): void {

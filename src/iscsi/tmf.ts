@@ -71,7 +71,9 @@ export async function executeTmf(session: Session, req: TmfRequestFields, others
       // received): "Function complete". c): RefCmdSN outside the window (e.g. the task
       // already completed): "Task does not exist" (iscsi-test-cu AbortTaskSimpleAsync).
       const inWindow = snInWindow(req.refCmdSN, session.expCmdSN, session.maxCmdSN);
-      return done(inWindow ? TmfResponse.FUNCTION_COMPLETE : TmfResponse.TASK_DOES_NOT_EXIST);
+      if (!inWindow) return done(TmfResponse.TASK_DOES_NOT_EXIST);
+      session.cancel(req.refCmdSN);
+      return done(TmfResponse.FUNCTION_COMPLETE);
     }
     case IscsiTmf.ABORT_TASK_SET:
     case IscsiTmf.CLEAR_TASK_SET:

@@ -300,6 +300,8 @@ test('ABORT TASK of an in-flight command: no SCSI response, TMF answered after I
     const r3 = (await ini.recv()) as TaskMgmtResponsePdu;
     assert.equal(r3.initiatorTaskTag, t3);
     assert.equal(r3.response, 0);
+    // that CmdSN now counts as received-and-aborted: the command carrying it is dropped
+    ini.command(Buffer.alloc(6), { edtl: 0 });
     // the session still works
     const ok = ini.command(read10(0, 1), { read: true, edtl: BLOCK });
     const got = await readAll(ini, ok);
@@ -568,4 +570,20 @@ test('LUN RESET from one session aborts the LUN tasks of other sessions of the t
   } finally {
     await server.close();
   }
+});
+
+test('ABORT TASK before its command arrived (RefCmdSN in the window): the command is dropped on arrival', async () => {
+  await withSession(new FakeRegistry(), async (ini, reg) => {
+    const base = ini.cmdSN;
+    const t = ini.tmf(1, { rtt: 0x999, refCmdSN: base });
+    const r = (await ini.recv()) as TaskMgmtResponsePdu;
+    assert.equal(r.initiatorTaskTag, t);
+    assert.equal(r.response, 0);
+    ini.command(read10(0, 1), { read: true, edtl: BLOCK, itt: 0x999 }); // CmdSN = base: cancelled
+    const next = ini.command(Buffer.alloc(6), { edtl: 0 }); // CmdSN = base + 1
+    const resp = (await ini.recv()) as ScsiResponsePdu;
+    assert.equal(resp.initiatorTaskTag, next, 'the cancelled READ sent nothing');
+    assert.equal(resp.expCmdSN, ini.cmdSN, 'its CmdSN was consumed');
+    assert.equal(reg.events.executed, 1);
+  });
 });
