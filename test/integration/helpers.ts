@@ -334,17 +334,28 @@ export class Daemon {
     return `iscsi://${cred}127.0.0.1:${this.iscsiPort}/${iqn}/${lun}`;
   }
 
-  /** The daemon's log so far (JSON lines). */
+  /** Where the daemon's stderr goes (stdout, the JSON log, goes to logPath). */
+  get errPath(): string {
+    return this.logPath.replace(/\.log$/, '.err');
+  }
+
+  /** Everything the daemon wrote so far, stdout (JSON lines) then stderr: for "never logged" checks. */
   log(): string {
-    return tail(this.logPath, 1_000_000);
+    return this.stdoutLog() + (existsSync(this.errPath) ? readFileSync(this.errPath, 'utf8') : '');
+  }
+
+  /** The daemon's stdout so far: pino JSON lines, one per line. */
+  stdoutLog(): string {
+    return existsSync(this.logPath) ? readFileSync(this.logPath, 'utf8') : '';
   }
 
   logTail(max = 4000): string {
-    return tail(this.logPath, max);
+    return `${tail(this.logPath, max)}\n--- stderr ---\n${tail(this.errPath, max)}`;
   }
 
   private async launch(readyTimeoutMs: number): Promise<void> {
     const log = createWriteStream(this.logPath, { flags: 'a' });
+    const err = createWriteStream(this.errPath, { flags: 'a' });
     const child = spawn(process.execPath, [DAEMON_MAIN, '--config', this.cfgPath], {
       cwd: this.dir,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -352,7 +363,7 @@ export class Daemon {
     });
     this.child = child;
     child.stdout?.pipe(log, { end: false });
-    child.stderr?.pipe(log, { end: false });
+    child.stderr?.pipe(err, { end: false });
     this.exit = new Promise((resolve) => {
       child.on('exit', (code, signal) => resolve({ code, signal }));
       child.on('error', () => resolve({ code: -1, signal: null }));

@@ -164,6 +164,31 @@ describe('seeds flow: REST → iSCSI login → data → restart', { timeout: 5 *
     assert.match(neg.output, /Pattern verification failed/);
   });
 
+  test('the daemon logs JSON lines (pino) on stdout, with level and time', () => {
+    const lines = d.stdoutLog().split('\n').filter((l) => l.trim() !== '');
+    assert.ok(lines.length > 0, 'no log lines on stdout');
+    for (const line of lines) {
+      let rec: { level?: unknown; time?: unknown; msg?: unknown };
+      try {
+        rec = JSON.parse(line) as typeof rec;
+      } catch {
+        assert.fail(`not a JSON line: ${line.slice(0, 200)}`);
+      }
+      assert.ok(rec.level !== undefined && rec.time !== undefined, `missing level/time: ${line.slice(0, 200)}`);
+    }
+  });
+
+  test('SIGHUP re-applies the configuration without a restart', async () => {
+    const pid = d.pid;
+    assert.ok(pid !== undefined);
+    process.kill(pid, 'SIGHUP');
+    const ping = await d.api.get('/api/_ping');
+    assert.equal(ping.status, 200);
+    assert.ok(d.running && d.pid === pid, 'SIGHUP stopped the daemon');
+    const r = await qemuIo(d, ['read -P 0xab 0 12345']);
+    assertOk(r, 'qemu-io after SIGHUP');
+  });
+
   test('SIGTERM: clean exit; after restart config and data are still there', async () => {
     const ex = await d.stop('SIGTERM', 15_000);
     assert.equal(ex.forced, false, `daemon ignored SIGTERM:\n${d.logTail()}`);
