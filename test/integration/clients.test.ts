@@ -184,6 +184,33 @@ describe('initiators: discovery, VPD, mutual CHAP, LUNs, resize, digests, zeroes
     assert.ok(ms < 30_000, `qemu-img map took ${ms} ms`);
   });
 
+  test('configuration changes during I/O do not disturb running sessions', async () => {
+    // 1 GiB of 64 KiB writes on LUN 0 (a few seconds) while disks, LUNs and a client come and go.
+    const rawOpts = 'driver=raw,' + qemuOpts(0).split(',').map((kv) => `file.${kv}`).join(',');
+    const io = run('qemu-img', ['bench', '-t', 'none', '-w', '-c', '16000', '-d', '8', '-s', '64k', '--image-opts', rawOpts], { timeoutMs: 120_000 });
+    const other = 'iqn.1994-05.com.redhat:other-client';
+    for (let i = 0; i < 3; i++) {
+      const disk = `rbd/churn_${i}`;
+      await d.api.must('PUT', `/api/disk/${disk}`, { mode: 'create', size: '16M', create_image: 'true' });
+      await d.api.must('PUT', `/api/targetlun/${TARGET_IQN}`, { disk });
+      await d.api.must('PUT', `/api/client/${TARGET_IQN}/${other}`, {});
+      await d.api.must('PUT', `/api/clientlun/${TARGET_IQN}/${other}`, { disk });
+      await d.api.must('DELETE', `/api/clientlun/${TARGET_IQN}/${other}`, { disk });
+      await d.api.must('DELETE', `/api/client/${TARGET_IQN}/${other}`, {});
+      await d.api.must('DELETE', `/api/targetlun/${TARGET_IQN}`, { disk });
+      await d.api.must('DELETE', `/api/disk/${disk}`, {});
+    }
+    const r = await io;
+    ok(r, 'qemu-img bench during configuration changes');
+    assert.match(r.stdout, /Run completed in/);
+    // The session's own LUNs are unchanged.
+    const ls = await run('iscsi-ls', ['-s', '-i', CLIENT_IQN, `iscsi://${CHAP_USER}%${CHAP_PASS}@${d.portal()}`], { timeoutMs: 20_000 });
+    ok(ls, 'iscsi-ls after churn');
+    assert.match(ls.stdout, /Lun:0\s+Type:DIRECT_ACCESS/);
+    assert.match(ls.stdout, /Lun:1\s+Type:DIRECT_ACCESS/);
+    assert.doesNotMatch(ls.stdout, /Lun:2/);
+  });
+
   test('four concurrent qemu-io sessions on different ranges', async () => {
     const jobs = [0, 1, 2, 3].map((i) => qemuIo(0, [`write -P 0x${(0x41 + i).toString(16)} ${(100 + i) * MIB} ${MIB}`, `read -P 0x${(0x41 + i).toString(16)} ${(100 + i) * MIB} ${MIB}`]));
     const res = await Promise.all(jobs);
