@@ -26,9 +26,21 @@ export interface Parsed {
   flags: number;
 }
 
+/** Copy status of an EXTENDED COPY held for RECEIVE COPY RESULTS (SPC-4 "COPY STATUS service action"). */
+export interface CopyStatus {
+  /** COPY MANAGER STATUS: 1 completed without errors, 2 completed with errors. */
+  status: 1 | 2;
+  segmentsProcessed: number;
+  transferredBytes: number;
+}
+
 export interface PortContext {
   /** LUNs visible to this nexus, ascending. */
   luns(): number[];
+  /** The LU behind a LUN of this nexus (EXTENDED COPY looks its copy targets up here). */
+  logicalUnit(lun: number): LogicalUnit | undefined;
+  /** Held EXTENDED COPY results of this I_T nexus by LIST IDENTIFIER (dropped with the nexus). */
+  readonly copyResults: Map<number, CopyStatus>;
 }
 
 /** PreparedCommand.state: everything execute() needs, allocated once per command. */

@@ -4,7 +4,7 @@
  */
 import type { Nexus, PreparedCommand, ScsiPort, ScsiRequest, ScsiResult } from './command.js';
 import { TmfFunction } from './command.js';
-import type { PortContext } from './descriptor.js';
+import type { CopyStatus, PortContext } from './descriptor.js';
 import { errorToResult, executeCommand, prepareCommand, prepareNoLun } from './dispatch.js';
 import type { LogicalUnit } from './logical-unit.js';
 
@@ -25,8 +25,14 @@ class DevicePort implements ScsiPort, PortContext {
     this.lunMap = lunMap;
   }
 
+  readonly copyResults = new Map<number, CopyStatus>();
+
   luns(): number[] {
     return this.lunMap.luns();
+  }
+
+  logicalUnit(lun: number): LogicalUnit | undefined {
+    return this.lunMap.get(lun);
   }
 
   prepare(req: ScsiRequest): PreparedCommand | ScsiResult {
@@ -94,6 +100,7 @@ class DevicePort implements ScsiPort, PortContext {
       lu.ua.forget(this.nexus.key);
     }
     this.touched.clear();
+    this.copyResults.clear();
   }
 
   /** REPORTED LUNS DATA HAS CHANGED for this nexus on every LU it can reach (SPC-4). */

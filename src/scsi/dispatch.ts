@@ -14,6 +14,7 @@ import type { LogicalUnit } from './logical-unit.js';
 import { SBC_COMMANDS, STRICT_DATA_OUT_OPS, THIN_ONLY_OPS } from './sbc.js';
 import { checkCondition, ScsiError, type SenseFormat } from './sense.js';
 import { inquiryNoLun, parseReportLuns, reportLunsData, requestSenseNoLun, SPC_COMMANDS } from './spc.js';
+import { XCOPY_COMMANDS } from './xcopy.js';
 
 const GOOD: ScsiResult = Object.freeze({ kind: 'result', status: ScsiStatus.GOOD });
 
@@ -92,7 +93,7 @@ const RSOC: CommandDescriptor = {
 // ---- the table ------------------------------------------------------------------------
 
 /** Every command, in opcode / service action order. */
-export const COMMANDS: readonly CommandDescriptor[] = [...SPC_COMMANDS, ...SBC_COMMANDS, RSOC].sort(
+export const COMMANDS: readonly CommandDescriptor[] = [...SPC_COMMANDS, ...SBC_COMMANDS, ...XCOPY_COMMANDS, RSOC].sort(
   (a, b) => a.op - b.op || (a.sa ?? 0) - (b.sa ?? 0),
 );
 

@@ -33,7 +33,7 @@ export function standardInquiry(lu: LogicalUnit | undefined): Buffer {
   b.writeUInt8(0x06, 2); // VERSION: SPC-4
   b.writeUInt8(0x12, 3); // HISUP | RESPONSE DATA FORMAT 2
   b.writeUInt8(b.length - 5, 4); // ADDITIONAL LENGTH (n - 4)
-  b.writeUInt8(0x10, 5); // TPGS 01b: implicit ALUA; 3PC 0 (no EXTENDED COPY)
+  b.writeUInt8(0x18, 5); // TPGS 01b: implicit ALUA | 3PC: EXTENDED COPY (xcopy.ts), as tcmu-runner
   b.writeUInt8(0x00, 6);
   b.writeUInt8(0x02, 7); // CMDQUE
   putAscii(b, 8, 8, lu?.vendor ?? 'LIO-ORG');

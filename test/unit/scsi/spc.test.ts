@@ -24,7 +24,7 @@ test('standard INQUIRY: identity, SPC-4, HiSup, RDF 2, TPGS implicit, CmdQue, ve
   assert.equal(d[2], 0x06); // SPC-4
   assert.equal(d[3], 0x12); // HISUP | RDF 2
   assert.equal(d[4], d.length - 5); // ADDITIONAL LENGTH
-  assert.equal(d[5], 0x10); // TPGS 01b, 3PC 0
+  assert.equal(d[5], 0x18); // TPGS 01b, 3PC 1 (EXTENDED COPY)
   assert.equal(d[7], 0x02); // CMDQUE
   assert.equal(d.toString('latin1', 8, 16), 'LIO-ORG ');
   assert.equal(d.toString('latin1', 16, 32), 'TCMU device     ');
