@@ -34,7 +34,7 @@ ALL_CASES=(
 )
 CASES=${CASES:-rr4k-qd1 rr4k-qd32 rw4k-qd32 sr1m-qd8 sw1m-qd8}
 
-for t in qemu-img tgtd tgtadm; do
+for t in qemu-img iscsi-readcapacity16 tgtd tgtadm; do
   command -v "$t" >/dev/null || { echo "missing $t: sudo bash .ci/run installs the peers" >&2; exit 3; }
 done
 
@@ -102,7 +102,11 @@ done
 LOG="$OUT/bench-$(date -u +%Y%m%dT%H%M%SZ).log"
 say() { echo "$*" | tee -a "$LOG"; }
 say "# bench $(date -u +%FT%TZ) host=$(hostname) cores=$(nproc) reps=$REPS size=$SIZE targets=[$TARGETS]"
-for target in $TARGETS; do say "# $target: ${URL[$target]} pid ${PID[$target]}"; done
+for target in $TARGETS; do
+  # Thin (LBPME=1) or thick: a perf comparison must say (reads of holes and GET LBA STATUS differ).
+  lbp=$(timeout 20 iscsi-readcapacity16 -i "$QEMU_INITIATOR" "${URL[$target]}" 2>/dev/null | grep -o 'LBPME:[01]' || echo 'LBPME:?')
+  say "# $target: ${URL[$target]} pid ${PID[$target]} $lbp (pre-written fully below)"
+done
 
 # bench TARGET ARGS... -> prints "seconds cpu%" (cpu% of the target process over the run)
 bench() {
