@@ -23,6 +23,7 @@ export const ScsiOp = {
   VERIFY_10: 0x2f,
   PRE_FETCH_10: 0x34,
   SYNCHRONIZE_CACHE_10: 0x35,
+  READ_DEFECT_DATA_10: 0x37,
   WRITE_BUFFER: 0x3b,
   READ_BUFFER: 0x3c,
   WRITE_SAME_10: 0x41,
@@ -54,6 +55,7 @@ export const ScsiOp = {
   WRITE_12: 0xaa,
   WRITE_AND_VERIFY_12: 0xae,
   VERIFY_12: 0xaf,
+  READ_DEFECT_DATA_12: 0xb7,
 } as const;
 export type ScsiOp = (typeof ScsiOp)[keyof typeof ScsiOp];
 

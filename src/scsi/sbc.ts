@@ -498,6 +498,28 @@ async function executeGetLbaStatus(ctx: ExecContext): Promise<Buffer> {
   return b;
 }
 
+// ---- READ DEFECT DATA -------------------------------------------------------------------
+
+/**
+ * SBC-4 "READ DEFECT DATA (10)/(12)": a virtual medium has no defects. The header
+ * echoes the requested DEFECT LIST FORMAT with PLISTV/GLISTV 0 and an empty list.
+ */
+function parseReadDefectData10(cdb: Buffer): Parsed {
+  checkControl(cdb, 9);
+  return parsed(0, cdb.readUInt16BE(7), 0, 0, cdb.readUInt8(2) & 0x07);
+}
+
+function parseReadDefectData12(cdb: Buffer): Parsed {
+  checkControl(cdb, 11);
+  return parsed(0, cdb.readUInt32BE(6), 0, 0, cdb.readUInt8(1) & 0x07);
+}
+
+function executeReadDefectData(ctx: ExecContext, twelve: boolean): Buffer {
+  const b = Buffer.alloc(twelve ? 8 : 4);
+  b.writeUInt8(ctx.p.flags & 0x07, 1); // PLISTV 0 | GLISTV 0 | DEFECT LIST FORMAT
+  return b; // DEFECT LIST LENGTH 0
+}
+
 // ---- COMPARE AND WRITE -----------------------------------------------------------------
 
 function parseCompareAndWrite(cdb: Buffer, lu: LogicalUnit): Parsed {
@@ -593,6 +615,8 @@ export const SBC_COMMANDS: readonly CommandDescriptor[] = [
   { op: ScsiOp.SYNCHRONIZE_CACHE_16, name: 'SYNCHRONIZE CACHE(16)', usage: RW16(0x91, 0x06), alua: AluaAllowed.ACTIVE, parse: parseSync16, execute: executeSync },
   { op: ScsiOp.WRITE_SAME_10, name: 'WRITE SAME(10)', usage: RW10(0x41, 0xe8), alua: AluaAllowed.ACTIVE, write: true, parse: writeSameParse(false), execute: executeWriteSame },
   { op: ScsiOp.WRITE_SAME_16, name: 'WRITE SAME(16)', usage: RW16(0x93, 0xe9), alua: AluaAllowed.ACTIVE, write: true, parse: writeSameParse(true), execute: executeWriteSame },
+  { op: ScsiOp.READ_DEFECT_DATA_10, name: 'READ DEFECT DATA(10)', usage: [0x37, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0], alua: AluaAllowed.ACTIVE, parse: parseReadDefectData10, execute: (ctx) => executeReadDefectData(ctx, false) },
+  { op: ScsiOp.READ_DEFECT_DATA_12, name: 'READ DEFECT DATA(12)', usage: [0xb7, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0], alua: AluaAllowed.ACTIVE, parse: parseReadDefectData12, execute: (ctx) => executeReadDefectData(ctx, true) },
   { op: ScsiOp.UNMAP, name: 'UNMAP', usage: [0x42, 0, 0, 0, 0, 0, 0x1f, 0xff, 0xff, 0], alua: AluaAllowed.ACTIVE, write: true, parse: parseUnmap, execute: executeUnmap },
   {
     op: ScsiOp.COMPARE_AND_WRITE,

@@ -485,3 +485,20 @@ test('GET LBA STATUS: unaligned extents (a block partly mapped counts as mapped)
   const one = (await run(port, cdb16(ScsiOp.SERVICE_ACTION_IN_16, 10, 24, 0x12))).dataIn!;
   assert.deepEqual([Number(one.readBigUInt64BE(8)), one.readUInt32BE(16), one[20]], [10, HOLE_END / BS - 10, 1]);
 });
+
+test('READ DEFECT DATA (10)/(12): empty defect list, format echoed', async () => {
+  const { lu } = makeLu(SIZE);
+  const port = await openPort(lu);
+  const c10 = Buffer.alloc(10);
+  c10[0] = ScsiOp.READ_DEFECT_DATA_10;
+  c10[2] = 0x18 | 0x05;
+  c10.writeUInt16BE(32, 7);
+  const r10 = await run(port, c10);
+  assert.deepEqual([...r10.dataIn!], [0, 0x05, 0, 0]);
+  const c12 = Buffer.alloc(12);
+  c12[0] = ScsiOp.READ_DEFECT_DATA_12;
+  c12[1] = 0x04;
+  c12.writeUInt32BE(2, 6);
+  const r12 = await run(port, c12);
+  assert.deepEqual([...r12.dataIn!], [0, 0x04]);
+});
