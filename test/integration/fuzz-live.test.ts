@@ -16,6 +16,10 @@ function openFds(pid: number): number {
 }
 
 const FUZZ_INITIATOR = 'iqn.2024-01.io.example:fuzz';
+/** A client with one-way CHAP, for hostile CHAP exchanges. */
+const CHAP_INITIATOR = 'iqn.2024-01.io.example:fuzz-chap';
+const CHAP_USER = 'fuzzchapuser';
+const CHAP_SECRET = 'fuzzchapsecret1';
 
 // Deterministic PRNG (xorshift32) so a failing run can be repeated with the printed seed.
 const SEED = Number(process.env.FUZZ_SEED ?? (Date.now() >>> 0)) >>> 0 || 1;
@@ -143,6 +147,7 @@ describe('live fuzz of the iSCSI portal', { timeout: 90_000 }, () => {
     d = await Daemon.start();
     await defineTarget(d.api, d.gatewayName, 'rbd/disk_1', '64M');
     await addClient(d.api, FUZZ_INITIATOR, 'rbd/disk_1');
+    await addClient(d.api, CHAP_INITIATOR, 'rbd/disk_1', { username: CHAP_USER, password: CHAP_SECRET });
     pid = d.pid;
     baselineFds = openFds(pid ?? 0);
     const inq = await run('iscsi-inq', ['-i', FUZZ_INITIATOR, d.url()], { timeoutMs: 20_000 });
@@ -256,6 +261,53 @@ describe('live fuzz of the iSCSI portal', { timeout: 90_000 }, () => {
       await closedWithin(c, 3000);
       c.sock.destroy();
     }
+  });
+
+  test('hostile CHAP exchanges are refused with a login status, never a crash', async () => {
+    const port = d.iscsiPort;
+    // Each case: what the initiator answers after the target's CHAP_A/CHAP_I/CHAP_C.
+    const answers: Record<string, string>[] = [
+      { CHAP_N: CHAP_USER, CHAP_R: '0x' + 'zz'.repeat(16) }, // not hex
+      { CHAP_N: CHAP_USER, CHAP_R: '0x' + 'ab'.repeat(4000) }, // 8 KB response
+      { CHAP_N: CHAP_USER, CHAP_R: '' }, // empty
+      { CHAP_N: CHAP_USER, CHAP_R: '0x' + '00'.repeat(16) }, // wrong
+      { CHAP_N: 'x'.repeat(255), CHAP_R: '0x' + '00'.repeat(16) }, // unknown long name
+      { CHAP_N: CHAP_USER, CHAP_R: '0x' + '00'.repeat(16), CHAP_I: '999', CHAP_C: '0x1' }, // bad mutual fields
+      { CHAP_N: CHAP_USER, CHAP_R: '0b' + 'A'.repeat(24) }, // base64 of the wrong size
+      { CHAP_R: '0x' + '00'.repeat(16) }, // no name
+    ];
+    for (const answer of answers) {
+      const c = await connect(port);
+      c.sock.write(loginRequest({ csg: 0, nsg: 1, transit: false, keys: { InitiatorName: CHAP_INITIATOR, SessionType: 'Normal', TargetName: TARGET_IQN, AuthMethod: 'CHAP,None' }, itt: 1, cmdSN: 0 }));
+      const r1 = await readPdu(c, 5000);
+      assert.ok(r1, 'no answer to AuthMethod');
+      assert.equal(r1.bhs.readUInt8(36), 0, 'AuthMethod=CHAP offer refused');
+      assert.match(r1.data.toString('latin1'), /AuthMethod=CHAP/);
+      const off1 = 48 + r1.data.length + ((4 - (r1.data.length % 4)) % 4);
+      const a = loginRequest({ csg: 0, nsg: 1, transit: false, keys: { CHAP_A: '5' }, itt: 1, cmdSN: 0 });
+      a.writeUInt16BE(r1.bhs.readUInt16BE(14), 14);
+      c.sock.write(a);
+      const r2 = await waitPduAfter(c, off1, 5000);
+      assert.ok(r2, 'no CHAP challenge');
+      assert.equal(r2.readUInt8(36), 0, 'CHAP_A=5 refused');
+      const r2dsl = r2.readUIntBE(5, 3);
+      const off2 = off1 + 48 + r2dsl + ((4 - (r2dsl % 4)) % 4);
+      const bad = loginRequest({ csg: 0, nsg: 1, transit: true, keys: answer, itt: 1, cmdSN: 0 });
+      c.sock.write(bad);
+      const r3 = await waitPduAfter(c, off2, 5000);
+      // RFC 7143 §11.13.5: authentication failure is status class 2 (initiator error), then close.
+      if (r3) {
+        assert.equal(r3.readUInt8(0) & 0x3f, 0x23, 'not a Login Response');
+        assert.equal(r3.readUInt8(36), 2, `hostile CHAP answer ${JSON.stringify(answer).slice(0, 80)}: status class ${r3.readUInt8(36)}`);
+      } else {
+        assert.ok(c.isClosed(), 'no login response and the connection is still open');
+      }
+      c.sock.destroy();
+    }
+    // And the right secret still works (the state machine is not stuck).
+    const inq = await run('iscsi-inq', ['-i', CHAP_INITIATOR, d.url(TARGET_IQN, 0, CHAP_USER, CHAP_SECRET)], { timeoutMs: 20_000 });
+    assert.equal(inq.code, 0, inq.output);
+    assert.doesNotMatch(d.log(), new RegExp(CHAP_SECRET), 'the CHAP secret appeared in the daemon log');
   });
 
   test('the daemon is still up: same pid, /api/_ping 200, iscsi-inq works, no leaked sockets', async () => {
