@@ -20,11 +20,17 @@ export interface MemoryBackingStoreOptions {
   nativeCompareAndWrite?: boolean;
 }
 
+/** The image's bytes, shared by every handle opened on it. */
+interface MemoryImageData {
+  size: number;
+  readonly chunks: Map<number, Buffer>;
+}
+
 export class MemoryBackingStore implements BackingStore {
   readonly name: string;
-  private size: number;
+  private readonly data: MemoryImageData;
   private readonly chunkBytes: number;
-  private readonly chunks = new Map<number, Buffer>();
+  private readonly chunks: Map<number, Buffer>;
   private closed = false;
   /** Counters for tests. */
   readonly stats = { reads: 0, writes: 0, flushes: 0, discards: 0 };
@@ -33,7 +39,11 @@ export class MemoryBackingStore implements BackingStore {
   declare mapAllocation?: (offset: number, length: number) => Promise<AllocationExtent[]>;
   declare compareAndWrite?: (offset: number, compare: Buffer, data: Buffer) => Promise<number>;
 
-  constructor(name: string, sizeBytes: number, opts: MemoryBackingStoreOptions = {}) {
+  /**
+   * @param shareWith another handle of the same image: this handle sees and changes the same bytes
+   *   (sizeBytes is then ignored); a closed handle does not close the image.
+   */
+  constructor(name: string, sizeBytes: number, opts: MemoryBackingStoreOptions = {}, shareWith?: MemoryBackingStore) {
     const chunk = opts.chunkBytes ?? 4096;
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
       throw new BackstoreError('ERR_BACKSTORE_INVALID', `invalid size ${String(sizeBytes)}`);
@@ -42,8 +52,9 @@ export class MemoryBackingStore implements BackingStore {
       throw new BackstoreError('ERR_BACKSTORE_INVALID', `chunk size must be a power of two: ${chunk}`);
     }
     this.name = name;
-    this.size = sizeBytes;
-    this.chunkBytes = chunk;
+    this.data = shareWith?.data ?? { size: sizeBytes, chunks: new Map() };
+    this.chunks = this.data.chunks;
+    this.chunkBytes = shareWith?.chunkBytes ?? chunk;
     if (opts.thin ?? true) {
       this.discard = (offset, length) => this.discardImpl(offset, length);
       this.mapAllocation = (offset, length) => this.mapAllocationImpl(offset, length);
@@ -54,7 +65,11 @@ export class MemoryBackingStore implements BackingStore {
   }
 
   get sizeBytes(): number {
-    return this.size;
+    return this.data.size;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Bytes held in RAM (allocated chunks). */
@@ -64,8 +79,8 @@ export class MemoryBackingStore implements BackingStore {
 
   private check(offset: number, length: number, op: 'read' | 'write' | 'other'): void {
     if (this.closed) throw new BackstoreError('ERR_BACKSTORE_IO', `${this.name} is closed`, op);
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
-      throw new BackstoreError('ERR_BACKSTORE_INVALID', `range ${offset}+${length} outside ${this.name} (${this.size} bytes)`, op);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.data.size) {
+      throw new BackstoreError('ERR_BACKSTORE_INVALID', `range ${offset}+${length} outside ${this.name} (${this.data.size} bytes)`, op);
     }
   }
 
@@ -206,14 +221,14 @@ export class MemoryBackingStore implements BackingStore {
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
       return Promise.reject(new BackstoreError('ERR_BACKSTORE_INVALID', `invalid size ${String(sizeBytes)}`));
     }
-    if (sizeBytes < this.size) {
+    if (sizeBytes < this.data.size) {
       const cb = this.chunkBytes;
       for (const idx of [...this.chunks.keys()]) {
         if (idx * cb >= sizeBytes) this.chunks.delete(idx);
         else if ((idx + 1) * cb > sizeBytes) this.chunks.get(idx)?.fill(0, sizeBytes - idx * cb);
       }
     }
-    this.size = sizeBytes;
+    this.data.size = sizeBytes;
     return Promise.resolve();
   }
 
@@ -313,7 +328,9 @@ export class MemoryProvider implements BackstoreProvider {
 
   async open(pool: string, image: string): Promise<BackingStore> {
     const img = this.image(pool, image);
+    // A new handle when the last one was closed; the bytes stay with the image.
     if (img.store === undefined) img.store = new MemoryBackingStore(`${pool}/${image}`, img.sizeBytes, this.storeOptions);
+    else if (img.store.isClosed) img.store = new MemoryBackingStore(`${pool}/${image}`, img.sizeBytes, this.storeOptions, img.store);
     return await Promise.resolve(img.store);
   }
 

@@ -156,6 +156,11 @@ test('MemoryProvider: pools, images, open shares data, snapshots, errors', async
   const st = await p.poolStats('rbd');
   assert.equal(st.committedBytes, 2 << 20);
   assert.ok(st.usedBytes > 0);
+  // closing a handle does not lose the image: a new open sees the same bytes
+  await a.close();
+  const c = await p.open('rbd', 'disk1');
+  await c.read(0, r);
+  assert.equal(r.toString(), 'hello');
   await p.removeImage('rbd', 'disk1');
   assert.deepEqual(await p.listImages('rbd'), []);
 });
