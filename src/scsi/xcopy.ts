@@ -6,6 +6,7 @@
  * target_core_xcopy does. No inline or held data.
  */
 import { checkControl, invalidField, invalidParam, readLba64 } from './cdb.js';
+import { ScsiStatus, type ScsiResult } from './command.js';
 import { ScsiOp } from './constants.js';
 import { AluaAllowed, parsed, type CommandDescriptor, type ExecContext, type PortContext } from './descriptor.js';
 import type { LogicalUnit } from './logical-unit.js';
@@ -90,7 +91,12 @@ async function copyBlocks(src: LogicalUnit, dst: LogicalUnit, seg: Segment): Pro
  * SPC-4 "EXTENDED COPY (LID1) parameter list": header, target descriptors,
  * segment descriptors. Everything is validated before the first block moves.
  */
-async function executeExtendedCopy(ctx: ExecContext): Promise<undefined> {
+/** CDBs used to ask another LU's reservations whether this nexus may read / write it. */
+const PROBE_READ = Buffer.from([ScsiOp.READ_16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+const PROBE_WRITE = Buffer.from([ScsiOp.WRITE_16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+const RESERVATION_CONFLICT: ScsiResult = Object.freeze({ kind: 'result', status: ScsiStatus.RESERVATION_CONFLICT });
+
+async function executeExtendedCopy(ctx: ExecContext): Promise<ScsiResult | undefined> {
   if (ctx.p.dataOutLength === 0) return undefined; // SPC-4: zero PARAMETER LIST LENGTH is not an error
   const param = ctx.req.dataOut ?? Buffer.alloc(0);
   if (param.length < HEADER_LENGTH) throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
@@ -149,6 +155,10 @@ async function executeExtendedCopy(ctx: ExecContext): Promise<undefined> {
       throw new ScsiError('COPY_TARGET_DEVICE_NOT_REACHABLE');
     }
     if (dst.readOnly || dst.mode.swp) throw new ScsiError('WRITE_PROTECTED');
+    // The copy manager reads and writes on behalf of this nexus: another LU's reservations apply too.
+    if ((src !== ctx.lu && src.pr.conflicts(ctx.nexus, PROBE_READ)) || (dst !== ctx.lu && dst.pr.conflicts(ctx.nexus, PROBE_WRITE))) {
+      return RESERVATION_CONFLICT;
+    }
   }
   const status = { status: 1 as 1 | 2, segmentsProcessed: 0, transferredBytes: 0 };
   try {

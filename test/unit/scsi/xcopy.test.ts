@@ -161,3 +161,14 @@ test('copy results are per I_T nexus and dropped with it', async () => {
   await run(other, Buffer.alloc(6));
   assert.deepEqual(senseOf(await run(other, rcr(0x00, 3))), [0x5, 0x24, 0x00]);
 });
+
+test('EXTENDED COPY into another LU reserved by another initiator: RESERVATION CONFLICT', async () => {
+  const { a, b, port } = await setup();
+  await b.lu.open();
+  const other = createScsiPort(makeNexus('iqn.1994-05.com.example:holder'), mapOf([[0, b.lu]]));
+  await run(other, Buffer.alloc(6));
+  const reserve = Buffer.from([ScsiOp.RESERVE_6, 0, 0, 0, 0, 0]);
+  assert.equal((await run(other, reserve)).status, ScsiStatus.GOOD);
+  const cross = paramList(9, 2, [targetDescriptor(a.lu.wwn), targetDescriptor(b.lu.wwn)], [b2b(0, 1, 4, 0, 5)]);
+  assert.equal((await run(port, xcopyCdb(cross.length), { dataOut: cross })).status, ScsiStatus.RESERVATION_CONFLICT);
+});
