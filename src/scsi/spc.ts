@@ -168,7 +168,7 @@ function executeModeSelect(ctx: ExecContext, ten: boolean): undefined {
 // ---- REPORT TARGET PORT GROUPS --------------------------------------------
 
 function parseRtpg(cdb: Buffer) {
-  checkReserved(cdb, 1, 0x00 /* format bits checked below */);
+  // SPC-4 "REPORT TARGET PORT GROUPS": PARAMETER DATA FORMAT 000b (length only) or 001b (extended header).
   const format = cdb.readUInt8(1) >> 5;
   if (format > 1) throw invalidField(1, 7);
   checkControl(cdb, 11);
