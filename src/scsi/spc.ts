@@ -19,6 +19,7 @@ import {
   vpdDeviceIdentification,
   vpdLogicalBlockProvisioning,
   vpdSupportedPages,
+  vpdThirdPartyCopy,
   vpdUnitSerial,
 } from './vpd.js';
 
@@ -47,6 +48,8 @@ function executeInquiry(ctx: ExecContext): Buffer {
       return vpdUnitSerial(lu);
     case VpdPage.DEVICE_IDENTIFICATION:
       return vpdDeviceIdentification(lu, nexus);
+    case VpdPage.THIRD_PARTY_COPY:
+      return vpdThirdPartyCopy();
     case VpdPage.BLOCK_LIMITS:
       return vpdBlockLimits(lu);
     case VpdPage.BLOCK_DEVICE_CHARACTERISTICS:

@@ -12,6 +12,7 @@ export const SUPPORTED_VPD_PAGES = [
   VpdPage.SUPPORTED_VPD_PAGES,
   VpdPage.UNIT_SERIAL_NUMBER,
   VpdPage.DEVICE_IDENTIFICATION,
+  VpdPage.THIRD_PARTY_COPY,
   VpdPage.BLOCK_LIMITS,
   VpdPage.BLOCK_DEVICE_CHARACTERISTICS,
   VpdPage.LOGICAL_BLOCK_PROVISIONING,
@@ -149,6 +150,26 @@ export function vpdDeviceIdentification(lu: LogicalUnit, nexus: Nexus): Buffer {
   const body = Buffer.concat(parts);
   const b = vpdHeader(VpdPage.DEVICE_IDENTIFICATION, body.length);
   body.copy(b, 4);
+  return b;
+}
+
+/**
+ * SPC-4 "Third-party Copy VPD page": one Supported Commands descriptor (0001h)
+ * listing EXTENDED COPY (LID1) and the RECEIVE COPY RESULTS service actions.
+ */
+export function vpdThirdPartyCopy(): Buffer {
+  const commands = Buffer.from([
+    0x83, 1, 0x00, // EXTENDED COPY: LID1
+    0x84, 2, 0x00, 0x03, // RECEIVE COPY RESULTS: COPY STATUS, OPERATING PARAMETERS
+  ]);
+  const bodyLen = (1 + commands.length + 3) & ~3; // padded to a multiple of 4
+  const desc = Buffer.alloc(4 + bodyLen);
+  desc.writeUInt16BE(0x0001, 0); // THIRD-PARTY COPY DESCRIPTOR TYPE: Supported Commands
+  desc.writeUInt16BE(bodyLen, 2); // THIRD-PARTY COPY DESCRIPTOR LENGTH
+  desc.writeUInt8(commands.length, 4); // COMMANDS SUPPORTED LIST LENGTH
+  commands.copy(desc, 5);
+  const b = vpdHeader(VpdPage.THIRD_PARTY_COPY, desc.length);
+  desc.copy(b, 4);
   return b;
 }
 

@@ -43,7 +43,12 @@ test('VPD 00h lists the pages in ascending order; 80h is the wwn', async () => {
   const { lu } = makeLu();
   const port = await openPort(lu);
   const p0 = (await run(port, inquiry(1, 0x00, 255))).dataIn!;
-  assert.deepEqual([...p0], [0x00, 0x00, 0x00, 0x06, 0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2]);
+  assert.deepEqual([...p0], [0x00, 0x00, 0x00, 0x07, 0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2]);
+  const p8f = (await run(port, inquiry(1, 0x8f, 255))).dataIn!;
+  assert.equal(p8f.readUInt16BE(2), p8f.length - 4);
+  assert.equal(p8f.readUInt16BE(4), 0x0001); // Supported Commands
+  assert.equal(p8f.readUInt16BE(6) % 4, 0);
+  assert.deepEqual([...p8f.subarray(8, 9 + p8f[8]!)], [7, 0x83, 1, 0x00, 0x84, 2, 0x00, 0x03]);
   const p80 = (await run(port, inquiry(1, 0x80, 255))).dataIn!;
   assert.equal(p80[1], 0x80);
   assert.equal(p80.readUInt16BE(2), WWN.length);
@@ -130,6 +135,12 @@ test('REPORT LUNS: peripheral below 256, flat above, select report 1 empty, allo
   assert.equal(d.subarray(8, 16).toString('hex'), '0000000000000000');
   assert.equal(d.subarray(16, 24).toString('hex'), '0007000000000000');
   assert.equal(d.subarray(24, 32).toString('hex'), '412c000000000000');
+  const flat = Buffer.alloc(8);
+  const { encodeLun } = await import('../../../src/scsi/spc.js');
+  encodeLun(16383, flat, 0);
+  assert.equal(flat.toString('hex'), '7fff000000000000');
+  encodeLun(255, flat, 0);
+  assert.equal(flat.toString('hex'), '00ff000000000000');
   const wk = (await run(port, rl(1, 1024))).dataIn!;
   assert.equal(wk.readUInt32BE(0), 0);
   const short = (await run(port, rl(2, 16))).dataIn!;
