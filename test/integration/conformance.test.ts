@@ -45,29 +45,37 @@ function perSuite(rows: readonly CuRow[]): Map<string, string> {
   return out;
 }
 
-function report(ours: readonly CuRow[], tgt: readonly CuRow[], oursSummary: string, tgtSummary: string): string {
+function report(
+  ours: readonly CuRow[],
+  tgt: readonly CuRow[],
+  thin: readonly CuRow[],
+  summaries: { ours: string; tgt: string; thin: string },
+): string {
   const a = perSuite(ours);
   const b = perSuite(tgt);
+  const c = perSuite(thin);
   const suites = [...new Set([...ours.map((r) => r.suite), ...tgt.map((r) => r.suite)])];
   const w = Math.max(5, ...suites.map((s) => s.length));
   const lines: string[] = [];
   lines.push('# iscsi-test-cu ALL: ours vs tgt (pass/fail/skip per suite)', '');
+  lines.push('Ours: 1 GiB file LUN (thin, LBPME=1). tgt: 1 GiB file LUN, thick (the baseline) and thin (thin_provisioning=1).', '');
   lines.push('```');
-  lines.push(`${'suite'.padEnd(w)}  ${'ours p/f/s'.padEnd(16)}  tgt p/f/s`);
+  lines.push(`${'suite'.padEnd(w)}  ${'ours p/f/s'.padEnd(16)}  ${'tgt thick p/f/s'.padEnd(16)}  tgt thin p/f/s`);
   for (const s of suites) {
     const mark = a.get(s) !== b.get(s) ? '  *' : '';
-    lines.push(`${s.padEnd(w)}  ${(a.get(s) ?? '-').padEnd(16)}  ${b.get(s) ?? '-'}${mark}`);
+    lines.push(`${s.padEnd(w)}  ${(a.get(s) ?? '-').padEnd(16)}  ${(b.get(s) ?? '-').padEnd(16)}  ${c.get(s) ?? '-'}${mark}`);
   }
-  lines.push(`${'TOTAL'.padEnd(w)}  ours: ${oursSummary}   tgt: ${tgtSummary}`);
   lines.push('```', '');
+  lines.push(`- ours: ${summaries.ours}`, `- tgt thick: ${summaries.tgt}`, `- tgt thin: ${summaries.thin}`, '');
   const diff = ours.filter((r) => {
     const t = tgt.find((x) => x.suite === r.suite && x.test === r.test);
     return t !== undefined && t.result !== r.result;
   });
-  lines.push('## Tests whose result differs from tgt', '');
+  lines.push('## Tests whose result differs from tgt (thick)', '');
   for (const r of diff) {
     const t = tgt.find((x) => x.suite === r.suite && x.test === r.test);
-    lines.push(`- ${r.suite}.${r.test}: ours ${r.result}${r.reason ? ` (${r.reason})` : ''}, tgt ${t?.result ?? '?'}`);
+    const th = thin.find((x) => x.suite === r.suite && x.test === r.test);
+    lines.push(`- ${r.suite}.${r.test}: ours ${r.result}${r.reason ? ` (${r.reason})` : ''}, tgt ${t?.result ?? '?'}, tgt thin ${th?.result ?? '?'}`);
   }
   if (diff.length === 0) lines.push('(none)');
   lines.push('', '## Our skipped tests', '');
@@ -107,11 +115,15 @@ test('iscsi-test-cu ALL: ours has no unexpected failures and keeps up with tgt',
 
   tgt = await startTgt({ size: '1G' });
   const ref = await runConformance(tgt.url, join(OUT, 'tgt'), ['-T', '60', '-B', '300']);
-  t.diagnostic(`tgt: ${ref.summary}`);
+  t.diagnostic(`tgt thick: ${ref.summary}`);
+  await tgt.stop();
+  tgt = await startTgt({ size: '1G', thin: true });
+  const refThin = await runConformance(tgt.url, join(OUT, 'tgt-thin'), ['-T', '60', '-B', '300']);
+  t.diagnostic(`tgt thin: ${refThin.summary}`);
   await tgt.stop();
   tgt = undefined;
 
-  const text = report(ours.rows, ref.rows, ours.summary, ref.summary);
+  const text = report(ours.rows, ref.rows, refThin.rows, { ours: ours.summary, tgt: ref.summary, thin: refThin.summary });
   await writeFile(join(OUT, 'report.md'), text);
   console.log(text);
 
@@ -132,6 +144,8 @@ test('iscsi-test-cu ALL: ours has no unexpected failures and keeps up with tgt',
 
   if (known.size === 0) {
     const oc = countResults(ours.rows);
-    assert.ok(oc.PASSED >= rc.PASSED, `ours passed ${oc.PASSED} < tgt passed ${rc.PASSED}`);
+    assert.ok(oc.PASSED >= rc.PASSED, `ours passed ${oc.PASSED} < tgt (thick) passed ${rc.PASSED}`);
+    const thinPassed = countResults(refThin.rows).PASSED;
+    assert.ok(oc.PASSED >= thinPassed, `ours passed ${oc.PASSED} < tgt (thin) passed ${thinPassed}`);
   }
 });
