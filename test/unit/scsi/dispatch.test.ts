@@ -293,3 +293,46 @@ test('a failing collaborator (ALUA callback, LUN map) gives HARDWARE ERROR, prep
   const broken = createScsiPort(makeNexus(), { get: () => { throw new Error('map'); }, luns: () => [] });
   assert.deepEqual(senseOf(await run(broken, TUR())), [0x4, 0x44, 0x00]);
 });
+
+test('task management: target reset and CLEAR TASK SET unit attentions, ABORT TASK SET has none', async () => {
+  const { lu } = makeLu();
+  const p1 = await openPort(lu, makeNexus('iqn.1994-05.com.example:a'));
+  const p2 = await openPort(lu, makeNexus('iqn.1994-05.com.example:b'));
+  assert.equal(p1.taskManagement(TmfFunction.ABORT_TASK_SET, 0), true);
+  assert.equal((await run(p2, TUR())).status, ScsiStatus.GOOD);
+  assert.equal(p1.taskManagement(TmfFunction.CLEAR_TASK_SET, 0), true);
+  assert.deepEqual(senseOf(await run(p2, TUR())), [0x6, 0x2f, 0x00]);
+  assert.equal((await run(p1, TUR())).status, ScsiStatus.GOOD);
+  assert.equal(p1.taskManagement(TmfFunction.TARGET_COLD_RESET, 0), true);
+  assert.deepEqual(senseOf(await run(p2, TUR())), [0x6, 0x29, 0x00]);
+  assert.deepEqual(senseOf(await run(p1, TUR())), [0x6, 0x29, 0x00]);
+  assert.equal(p1.taskManagement(TmfFunction.TARGET_WARM_RESET, 0), true);
+  assert.deepEqual(senseOf(await run(p2, TUR())), [0x6, 0x29, 0x03]);
+  assert.equal(p1.taskManagement(TmfFunction.ABORT_TASK, 7), false);
+});
+
+test('MODE SELECT(10) with a block descriptor that matches; a wrong block length is refused', async () => {
+  const { lu } = makeLu();
+  const port = await openPort(lu);
+  const ms10 = Buffer.alloc(10);
+  ms10[0] = ScsiOp.MODE_SENSE_10;
+  ms10[2] = 0x0a;
+  ms10.writeUInt16BE(255, 7);
+  const cur = (await run(port, ms10)).dataIn!;
+  const param = Buffer.from(cur);
+  param.writeUInt16BE(0, 0);
+  param[3] = 0;
+  param[8 + 8 + 2]! |= 0x04; // D_SENSE, after the 8-byte header and 8-byte block descriptor
+  const sel = Buffer.alloc(10);
+  sel[0] = ScsiOp.MODE_SELECT_10;
+  sel[1] = 0x10;
+  sel.writeUInt16BE(param.length, 7);
+  assert.equal((await run(port, sel, { dataOut: param })).status, ScsiStatus.GOOD);
+  assert.equal(lu.mode.dSense, true);
+  const bad = Buffer.from(param);
+  bad.writeUInt32BE(4096, 8 + 4); // LOGICAL BLOCK LENGTH
+  const r = await run(port, sel, { dataOut: bad });
+  assert.equal(r.sense?.[0], 0x72); // descriptor format now
+  assert.deepEqual(senseOf(r), [0x5, 0x26, 0x00]);
+  assert.equal(lu.mode.dSense, true); // unchanged on error
+});
