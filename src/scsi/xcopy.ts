@@ -70,10 +70,17 @@ interface Segment {
 async function copyBlocks(src: LogicalUnit, dst: LogicalUnit, seg: Segment): Promise<number> {
   const bs = src.blockSize;
   const total = seg.blocks * bs;
-  const chunk = Buffer.allocUnsafe(Math.min(total, COPY_CHUNK_BYTES));
-  for (let done = 0; done < total; done += chunk.length) {
-    const n = Math.min(chunk.length, total - done);
-    const view = n === chunk.length ? chunk : chunk.subarray(0, n);
+  const chunkLen = Math.min(total, COPY_CHUNK_BYTES);
+  const chunk = Buffer.allocUnsafe(chunkLen);
+  // Overlapping ranges of one LU with the destination after the source: copy from the
+  // end (memmove), so no block is overwritten before it was read.
+  const backwards = src === dst && seg.dstLba > seg.srcLba && seg.dstLba < seg.srcLba + seg.blocks;
+  const chunks = Math.ceil(total / chunkLen);
+  for (let k = 0; k < chunks; k++) {
+    const i = backwards ? chunks - 1 - k : k;
+    const done = i * chunkLen;
+    const n = Math.min(chunkLen, total - done);
+    const view = n === chunkLen ? chunk : chunk.subarray(0, n);
     await src.backstore.read(seg.srcLba * bs + done, view);
     const dstOff = seg.dstLba * bs + done;
     const held = dst.rangeLock.acquireShared(dstOff / bs, (dstOff + n) / bs);

@@ -172,3 +172,16 @@ test('EXTENDED COPY into another LU reserved by another initiator: RESERVATION C
   const cross = paramList(9, 2, [targetDescriptor(a.lu.wwn), targetDescriptor(b.lu.wwn)], [b2b(0, 1, 4, 0, 5)]);
   assert.equal((await run(port, xcopyCdb(cross.length), { dataOut: cross })).status, ScsiStatus.RESERVATION_CONFLICT);
 });
+
+test('EXTENDED COPY of overlapping ranges in one LU behaves like memmove', async () => {
+  const { a, port } = await setup();
+  const blocks = 4096; // 2 MiB: more than one copy chunk
+  const data = Buffer.alloc(blocks * BS);
+  for (let b = 0; b < blocks; b++) data.writeUInt32BE(b, b * BS);
+  await a.store.write(0, data);
+  const p = paramList(4, 2, [targetDescriptor(a.lu.wwn)], [b2b(0, 0, blocks, 0, 100)]);
+  assert.equal((await run(port, xcopyCdb(p.length), { dataOut: p })).status, ScsiStatus.GOOD);
+  const back = Buffer.alloc(blocks * BS);
+  await a.store.read(100 * BS, back);
+  assert.ok(back.equals(data));
+});
