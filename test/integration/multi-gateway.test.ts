@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { ALUA_STATE, CDB, MiniInitiator, parseRtpg, type TpgDescriptor, vpd83Designators } from './mini-initiator.js';
 import { CLIENT_IQN, Daemon, freePortOn, requireTools, run, TARGET_IQN, waitFor, type RunResult } from './helpers.js';
 
 const DISK = 'rbd/disk_1';
@@ -67,18 +68,67 @@ describe('two gateways, one target: shared config, cross-portal data, failover',
     }
   });
 
+  test('ALUA: the owner gateway\'s port group is active/optimized, the other active/non-optimized', async (t) => {
+    // Which gateway owns the LUN (ceph-iscsi: the portal with the fewest active LUNs, here gw-a).
+    const cfg = (await a.api.must('GET', '/api/config')).body as { disks: Record<string, { owner?: string }> };
+    const owner = cfg.disks[DISK]?.owner;
+    assert.ok(owner === 'gw-a' || owner === 'gw-b', `no owner for ${DISK}: ${JSON.stringify(cfg.disks[DISK])}`);
+    const seen = new Map<string, { relPort: number; groups: TpgDescriptor[] }>();
+    for (const [name, host, port] of [['gw-a', '127.0.0.1', a.iscsiPort], ['gw-b', '127.0.0.2', b.iscsiPort]] as const) {
+      const ini = await MiniInitiator.connect(host, port);
+      try {
+        await ini.login(CLIENT_IQN, TARGET_IQN);
+        // SPC-4 "Device Identification VPD page": relative target port (type 4) of the port we came in on.
+        const vpd = await ini.commandRetryUa(0, CDB.inquiryVpd(0x83, 1024), 1024);
+        assert.equal(vpd.status, 0, `INQUIRY VPD 0x83 via ${name}: status ${vpd.status}`);
+        const rel = vpd83Designators(vpd.data).get(4);
+        assert.ok(rel && rel.length === 4, `no relative target port designator via ${name}`);
+        const rtpg = await ini.commandRetryUa(0, CDB.rtpg(1024), 1024);
+        assert.equal(rtpg.status, 0, `REPORT TARGET PORT GROUPS via ${name}: status ${rtpg.status}`);
+        seen.set(name, { relPort: rel.readUInt16BE(2), groups: parseRtpg(rtpg.data) });
+      } finally {
+        ini.close();
+      }
+    }
+    const ga = seen.get('gw-a');
+    const gb = seen.get('gw-b');
+    assert.ok(ga && gb);
+    t.diagnostic(`owner ${owner}; relative ports gw-a ${ga.relPort}, gw-b ${gb.relPort}; groups ${JSON.stringify(ga.groups)}`);
+    assert.notEqual(ga.relPort, gb.relPort, 'both gateways report the same relative target port');
+    // Both gateways describe the same port groups.
+    assert.deepEqual(ga.groups, gb.groups);
+    const groupOf = (rel: number): TpgDescriptor | undefined => ga.groups.find((g) => g.relativePorts.includes(rel));
+    const ownerRel = owner === 'gw-a' ? ga.relPort : gb.relPort;
+    const otherRel = owner === 'gw-a' ? gb.relPort : ga.relPort;
+    assert.equal(groupOf(ownerRel)?.state, ALUA_STATE.AO, `owner ${owner}'s group: ${JSON.stringify(ga.groups)}`);
+    assert.equal(groupOf(otherRel)?.state, ALUA_STATE.ANO, `non-owner's group: ${JSON.stringify(ga.groups)}`);
+  });
+
   test('data written through A reads back through B, and the other way round', async () => {
     ok(await qemuIo(a.portal(), ['write -P 0xa1 0 1M']), 'write via A');
     ok(await qemuIo(portalB(), ['read -P 0xa1 0 1M', 'write -P 0xb2 1M 1M']), 'read/write via B');
     ok(await qemuIo(a.portal(), ['read -P 0xb2 1M 1M']), 'read via A');
   });
 
-  test('gateway A killed: gateway B keeps serving reads and writes', async () => {
+  test('gateway A killed: gateway B keeps serving reads and writes', async (t) => {
     const ex = await a.stop('SIGKILL');
     assert.equal(ex.signal, 'SIGKILL');
     const r = await qemuIo(portalB(), ['read -P 0xa1 0 1M', 'write -P 0xc3 2M 1M', 'read -P 0xc3 2M 1M']);
     ok(r, 'I/O via B after A died');
     const ping = await b.api.get('/api/_ping');
     assert.equal(ping.status, 200);
+    // What B reports about the port groups now (informational: ownership moves are the HA design's call).
+    const ini = await MiniInitiator.connect('127.0.0.2', b.iscsiPort);
+    try {
+      await ini.login(CLIENT_IQN, TARGET_IQN);
+      const rtpg = await ini.commandRetryUa(0, CDB.rtpg(1024), 1024);
+      assert.equal(rtpg.status, 0);
+      const groups = parseRtpg(rtpg.data);
+      t.diagnostic(`after gw-a died, gw-b reports ${JSON.stringify(groups)}`);
+      // B's own group must stay usable (AO or ANO), never standby/unavailable/offline.
+      assert.ok(groups.some((g) => g.state === ALUA_STATE.AO || g.state === ALUA_STATE.ANO));
+    } finally {
+      ini.close();
+    }
   });
 });
