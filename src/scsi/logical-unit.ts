@@ -112,7 +112,9 @@ export class LogicalUnit {
     this.product = opts.product ?? 'TCMU device';
     this.revision = opts.revision ?? '0002';
     this.readOnly = opts.readOnly ?? false;
-    this.maxTransferBlocks = opts.maxTransferBlocks ?? Math.max(1, Math.floor((8 * 1024 * 1024) / bs));
+    // 1 MiB by default (ceph-iscsi hw_max_sectors is 512 KiB): bounds the Data-Out/Data-In buffers
+    // one command can pin to MaxCmdSN window × 1 MiB per session.
+    this.maxTransferBlocks = opts.maxTransferBlocks ?? Math.max(1, Math.floor((1024 * 1024) / bs));
     this.maxWriteSameBlocks = opts.maxWriteSameBlocks ?? 0x2000;
     this.maxUnmapBlocks = opts.maxUnmapBlocks ?? Math.max(1, Math.floor((64 * 1024 * 1024) / bs));
     this.maxUnmapDescriptors = opts.maxUnmapDescriptors ?? 256;
