@@ -378,3 +378,31 @@ test('REPORT TARGET PORT GROUPS with two groups, length-only and extended format
   c.writeUInt32BE(8, 6);
   assert.equal((await run(port, c)).dataIn?.length, 8);
 });
+
+test('descriptor sense bytes under D_SENSE: MISCOMPARE carries the INFORMATION descriptor', async () => {
+  const { lu } = makeLu();
+  const port = await openPort(lu);
+  lu.mode.dSense = true;
+  await run(port, cdb10(ScsiOp.WRITE_10, 0, 1), { dataOut: Buffer.alloc(512, 1) });
+  const bad = Buffer.alloc(512, 1);
+  bad[300] = 2;
+  const r = await run(port, cdb10(ScsiOp.VERIFY_10, 0, 1, 0x02), { dataOut: bad });
+  // 72h, MISCOMPARE, 1Dh/00h, ADDITIONAL LENGTH 12, information descriptor (VALID, 300)
+  assert.deepEqual([...r.sense!], [0x72, 0x0e, 0x1d, 0x00, 0, 0, 0, 12, 0x00, 0x0a, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x2c]);
+  // INVALID FIELD IN CDB with the sense-key specific field pointer descriptor
+  const f = await run(port, cdb10(ScsiOp.READ_10, 0, 1, 0x20));
+  assert.deepEqual([...f.sense!], [0x72, 0x05, 0x24, 0x00, 0, 0, 0, 8, 0x02, 0x06, 0, 0, 0xcf, 0x00, 0x01, 0]);
+});
+
+test('thick LU: RSOC one-command for UNMAP says not supported; INQUIRY EVPD on a missing LUN is refused', async () => {
+  const { lu } = makeLu(8 * 1024 * 1024, {}, { thin: false });
+  const port = await openPort(lu);
+  const c = Buffer.alloc(12);
+  c[0] = 0xa3;
+  c[1] = 0x0c;
+  c[2] = 0x01;
+  c[3] = ScsiOp.UNMAP;
+  c.writeUInt32BE(64, 6);
+  assert.equal((await run(port, c)).dataIn![1]! & 7, 1);
+  assert.deepEqual(senseOf(await run(port, inquiry(1, 0x80, 255), { lun: 4 })), [ILLEGAL, 0x24, 0x00]);
+});
