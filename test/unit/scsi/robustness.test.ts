@@ -69,6 +69,6 @@ test('random CDBs and parameter data never crash the device server', async () =>
         assert.notEqual(asc, 0x44, `internal failure for CDB ${cdb.toString('hex')}`);
       }
     }),
-    { numRuns: 3000, seed: Number(process.env.FUZZ_SEED ?? 4242) },
+    { numRuns: Number(process.env.FUZZ_RUNS ?? 3000), seed: Number(process.env.FUZZ_SEED ?? 4242) },
   );
 });
