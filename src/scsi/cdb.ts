@@ -92,9 +92,9 @@ export function decodeRw16(cdb: Buffer): LbaRange {
 }
 
 /**
- * SBC-4 "Logical block address": the command fails with LBA OUT OF RANGE when
- * LBA + length exceeds the capacity (also covers lba == capacity with length 0? no:
- * a zero-length transfer at lba == capacity is allowed, beyond it is not).
+ * SBC-4 "Logical block address": LBA OUT OF RANGE when LBA + length exceeds the
+ * capacity. A zero-length transfer at LBA == capacity passes; one beyond it does not
+ * (iscsi-test-cu Read10.ZeroBlocks).
  */
 export function checkLbaRange(lba: number, blocks: number, capacityBlocks: number): void {
   if (lba > capacityBlocks || lba + blocks > capacityBlocks) {
