@@ -14,6 +14,7 @@ import type { Settings } from '../config/settings-types.js';
 import { IscsiServer } from '../iscsi/server.js';
 import type { Nexus, ScsiPort } from '../scsi/command.js';
 import { createScsiPort, notifyLunMapChanged, type LunMap } from '../scsi/device-server.js';
+import { setInternalErrorLogger } from '../scsi/dispatch.js';
 import { LogicalUnit, type AluaGroup } from '../scsi/logical-unit.js';
 import type { Logger } from '../util/log.js';
 import { desiredState, findClient, lunMapFor, type DesiredDisk } from './desired.js';
@@ -76,6 +77,8 @@ export class Gateway implements GatewayStatus {
       targetDefaults: opts.settings.target_defaults,
       openPort: (target, nexus) => this.#openPort(target, nexus),
     });
+    const scsiLog = opts.logger.child({ component: 'scsi' });
+    setInternalErrorLogger((err, command) => scsiLog.error({ err, command }, 'internal error in a SCSI command'));
     this.#iscsi = new IscsiServer({ registry, logger: opts.logger.child({ component: 'iscsi' }) });
   }
 
@@ -239,9 +242,9 @@ export class Gateway implements GatewayStatus {
     }
   }
 
+  /** Called on every command by the ALUA gate: returns the groups computed at reconcile, no copies. */
   #aluaGroups(diskId: string): AluaGroup[] {
-    const running = this.#luns.get(diskId);
-    return running === undefined ? [] : running.disk.groups.map((g) => ({ ...g }));
+    return this.#luns.get(diskId)?.disk.groups ?? [];
   }
 
   #lunMap(target: string, initiator: string): Map<number, LogicalUnit> {
