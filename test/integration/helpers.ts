@@ -6,8 +6,8 @@
  * Everything listens on 127.0.0.1 only; ports come from the kernel (listen on port 0, read back).
  * Nothing here sleeps for synchronisation: readiness is polled with a deadline.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,6 +41,20 @@ export const TEST_CU_INITIATORS = [
 /** qemu's initiator name when no VM name/uuid is set (qemu-img, qemu-io). */
 export const QEMU_INITIATOR = 'iqn.2008-11.org.linux-kvm';
 export const GIB = 1024 * 1024 * 1024;
+
+// Safety net: whatever a test does (an assertion throws before its after(), the runner ends the
+// file), no daemon or tgtd we started outlives this process. Synchronous, so it works in 'exit'.
+const liveChildren = new Set<ChildProcess>();
+const liveTgts = new Map<number, { ctl: number; dir: string }>();
+const liveDirs = new Set<string>();
+process.once('exit', () => {
+  for (const c of liveChildren) c.kill('SIGKILL');
+  for (const [pid, { ctl, dir }] of liveTgts) {
+    spawnSync('bash', [join(ROOT, 'scripts', 'tgt-stop.sh'), String(pid), String(ctl)], { stdio: 'ignore', timeout: 15_000 });
+    rmSync(dir, { recursive: true, force: true }); // a thick 1 GiB image must not stay behind
+  }
+  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 /** Polls `check` until it returns a non-undefined value or the deadline passes. */
 export async function waitFor<T>(
@@ -289,6 +303,7 @@ export class Daemon {
       );
     }
     const dir = await tempDir('igw-daemon-');
+    liveDirs.add(dir);
     const dataDir = opts.dataDir ?? join(dir, 'data');
     await mkdir(dataDir, { recursive: true });
     const apiPort = await freePort();
@@ -312,7 +327,13 @@ export class Daemon {
     const cfgPath = join(dir, 'iscsi-gateway.cfg');
     await writeFile(cfgPath, '[config]\n' + Object.entries(keys).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
     const d = new Daemon(dir, dataDir, cfgPath, apiPort, iscsiPort, gatewayName, join(dir, 'daemon.log'));
-    await d.launch(opts.readyTimeoutMs ?? 20_000);
+    try {
+      await d.launch(opts.readyTimeoutMs ?? 20_000);
+    } catch (e) {
+      await removeDir(dir); // the error message carries the log tail
+      liveDirs.delete(dir);
+      throw e;
+    }
     return d;
   }
 
@@ -362,6 +383,8 @@ export class Daemon {
       env: { ...process.env, NODE_ENV: 'test' },
     });
     this.child = child;
+    liveChildren.add(child);
+    child.once('exit', () => liveChildren.delete(child));
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(err, { end: false });
     this.exit = new Promise((resolve) => {
@@ -425,6 +448,7 @@ export class Daemon {
   async dispose(): Promise<void> {
     await this.stop('SIGTERM', 10_000);
     await removeDir(this.dir);
+    liveDirs.delete(this.dir);
   }
 }
 
@@ -488,6 +512,7 @@ export async function startTgt(opts: { size?: string; thin?: boolean } = {}): Pr
     await removeDir(dir);
     throw new Error(`tgt-start.sh failed (exit ${r.code}): ${r.output}\n${log}`);
   }
+  liveTgts.set(pid, { ctl, dir });
   return {
     pid,
     port,
@@ -496,6 +521,7 @@ export async function startTgt(opts: { size?: string; thin?: boolean } = {}): Pr
     url: `iscsi://127.0.0.1:${port}/${TGT_IQN}/1`,
     async stop() {
       await run('bash', [join(ROOT, 'scripts', 'tgt-stop.sh'), String(pid), String(ctl)], { timeoutMs: 30_000 });
+      liveTgts.delete(pid);
       await removeDir(dir);
     },
   };
