@@ -218,4 +218,25 @@ describe('initiators: discovery, VPD, mutual CHAP, LUNs, resize, digests, zeroes
     const all = await qemuIo(0, [0, 1, 2, 3].map((i) => `read -P 0x${(0x41 + i).toString(16)} ${(100 + i) * MIB} ${MIB}`));
     ok(all, 'qemu-io verify all ranges');
   });
+
+  test('discovery CHAP (PUT /api/discoveryauth): SendTargets needs the discovery secret; empty disables it', async () => {
+    const duser = 'discoveryuser1';
+    const dpass = 'discoverypass1';
+    let r = await d.api.put('/api/discoveryauth', { username: duser, password: dpass, mutual_username: '', mutual_password: '' });
+    assert.equal(r.status, 200, r.text);
+    const lsArgs = (cred: string): string[] => ['-i', CLIENT_IQN, `iscsi://${cred}${d.portal()}`];
+    const without = await run('iscsi-ls', lsArgs(''), { timeoutMs: 20_000 });
+    assert.notEqual(without.code, 0, `discovery without CHAP accepted:\n${without.output}`);
+    const wrong = await run('iscsi-ls', lsArgs(`${duser}%wrongpassw0rd1@`), { timeoutMs: 20_000 });
+    assert.notEqual(wrong.code, 0, `discovery with a wrong secret accepted:\n${wrong.output}`);
+    const right = await run('iscsi-ls', lsArgs(`${duser}%${dpass}@`), { timeoutMs: 20_000 });
+    ok(right, 'discovery with the discovery secret');
+    assert.match(right.stdout, /Target:/);
+    // Normal sessions still use the client's own CHAP, not the discovery secret.
+    ok(await run('iscsi-inq', ['-i', CLIENT_IQN, url(0)], { timeoutMs: 20_000 }), 'normal login with client CHAP');
+    r = await d.api.put('/api/discoveryauth', { username: '', password: '', mutual_username: '', mutual_password: '' });
+    assert.equal(r.status, 200, r.text);
+    ok(await run('iscsi-ls', lsArgs(''), { timeoutMs: 20_000 }), 'discovery after disabling discovery CHAP');
+    assert.doesNotMatch(d.log(), new RegExp(dpass), 'the discovery secret appeared in the daemon log');
+  });
 });
