@@ -190,7 +190,9 @@ for (const suite of wanted) {
   // Cross-check with CUnit's own "Run Summary" (tests Total Ran Passed Failed Inactive).
   const cu = /^\s*tests\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(text);
   if (cu && (Number(cu[3]) !== counts.PASSED + counts.SKIPPED || Number(cu[4]) !== counts.FAILED)) {
-    console.log(`WARNING ${suite}: parsed ${counts.PASSED + counts.SKIPPED} passed/skipped, ${counts.FAILED} failed; CUnit says ${cu[3]} passed, ${cu[4]} failed`);
+    const warning = `WARNING ${suite}: parsed ${counts.PASSED + counts.SKIPPED} passed/skipped, ${counts.FAILED} failed; CUnit says ${cu[3]} passed, ${cu[4]} failed`;
+    summaryLines.push(warning);
+    console.log(warning);
   }
   const line = `${suite}\t${counts.PASSED} passed\t${counts.FAILED} failed\t${counts.SKIPPED} skipped\t${counts.ERROR} errors\t${(r.ms / 1000).toFixed(1)} s`;
   summaryLines.push(line);
