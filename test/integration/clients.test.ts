@@ -219,6 +219,15 @@ describe('initiators: discovery, VPD, mutual CHAP, LUNs, resize, digests, zeroes
     ok(all, 'qemu-io verify all ranges');
   });
 
+  test('24 concurrent CHAP logins (separate processes) all succeed', async () => {
+    const res = await Promise.all(
+      Array.from({ length: 24 }, () => run('iscsi-inq', ['-i', CLIENT_IQN, url(0)], { timeoutMs: 60_000 })),
+    );
+    const failed = res.filter((r) => r.code !== 0);
+    assert.deepEqual(failed.map((r) => r.output.trim().split('\n')[0]), []);
+    for (const r of res) assert.match(r.stdout, /Peripheral Device Type:DIRECT_ACCESS/);
+  });
+
   test('discovery CHAP (PUT /api/discoveryauth): SendTargets needs the discovery secret; empty disables it', async () => {
     const duser = 'discoveryuser1';
     const dpass = 'discoverypass1';
