@@ -188,6 +188,36 @@ export class MiniInitiator {
     }
   }
 
+  /**
+   * Sends a WRITE-direction command whose whole Data-Out rides as immediate data (RFC 7143 §3.2.4.2:
+   * allowed with ImmediateData=Yes up to FirstBurstLength, also when InitialR2T=Yes). For small
+   * parameter lists (PERSISTENT RESERVE OUT, MODE SELECT).
+   */
+  async commandOut(lun: number, cdb: Buffer, data: Buffer): Promise<ScsiReply> {
+    const bhs = Buffer.alloc(48);
+    bhs[0] = 0x01;
+    bhs[1] = 0x80 | 0x20 | 0x01; // F, W, SIMPLE
+    bhs.writeUIntBE(data.length, 5, 3); // DataSegmentLength = immediate data
+    bhs.writeUInt16BE(lun < 256 ? lun : 0x4000 | lun, 8);
+    const itt = ++this.itt;
+    bhs.writeUInt32BE(itt, 16);
+    bhs.writeUInt32BE(data.length, 20);
+    bhs.writeUInt32BE(this.cmdSN, 24);
+    bhs.writeUInt32BE(this.expStatSN, 28);
+    cdb.copy(bhs, 32, 0, Math.min(16, cdb.length));
+    this.cmdSN = (this.cmdSN + 1) >>> 0;
+    this.sock.write(Buffer.concat([bhs, data, Buffer.alloc(pad4(data.length))]));
+    for (;;) {
+      const { bhs: r, data: d } = await this.readPdu();
+      const op = r.readUInt8(0) & 0x3f;
+      if (op === 0x20 || r.readUInt32BE(16) !== itt) continue;
+      if (op !== 0x21) throw new Error(`unexpected opcode 0x${op.toString(16)} (R2T? the parameter list is sent as immediate data)`);
+      this.expStatSN = (r.readUInt32BE(24) + 1) >>> 0;
+      const sense = d.length >= 2 ? d.subarray(2, 2 + d.readUInt16BE(0)) : Buffer.alloc(0);
+      return { status: r.readUInt8(3), data: Buffer.alloc(0), sense };
+    }
+  }
+
   /** Like command(), retrying while the target reports a UNIT ATTENTION (first command after login). */
   async commandRetryUa(lun: number, cdb: Buffer, allocation: number): Promise<ScsiReply> {
     for (let i = 0; i < 5; i++) {
@@ -255,7 +285,40 @@ export const CDB = {
     c.writeUInt16BE(alloc, 3);
     return c;
   },
+  /** PERSISTENT RESERVE IN, READ KEYS. */
+  prinReadKeys(alloc: number): Buffer {
+    const c = Buffer.alloc(10);
+    c[0] = 0x5e;
+    c[1] = 0x00;
+    c.writeUInt16BE(alloc, 7);
+    return c;
+  },
+  /** PERSISTENT RESERVE OUT, REGISTER (service action 0) with a 24-byte parameter list. */
+  proutRegister(): Buffer {
+    const c = Buffer.alloc(10);
+    c[0] = 0x5f;
+    c[1] = 0x00;
+    c.writeUInt32BE(24, 5);
+    return c;
+  },
   testUnitReady(): Buffer {
     return Buffer.alloc(6);
   },
 };
+
+/** SPC-4 "PERSISTENT RESERVE OUT parameter list": reservation key, service action key, APTPL. */
+export function proutParams(key: bigint, serviceActionKey: bigint, aptpl = false): Buffer {
+  const p = Buffer.alloc(24);
+  p.writeBigUInt64BE(key, 0);
+  p.writeBigUInt64BE(serviceActionKey, 8);
+  p[20] = aptpl ? 0x01 : 0x00;
+  return p;
+}
+
+/** Keys from a PERSISTENT RESERVE IN READ KEYS answer. */
+export function parseReadKeys(data: Buffer): bigint[] {
+  const len = data.readUInt32BE(4);
+  const keys: bigint[] = [];
+  for (let off = 8; off + 8 <= Math.min(data.length, 8 + len); off += 8) keys.push(data.readBigUInt64BE(off));
+  return keys;
+}

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ALUA_STATE, CDB, MiniInitiator, parseRtpg, type TpgDescriptor, vpd83Designators } from './mini-initiator.js';
+import { ALUA_STATE, CDB, MiniInitiator, parseReadKeys, parseRtpg, proutParams, type TpgDescriptor, vpd83Designators } from './mini-initiator.js';
 import { CLIENT_IQN, Daemon, freePortOn, requireTools, run, TARGET_IQN, waitFor, type RunResult } from './helpers.js';
 
 const DISK = 'rbd/disk_1';
@@ -102,6 +102,34 @@ describe('two gateways, one target: shared config, cross-portal data, failover',
     const otherRel = owner === 'gw-a' ? gb.relPort : ga.relPort;
     assert.equal(groupOf(ownerRel)?.state, ALUA_STATE.AO, `owner ${owner}'s group: ${JSON.stringify(ga.groups)}`);
     assert.equal(groupOf(otherRel)?.state, ALUA_STATE.ANO, `non-owner's group: ${JSON.stringify(ga.groups)}`);
+  });
+
+  test('persistent reservations are one state across gateways: a key registered via A is seen via B', async () => {
+    // Cluster-wide PR state (tcmu-runner keeps it in the RBD image): Windows failover clustering and
+    // VMware rely on it when their paths go through different gateways.
+    const key = 0x1122334455667788n;
+    const viaA = await MiniInitiator.connect('127.0.0.1', a.iscsiPort);
+    const viaB = await MiniInitiator.connect('127.0.0.2', b.iscsiPort);
+    try {
+      await viaA.login(CLIENT_IQN, TARGET_IQN);
+      await viaB.login(CLIENT_IQN, TARGET_IQN);
+      await viaA.commandRetryUa(0, CDB.testUnitReady(), 0);
+      const reg = await viaA.commandOut(0, CDB.proutRegister(), proutParams(0n, key));
+      assert.equal(reg.status, 0, `PR OUT REGISTER via A: status ${reg.status} sense ${reg.sense.toString('hex')}`);
+      const keys = await waitFor('the key to be visible via B', async () => {
+        const r = await viaB.commandRetryUa(0, CDB.prinReadKeys(1024), 1024);
+        if (r.status !== 0) throw new Error(`PR IN READ KEYS via B: status ${r.status}`);
+        const k = parseReadKeys(r.data);
+        return k.includes(key) ? k : undefined;
+      }, 5_000, 100);
+      assert.ok(keys.includes(key));
+      // Clean up: unregister (REGISTER with service action key 0).
+      const unreg = await viaA.commandRetryUa(0, CDB.testUnitReady(), 0).then(() => viaA.commandOut(0, CDB.proutRegister(), proutParams(key, 0n)));
+      assert.equal(unreg.status, 0);
+    } finally {
+      viaA.close();
+      viaB.close();
+    }
   });
 
   test('data written through A reads back through B, and the other way round', async () => {
