@@ -39,8 +39,8 @@ describe('initiators: discovery, VPD, mutual CHAP, LUNs, resize, digests, zeroes
       `password=${CHAP_PASS}`,
       ...extra,
     ].join(',');
-  const qemuIo = (lun: number, cmds: string[], extra: string[] = []): Promise<RunResult> =>
-    run('qemu-io', ['--image-opts', qemuOpts(lun, extra), ...cmds.flatMap((c) => ['-c', c])], { timeoutMs: 60_000 });
+  const qemuIo = (lun: number, cmds: string[], extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<RunResult> =>
+    run('qemu-io', ['--image-opts', qemuOpts(lun, extra), ...cmds.flatMap((c) => ['-c', c])], { timeoutMs: 60_000, ...(env ? { env } : {}) });
 
   before(async () => {
     requireTools('iscsi-ls', 'iscsi-inq', 'iscsi-readcapacity16', 'qemu-io', 'qemu-img');
@@ -143,8 +143,10 @@ describe('initiators: discovery, VPD, mutual CHAP, LUNs, resize, digests, zeroes
   });
 
   test('qemu with CRC32C header digest: pattern write and read back', async () => {
-    const w = await qemuIo(0, ['write -P 0x3c 3145728 262144', 'read -P 0x3c 3145728 262144'], ['header-digest=crc32c']);
+    // LIBISCSI_DEBUG shows the keys the target answered: the digest must really be in use.
+    const w = await qemuIo(0, ['write -P 0x3c 3145728 262144', 'read -P 0x3c 3145728 262144'], ['header-digest=crc32c'], { ...process.env, LIBISCSI_DEBUG: '10' });
     ok(w, 'qemu-io header-digest=crc32c');
+    assert.match(w.output, /TargetLoginReply: HeaderDigest=CRC32C/, 'CRC32C header digest not negotiated');
     assert.doesNotMatch(w.output, /Pattern verification failed/);
     const r = await qemuIo(0, ['read -P 0x3c 3145728 262144'], ['header-digest=none']);
     ok(r, 'qemu-io read back without digest');
