@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every compiled test file under dist/test (or only the named sub-folders) with node:test.
 // Usage: node scripts/run-tests.js [unit|session|fuzz|integration ...]
+//        node scripts/run-tests.js integration/seeds-flow.test.js   (one compiled file, path under dist/test)
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -10,6 +11,9 @@ const wanted = process.argv.slice(2);
 const dirs = wanted.length > 0 ? wanted : ['unit', 'session', 'fuzz', 'integration'];
 
 function collect(dir, out) {
+  try {
+    if (statSync(dir).isFile()) { if (dir.endsWith('.test.js')) out.push(dir); return; }
+  } catch { return; }
   let names;
   try { names = readdirSync(dir).sort(); } catch { return; }
   for (const name of names) {
