@@ -56,7 +56,10 @@ const CONFIG_KEYS: Readonly<Record<string, SysDef>> = {
   api_password: { type: 'str', def: 'admin' },
   ceph_user: { type: 'str', def: 'admin' },
   debug: { type: 'bool', def: false },
-  minimum_gateways: { type: 'int', min: 1, max: 9999, def: 2 },
+  // Upstream's code default is 2; cephadm deploys with 1 and a rigid 2 is a listed pain point
+  // (anchors §4 #9): a single gateway is a valid set-up, and the gateway logs that it has no
+  // path redundancy. Set 2 or more to require HA before disks are mapped and clients created.
+  minimum_gateways: { type: 'int', min: 1, max: 9999, def: 1 },
   ceph_config_dir: { type: 'str', def: '/etc/ceph' },
   gateway_conf: { type: 'str', def: 'gateway.conf' },
   priv_key: { type: 'str', def: 'iscsi-gateway.key' },

@@ -63,6 +63,7 @@ export class Gateway implements GatewayStatus {
   #stopped = false;
   /** Pending retry of portals or disks that could not be brought up (address not yet there, port busy, image missing). */
   #retryTimer: NodeJS.Timeout | undefined;
+  readonly #singleGatewayWarned = new Set<string>();
 
   constructor(opts: GatewayOptions) {
     this.#settings = opts.settings;
@@ -145,6 +146,15 @@ export class Gateway implements GatewayStatus {
   async #applyUnsafe(doc: GatewayConfig): Promise<void> {
     const want = desiredState(doc, this.gatewayName, this.#settings.iscsi_port);
     let incomplete = false;
+    for (const iqn of want.targets) {
+      const gateways = Object.keys(doc.targets[iqn]?.portals ?? {}).length;
+      if (gateways < 2 && !this.#singleGatewayWarned.has(iqn)) {
+        this.#singleGatewayWarned.add(iqn);
+        this.#log.warn({ target: iqn, gateways }, 'target has a single gateway: no path redundancy (add a second gateway for HA)');
+      } else if (gateways >= 2) {
+        this.#singleGatewayWarned.delete(iqn);
+      }
+    }
     // 1. Logical units: open new disks before the doc switches, so a login never sees a LUN without its LU.
     for (const disk of want.disks.values()) {
       const running = this.#luns.get(disk.id);

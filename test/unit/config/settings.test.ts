@@ -42,7 +42,7 @@ test('built-in defaults: upstream SYS_SETTINGS (api_secure false) plus ours', ()
   assert.equal(s.api_user, 'admin');
   assert.equal(s.api_password, 'admin');
   assert.deepEqual(s.trusted_ip_list, []);
-  assert.equal(s.minimum_gateways, 2);
+  assert.equal(s.minimum_gateways, 1);
   assert.equal(s.time_out, 30);
   assert.equal(s.loop_delay, 2);
   assert.equal(s.priv_key, 'iscsi-gateway.key');
