@@ -125,6 +125,10 @@ test('iscsi-test-cu ALL: ours has no unexpected failures and keeps up with tgt',
 
   const text = report(ours.rows, ref.rows, refThin.rows, { ours: ours.summary, tgt: ref.summary, thin: refThin.summary });
   await writeFile(join(OUT, 'report.md'), text);
+  await writeFile(
+    join(OUT, 'summary.json'),
+    JSON.stringify({ ours: countResults(ours.rows), tgtThick: countResults(ref.rows), tgtThin: countResults(refThin.rows) }, null, 2) + '\n',
+  );
   console.log(text);
 
   // Sanity: both runs covered the same list of tests, and tgt itself produced results.
