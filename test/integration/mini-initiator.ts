@@ -218,6 +218,42 @@ export class MiniInitiator {
     }
   }
 
+  /**
+   * Stays idle for `ms`, reading what the target sends. NOP-In pings (TTT != FFFFFFFFh) are
+   * answered with a NOP-Out echoing the TTT when `answerPings` (RFC 7143 §11.18/§11.19), else ignored.
+   */
+  async idle(ms: number, answerPings: boolean): Promise<{ pings: number; closed: boolean; closedAfterMs: number }> {
+    const start = Date.now();
+    let pings = 0;
+    for (;;) {
+      const left = start + ms - Date.now();
+      if (left <= 0) return { pings, closed: false, closedAfterMs: -1 };
+      let pdu: { bhs: Buffer; data: Buffer };
+      try {
+        pdu = await this.readPdu(left);
+      } catch (e) {
+        if (this.closed) return { pings, closed: true, closedAfterMs: Date.now() - start };
+        if (e instanceof Error && /timed out/.test(e.message)) return { pings, closed: false, closedAfterMs: -1 };
+        throw e;
+      }
+      const op = pdu.bhs.readUInt8(0) & 0x3f;
+      if (op !== 0x20) continue;
+      const ttt = pdu.bhs.readUInt32BE(20);
+      this.expStatSN = (pdu.bhs.readUInt32BE(24) + 1) >>> 0;
+      if (ttt === 0xffffffff) continue;
+      pings++;
+      if (!answerPings) continue;
+      const out = Buffer.alloc(48);
+      out[0] = 0x40 | 0x00; // I + NOP-Out
+      out[1] = 0x80; // F
+      out.writeUInt32BE(0xffffffff, 16); // ITT: reply to a target ping
+      out.writeUInt32BE(ttt, 20); // TTT echoed
+      out.writeUInt32BE(this.cmdSN, 24);
+      out.writeUInt32BE(this.expStatSN, 28);
+      this.sock.write(out);
+    }
+  }
+
   /** Like command(), retrying while the target reports a UNIT ATTENTION (first command after login). */
   async commandRetryUa(lun: number, cdb: Buffer, allocation: number): Promise<ScsiReply> {
     for (let i = 0; i < 5; i++) {
