@@ -47,3 +47,23 @@ test('tgt-start.sh refuses bad arguments', async () => {
   const r = await run('bash', [join(ROOT, 'scripts', 'tgt-start.sh'), '-p', 'x'], { timeoutMs: 10_000 });
   assert.equal(r.code, 2, r.output);
 });
+
+test('clients-smoke.sh: every check passes on tgt (with --dataloss); a wrong LUN path is counted as failures', { timeout: 60_000 }, async () => {
+  requireTools('tgtd', 'tgtadm', 'iscsi-ls', 'iscsi-inq', 'qemu-io', 'qemu-img');
+  const tgt = await startTgt({ size: '16M' });
+  try {
+    const smoke = join(ROOT, 'scripts', 'clients-smoke.sh');
+    const good = await run('bash', [smoke, '--dataloss', tgt.url], { timeoutMs: 60_000 });
+    assert.equal(good.code, 0, good.output);
+    assert.match(good.stdout, /^0 failed$/m);
+    assert.equal((good.stdout.match(/^ok /gm) ?? []).length, 11);
+    const bad = await run('bash', [smoke, tgt.url.replace(/\/1$/, '/7')], { timeoutMs: 60_000 });
+    assert.ok(bad.code !== null && bad.code > 0, bad.output);
+    assert.match(bad.stdout, new RegExp(`^${bad.code} failed$`, 'm'));
+    const usage = await run('bash', [smoke, 'not-a-url'], { timeoutMs: 10_000 });
+    assert.equal(usage.code, 2);
+  } finally {
+    await tgt.stop();
+  }
+});
+
