@@ -9,9 +9,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DAEMON_MAIN, freePort, removeDir, RestClient, tempDir, waitFor } from './helpers.js';
+import { DAEMON_MAIN, freePort, removeDir, requireTools, RestClient, run, tempDir, waitFor } from './helpers.js';
 
-test('no cfg file: embedded default starts, keeps its data in ./data, stops on SIGTERM', { timeout: 60_000 }, async () => {
+test('no cfg file: embedded default starts, keeps its data in ./data, runs the README tour, stops on SIGTERM', { timeout: 60_000 }, async () => {
+  requireTools('iscsi-ls');
   assert.ok(existsSync(DAEMON_MAIN), `${DAEMON_MAIN} missing (run tsc)`);
   assert.ok(!existsSync('/etc/ceph/iscsi-gateway.cfg'), 'this host has /etc/ceph/iscsi-gateway.cfg: the default would read it');
   const cwd = await tempDir('igw-default-');
@@ -46,6 +47,21 @@ test('no cfg file: embedded default starts, keeps its data in ./data, stops on S
     };
     walk(join(cwd, 'data'));
     assert.ok(names.some((n) => n.includes('default_disk')), `image not under ./data: ${names.join(', ')}`);
+    // README's quick tour, on the defaults (minimum_gateways, gateway name = this host's FQDN).
+    const host = (await api.must('GET', '/api/sysinfo/hostname')).body as { data: string };
+    assert.ok(typeof host.data === 'string' && host.data.length > 0, 'no hostname from /api/sysinfo/hostname');
+    const iqn = 'iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw';
+    const client = 'iqn.1994-05.com.redhat:rh7-client';
+    await api.must('PUT', `/api/target/${iqn}`);
+    await api.must('PUT', `/api/gateway/${iqn}/${host.data}`, { ip_address: '127.0.0.1', skipchecks: 'true' });
+    await api.must('PUT', '/api/disk/rbd/disk_1', { mode: 'create', size: '1G', create_image: 'true' });
+    await api.must('PUT', `/api/targetlun/${iqn}`, { disk: 'rbd/disk_1' });
+    await api.must('PUT', `/api/client/${iqn}/${client}`);
+    await api.must('PUT', `/api/clientauth/${iqn}/${client}`, { username: 'myiscsiusername', password: 'myiscsipassw0rd' });
+    await api.must('PUT', `/api/clientlun/${iqn}/${client}`, { disk: 'rbd/disk_1' });
+    const ls = await run('iscsi-ls', ['-s', '-i', client, `iscsi://myiscsiusername%myiscsipassw0rd@127.0.0.1:${iscsiPort}`], { timeoutMs: 20_000 });
+    assert.equal(ls.code, 0, ls.output);
+    assert.match(ls.stdout, /Lun:0\s+Type:DIRECT_ACCESS/);
     child.kill('SIGTERM');
     const ex = await exited;
     assert.equal(ex.code, 0, `exit after SIGTERM: ${JSON.stringify(ex)}\n${Buffer.concat(out).toString().slice(-2000)}`);
