@@ -264,6 +264,8 @@ export interface DaemonOptions {
   iscsiPort?: number;
   /** Extra `[config]` keys. */
   extra?: Record<string, string>;
+  /** Extra environment variables for the daemon (e.g. LOG_LEVEL). */
+  env?: Record<string, string>;
   readyTimeoutMs?: number;
 }
 
@@ -291,8 +293,11 @@ export class Daemon {
     readonly iscsiPort: number,
     readonly gatewayName: string,
     readonly logPath: string,
+    private readonly extraEnv: Record<string, string>,
+    apiUser: string,
+    apiPassword: string,
   ) {
-    this.api = new RestClient('127.0.0.1', apiPort);
+    this.api = new RestClient('127.0.0.1', apiPort, apiUser, apiPassword);
   }
 
   /** Writes the cfg (fresh ports, temp data dir) and starts the daemon; resolves when `/api/_ping` answers 200. */
@@ -326,7 +331,7 @@ export class Daemon {
     };
     const cfgPath = join(dir, 'iscsi-gateway.cfg');
     await writeFile(cfgPath, '[config]\n' + Object.entries(keys).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
-    const d = new Daemon(dir, dataDir, cfgPath, apiPort, iscsiPort, gatewayName, join(dir, 'daemon.log'));
+    const d = new Daemon(dir, dataDir, cfgPath, apiPort, iscsiPort, gatewayName, join(dir, 'daemon.log'), opts.env ?? {}, keys.api_user ?? 'admin', keys.api_password ?? 'admin');
     try {
       await d.launch(opts.readyTimeoutMs ?? 20_000);
     } catch (e) {
@@ -380,7 +385,7 @@ export class Daemon {
     const child = spawn(process.execPath, [DAEMON_MAIN, '--config', this.cfgPath], {
       cwd: this.dir,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_ENV: 'test' },
+      env: { ...process.env, NODE_ENV: 'test', ...this.extraEnv },
     });
     this.child = child;
     liveChildren.add(child);
