@@ -42,14 +42,32 @@ tgtadm_() { timeout 10 tgtadm -C "$ctl" --lld iscsi "$@"; }
 setsid tgtd -f -C "$ctl" --iscsi "portal=127.0.0.1:$port" >"$dir/tgtd.log" 2>&1 </dev/null &
 pid=$!
 echo "$pid" >"$dir/tgtd.pid"
+# Any failure from here on must not leave a tgtd behind (it ignores SIGTERM: SIGKILL by PID).
+started=0
+cleanup() {
+  if (( started == 0 )); then
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "/var/run/tgtd/socket.$ctl" "/var/run/tgtd/socket.$ctl.lock"
+  fi
+}
+trap cleanup EXIT
 
 # Ready when the control socket answers (poll with a deadline; no fixed sleep).
 deadline=$(( SECONDS + 15 ))
 until tgtadm_ --op show --mode sys >/dev/null 2>&1; do
   if ! kill -0 "$pid" 2>/dev/null; then echo "tgtd exited early:" >&2; cat "$dir/tgtd.log" >&2; exit 1; fi
-  if (( SECONDS > deadline )); then echo "tgtd control port $ctl not ready" >&2; kill -KILL "$pid"; exit 1; fi
+  if (( SECONDS > deadline )); then echo "tgtd control port $ctl not ready" >&2; exit 1; fi
   sleep 0.1
 done
+
+# tgtd that cannot bind its --iscsi portal (port taken) silently falls back to [::]:3260 and
+# 0.0.0.0:3260: refuse anything but exactly our loopback portal.
+portals=$(tgtadm_ --op show --mode portal 2>&1 | sed -n 's/^Portal: //p')
+if [[ "$portals" != "127.0.0.1:$port,1" ]]; then
+  echo "tgtd did not bind 127.0.0.1:$port (portals: ${portals//$'\n'/ }):" >&2
+  grep -i 'bind\|portal' "$dir/tgtd.log" >&2 || true
+  exit 1
+fi
 
 tgtadm_ --op new --mode target --tid 1 -T "$iqn"
 tgtadm_ --op new --mode logicalunit --tid 1 --lun 1 -b "$img" --bstype rdwr
@@ -64,4 +82,5 @@ until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
   if (( SECONDS > deadline )); then echo "tgtd portal 127.0.0.1:$port not listening" >&2; exit 1; fi
   sleep 0.1
 done
+started=1
 echo "$pid"

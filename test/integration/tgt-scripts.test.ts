@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { requireTools, ROOT, run, startTgt, TGT_IQN, waitFor } from './helpers.js';
+import net from 'node:net';
+import { removeDir, requireTools, ROOT, run, startTgt, tempDir, TGT_IQN, waitFor } from './helpers.js';
 
 /** Running and not a zombie (an exited tgtd may wait to be reaped by init). */
 function alive(pid: number): boolean {
@@ -41,6 +42,27 @@ test('tgt-start.sh: thick LUN 1 of 64 MiB on its own port, usable by libiscsi; t
   }
   await waitFor('tgtd to exit', () => (alive(tgt.pid) ? undefined : true), 15_000);
   assert.equal(existsSync(tgt.dir), false, 'tgt dir not removed');
+});
+
+test('tgt-start.sh on a taken port fails and leaves no tgtd behind (tgtd would fall back to 0.0.0.0:3260)', { timeout: 60_000 }, async () => {
+  requireTools('tgtd', 'tgtadm');
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  const addr = busy.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const dir = await tempDir('igw-tgt-busy-');
+  const ctl = 2000 + Math.floor(Math.random() * 30_000);
+  try {
+    const r = await run('bash', [join(ROOT, 'scripts', 'tgt-start.sh'), '-p', String(port), '-c', String(ctl), '-d', dir, '-s', '16M'], { timeoutMs: 60_000 });
+    assert.notEqual(r.code, 0, r.output);
+    assert.match(r.stderr, /did not bind 127\.0\.0\.1/);
+    const pid = Number(readFileSync(join(dir, 'tgtd.pid'), 'utf8'));
+    await waitFor('the failed tgtd to be gone', () => (alive(pid) ? undefined : true), 10_000);
+    assert.equal(existsSync(`/var/run/tgtd/socket.${ctl}`), false, 'control socket left behind');
+  } finally {
+    busy.close();
+    await removeDir(dir);
+  }
 });
 
 test('tgt-start.sh refuses bad arguments', async () => {
