@@ -159,4 +159,31 @@ describe('two gateways, one target: shared config, cross-portal data, failover',
       ini.close();
     }
   });
+
+  test('the dead gateway is removed through the survivor (force): ownership, portals and ALUA follow', async () => {
+    const del = await b.api.del(`/api/gateway/${TARGET_IQN}/gw-a`, { force: 'true' });
+    assert.equal(del.status, 200, del.text);
+    const cfg = (await b.api.must('GET', '/api/config')).body as {
+      disks: Record<string, { owner?: string }>;
+      targets: Record<string, { portals: Record<string, unknown>; ip_list: string[] }>;
+    };
+    assert.equal(cfg.disks[DISK]?.owner, 'gw-b', 'the LUN owner did not move to the surviving gateway');
+    assert.deepEqual(Object.keys(cfg.targets[TARGET_IQN]?.portals ?? {}), ['gw-b']);
+    assert.deepEqual(cfg.targets[TARGET_IQN]?.ip_list, ['127.0.0.2']);
+    const ls = await run('iscsi-ls', ['-i', CLIENT_IQN, `iscsi://${portalB()}`], { timeoutMs: 20_000 });
+    assert.equal(ls.code, 0, ls.output);
+    assert.doesNotMatch(ls.stdout, /127\.0\.0\.1/, `SendTargets still advertises the removed portal:\n${ls.stdout}`);
+    const ini = await MiniInitiator.connect('127.0.0.2', b.iscsiPort);
+    try {
+      await ini.login(CLIENT_IQN, TARGET_IQN);
+      const rtpg = await ini.commandRetryUa(0, CDB.rtpg(1024), 1024);
+      assert.equal(rtpg.status, 0);
+      const groups = parseRtpg(rtpg.data);
+      assert.equal(groups.length, 1, JSON.stringify(groups));
+      assert.equal(groups[0]?.state, ALUA_STATE.AO, JSON.stringify(groups));
+    } finally {
+      ini.close();
+    }
+    ok(await qemuIo(portalB(), ['read -P 0xc3 2M 1M']), 'I/O via B after the removal');
+  });
 });
