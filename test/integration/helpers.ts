@@ -556,10 +556,10 @@ export function parseConformanceTsv(text: string): CuRow[] {
   return rows;
 }
 
-/** Runs the conformance harness against `url` (both paths) and returns its rows. */
-export async function runConformance(url: string, outPrefix: string, extraArgs: string[] = []): Promise<{ rows: CuRow[]; summary: string; run: RunResult }> {
+/** Runs the conformance harness against `url` (and `url2` as the second path, default `url`) and returns its rows. */
+export async function runConformance(url: string, outPrefix: string, extraArgs: string[] = [], url2 = url): Promise<{ rows: CuRow[]; summary: string; run: RunResult }> {
   await mkdir(dirname(outPrefix), { recursive: true });
-  const r = await run(process.execPath, [join(ROOT, 'scripts', 'conformance.mjs'), '-o', outPrefix, ...extraArgs, url, url], {
+  const r = await run(process.execPath, [join(ROOT, 'scripts', 'conformance.mjs'), '-o', outPrefix, ...extraArgs, url, url2], {
     timeoutMs: 45 * 60_000,
   });
   if (r.code !== 0) throw new Error(`conformance harness failed (exit ${r.code}): ${r.output.slice(-2000)}`);
