@@ -156,15 +156,16 @@ export class ChapAuthenticator {
 
       const ci = keys.get('CHAP_I');
       const cc = keys.get('CHAP_C');
-      const target = this.secrets.target;
       if (ci === undefined && cc === undefined) {
-        // LIO semantics (what ceph-iscsi configures): when the target has a mutual
-        // secret configured the initiator must authenticate the target.
-        if (target !== undefined && target.username !== '') return { kind: 'fail', reason: 'mutual CHAP required but not requested' };
+        // Mutual CHAP protects the initiator, so it is the initiator's choice (RFC 7143
+        // §12.1.3: "If the initiator wants to authenticate the target..."). tgt accepts a
+        // one-way login on an account with an outgoing secret; so do we: qemu only does
+        // one-way CHAP and must be able to use an ACL that also has mutual credentials.
         this.state = 'done';
         return { kind: 'done', reply: [], mutual: false };
       }
       if (ci === undefined || cc === undefined) return { kind: 'fail', reason: 'CHAP_I/CHAP_C incomplete' };
+      const target = this.secrets.target;
       if (target === undefined || target.username === '') return { kind: 'fail', reason: 'mutual CHAP requested, no target secret' };
       if (!/^[0-9]{1,3}$/.test(ci) || Number(ci) > 255) return { kind: 'fail', reason: 'invalid CHAP_I' };
       const ichal = decodeChapBinary(cc);

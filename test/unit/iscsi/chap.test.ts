@@ -101,9 +101,12 @@ test('mutual CHAP: target answers with its own secret; reflection rejected', () 
   assert.equal(s2.kind, 'fail');
 });
 
-test('mutual configured but not requested fails; requested without target secret fails', () => {
+test('mutual configured but not requested: one-way login accepted (the initiator decides); requested without target secret fails', () => {
   const withTarget = { initiator: { username: 'u', password: 'p' }, target: { username: 't', password: 'tp' } };
-  assert.equal(run(withTarget, 'u', 'p').step.kind, 'fail');
+  const oneWayLogin = run(withTarget, 'u', 'p').step;
+  assert.equal(oneWayLogin.kind, 'done');
+  assert.equal(oneWayLogin.kind === 'done' ? oneWayLogin.mutual : undefined, false);
+  assert.equal(run(withTarget, 'u', 'wrong').step.kind, 'fail');
   const oneWay = { initiator: { username: 'u', password: 'p' } };
   assert.equal(run(oneWay, 'u', 'p', '5', { i: 1, c: Buffer.alloc(16, 1) }).step.kind, 'fail');
 });
