@@ -357,18 +357,35 @@ test('watch() sees an update made by another store instance (fs.watch or poll), 
   await watcherStore.close();
 });
 
-test('watch() in the writing store is called for its own updates, once per epoch', async () => {
+test('watch() in the writing store reports its own updates, each epoch at most once, in order', async () => {
   const dir = await tmpDir();
   const file = path.join(dir, 'gateway.conf');
   const store = new FileConfigStore({ path: file, pollIntervalMs: 50 });
   await store.load();
   const seen: number[] = [];
-  const stop = store.watch((doc) => seen.push(doc.epoch));
-  await new Promise((r) => setTimeout(r, 30));
+  let notify: (() => void) | undefined;
+  const stop = store.watch((doc) => {
+    seen.push(doc.epoch);
+    notify?.();
+  });
+  const until = async (epoch: number): Promise<void> => {
+    const deadline = Date.now() + 5000;
+    while (!seen.includes(epoch)) {
+      assert.ok(Date.now() < deadline, `epoch ${epoch} never reported (seen ${seen.join(',')})`);
+      await new Promise<void>((r) => {
+        notify = r;
+        setTimeout(r, 100).unref();
+      });
+    }
+  };
   await store.update(() => true);
   await store.update(() => true);
-  await new Promise((r) => setTimeout(r, 200)); // give fs.watch/poll a chance to double-report
-  assert.deepEqual(seen, [1, 2]);
+  await until(2);
+  // A third update: a late duplicate report of 1 or 2 would land before 3 and break the order.
+  await store.update(() => true);
+  await until(3);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, `not strictly increasing: ${seen.join(',')}`);
+  assert.equal(seen.at(-1), 3);
   stop();
   await store.close();
 });
