@@ -9,7 +9,8 @@
 # IOPS = count / seconds ("Run completed in X seconds."); MiB/s for the 1 MiB cases. CPU% is the
 # target process's utime+stime over the run's wall time (100 % = one core; the host has 2).
 #
-# Env: REPS (3), TARGETS ("ours tgt"; "tgt" alone works without the daemon), CASES (all), OUT
+# Env: REPS (3), TARGETS ("ours tgt"; "tgt" alone works without the daemon; "base" = our daemon built
+# into BASE_DIST, e.g. `cp -r dist /tmp/base` before a change, for A/B runs "ours base"), CASES (all), OUT
 # (dist/bench), SIZE (1G), RUN_TIMEOUT (120 s per qemu-img run).
 # Every step runs under `timeout`; both targets are stopped by PID on exit.
 set -euo pipefail
@@ -40,14 +41,16 @@ done
 
 mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/igw-bench.XXXXXX")
-OURS_PID='' TGT_PID='' TGT_CTL=''
+OURS_PID='' BASE_PID='' TGT_PID='' TGT_CTL=''
 cleanup() {
   set +e
-  if [[ -n "$OURS_PID" ]] && kill -0 "$OURS_PID" 2>/dev/null; then
-    kill -TERM "$OURS_PID"
-    for _ in $(seq 100); do kill -0 "$OURS_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$OURS_PID" 2>/dev/null && kill -KILL "$OURS_PID"
-  fi
+  for p in $OURS_PID $BASE_PID; do
+    if kill -0 "$p" 2>/dev/null; then
+      kill -TERM "$p"
+      for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$p" 2>/dev/null && kill -KILL "$p"
+    fi
+  done
   [[ -n "$TGT_PID" ]] && bash "$ROOT/scripts/tgt-stop.sh" "$TGT_PID" "$TGT_CTL" >/dev/null
   rm -rf "$WORK"
 }
@@ -57,11 +60,13 @@ trap 'exit 130' INT TERM
 declare -A URL PID
 for target in $TARGETS; do
   case "$target" in
-    ours)
-      [[ -f "$ROOT/dist/src/main.js" ]] || { echo "dist/src/main.js missing (run tsc; or TARGETS=tgt)" >&2; exit 3; }
+    ours|base)
+      dist=$ROOT/dist
+      [[ "$target" == base ]] && dist=${BASE_DIST:?BASE_DIST=<a copy of dist/ (with package.json, node_modules link)>}
+      [[ -f "$dist/src/main.js" ]] || { echo "$dist/src/main.js missing (run tsc; or TARGETS=tgt)" >&2; exit 3; }
       api_port=$(lib freeport); iscsi_port=$(lib freeport)
-      mkdir -p "$WORK/ours/data"
-      cat >"$WORK/ours/iscsi-gateway.cfg" <<EOF
+      mkdir -p "$WORK/$target/data"
+      cat >"$WORK/$target/iscsi-gateway.cfg" <<EOF
 [config]
 api_host = 127.0.0.1
 api_port = $api_port
@@ -71,21 +76,23 @@ api_secure = false
 minimum_gateways = 1
 trusted_ip_list = 127.0.0.1
 backstore = file
-data_dir = $WORK/ours/data
+data_dir = $WORK/$target/data
 iscsi_port = $iscsi_port
 gateway_name = bench-gw
 EOF
-      setsid node "$ROOT/dist/src/main.js" --config "$WORK/ours/iscsi-gateway.cfg" >"$WORK/ours/daemon.log" 2>&1 </dev/null &
-      OURS_PID=$!
-      lib wait-ping "$api_port" 30 || { tail -20 "$WORK/ours/daemon.log" >&2; exit 1; }
+      # shellcheck disable=SC2086
+      setsid node ${NODE_FLAGS:-} "$dist/src/main.js" --config "$WORK/$target/iscsi-gateway.cfg" >"$WORK/$target/daemon.log" 2>&1 </dev/null &
+      pid=$!
+      if [[ "$target" == ours ]]; then OURS_PID=$pid; else BASE_PID=$pid; fi
+      lib wait-ping "$api_port" 30 || { tail -20 "$WORK/$target/daemon.log" >&2; exit 1; }
       lib api "$api_port" PUT "/api/target/$IQN" >/dev/null
       lib api "$api_port" PUT "/api/gateway/$IQN/bench-gw" ip_address=127.0.0.1 skipchecks=true >/dev/null
       lib api "$api_port" PUT /api/disk/rbd/bench mode=create "size=$SIZE" create_image=true >/dev/null
       lib api "$api_port" PUT "/api/targetlun/$IQN" disk=rbd/bench >/dev/null
       lib api "$api_port" PUT "/api/client/$IQN/$QEMU_INITIATOR" >/dev/null
       lib api "$api_port" PUT "/api/clientlun/$IQN/$QEMU_INITIATOR" disk=rbd/bench >/dev/null
-      URL[ours]="iscsi://127.0.0.1:$iscsi_port/$IQN/0"
-      PID[ours]=$OURS_PID
+      URL[$target]="iscsi://127.0.0.1:$iscsi_port/$IQN/0"
+      PID[$target]=$pid
       ;;
     tgt)
       TGT_CTL=$(( 2000 + RANDOM % 30000 ))
@@ -149,7 +156,9 @@ say ""
 say "## medians of $REPS runs (qemu-img bench, loopback; CPU% = target process, 100 = one core)"
 hdr=$(printf '%-10s %-6s' case unit)
 for target in $TARGETS; do hdr+=$(printf ' %10s %6s' "$target" cpu%); done
-[[ "$TARGETS" == "ours tgt" ]] && hdr+=$(printf ' %9s' ours/tgt)
+read -r -a TLIST <<<"$TARGETS"
+# With exactly two targets, the last column is first/second (ours/tgt, ours/base).
+(( ${#TLIST[@]} == 2 )) && hdr+=$(printf ' %9s' "${TLIST[0]}/${TLIST[1]}")
 say "$hdr"
 for c in "${ALL_CASES[@]}"; do
   IFS='|' read -r name unit _ _ <<<"$c"
@@ -162,8 +171,8 @@ for c in "${ALL_CASES[@]}"; do
     # shellcheck disable=SC2086
     line+=$(printf ' %10.0f %6.0f' "${MED[$target]}" "$(lib median ${CPU[$name,$target]})")
   done
-  if [[ "$TARGETS" == "ours tgt" ]]; then
-    line+=$(awk -v a="${MED[ours]}" -v b="${MED[tgt]}" 'BEGIN { if (b > 0) printf " %9.2f", a / b; else printf " %9s", "n/a" }')
+  if (( ${#TLIST[@]} == 2 )); then
+    line+=$(awk -v a="${MED[${TLIST[0]}]}" -v b="${MED[${TLIST[1]}]}" 'BEGIN { if (b > 0) printf " %9.2f", a / b; else printf " %9s", "n/a" }')
   fi
   say "$line"
 done
