@@ -5,12 +5,12 @@
  */
 import type { BackingStore } from '../backstore/backstore.js';
 import { RangeLock } from './range-lock.js';
-import { Reservations, type PrStore } from './reservations.js';
+import { Reservations, type PrStore, type SharedPrStore } from './reservations.js';
 import type { SenseFormat, SenseReason } from './sense.js';
 import { UnitAttentions } from './unit-attention.js';
 import type { Nexus } from './command.js';
 
-export type { PrStore } from './reservations.js';
+export type { PrStore, SharedPrStore, SharedPrSnapshot } from './reservations.js';
 
 export type AluaState = 'active-optimized' | 'active-non-optimized' | 'standby' | 'unavailable' | 'transitioning';
 
@@ -34,7 +34,10 @@ export interface LogicalUnitOptions {
   revision?: string;
   /** All target port groups of the target; read on every RTPG and ALUA gate. */
   aluaGroups: () => AluaGroup[];
+  /** APTPL persistence for a single gateway (ignored when sharedPr is given). */
   prStore?: PrStore;
+  /** Persistent reservation state shared by every gateway exporting this LU. */
+  sharedPr?: SharedPrStore;
   readOnly?: boolean;
   /** Caching mode page WCE (default true): writes are volatile until SYNCHRONIZE CACHE; false makes every write FUA. */
   writeCache?: boolean;
@@ -51,12 +54,15 @@ export interface LogicalUnitOptions {
 export interface PrEngine {
   load(): Promise<void>;
   conflicts(nexus: Nexus, cdb: Buffer): boolean;
-  persistentReserveIn(nexus: Nexus, cdb: Buffer): Buffer;
+  /** Synchronous unless the state is shared (then it re-reads when another gateway changed it). */
+  persistentReserveIn(nexus: Nexus, cdb: Buffer): Buffer | Promise<Buffer>;
   persistentReserveOut(nexus: Nexus, cdb: Buffer, param: Buffer): Promise<'GOOD' | 'RESERVATION_CONFLICT'>;
   reserve6(nexus: Nexus): 'GOOD' | 'RESERVATION_CONFLICT';
   release6(nexus: Nexus): 'GOOD';
   nexusLoss(nexus: Nexus): void;
   reset(): void;
+  /** LU close: stop following shared state. */
+  close(): Promise<void>;
 }
 
 /** Mode parameters the device server honours (current values, shared by all nexuses). */
@@ -88,8 +94,10 @@ export class LogicalUnit {
   readonly aluaGroups: () => AluaGroup[];
   /** @internal per-nexus unit attention queues. */
   readonly ua = new UnitAttentions();
-  /** @internal persistent reservations and RESERVE(6). */
+  /** @internal persistent reservations and RESERVE(6), as the dispatcher calls them. */
   readonly pr: PrEngine;
+  /** The reservation state machine behind `pr` (status, diagnostics, tests). */
+  readonly reservations: Reservations;
   /** @internal COMPARE AND WRITE atomicity when the backstore has no native CAW. */
   readonly rangeLock = new RangeLock();
   /** @internal */
@@ -123,9 +131,25 @@ export class LogicalUnit {
     this.mode = { dSense: false, swp: false, wce: opts.writeCache ?? true };
     const prOpts: ConstructorParameters<typeof Reservations>[0] = {
       establishUa: (nexusKey: string, reason: SenseReason) => this.ua.establish(nexusKey, reason),
+      // Unit attentions replayed from another gateway's PR OUT: only for nexuses that exist here.
+      nexusKnown: (nexusKey: string) => this.ua.isKnown(nexusKey),
     };
     if (opts.prStore !== undefined) prOpts.store = opts.prStore;
-    this.pr = new Reservations(prOpts);
+    if (opts.sharedPr !== undefined) prOpts.shared = opts.sharedPr;
+    const r = new Reservations(prOpts);
+    this.reservations = r;
+    // The engine the dispatcher calls: PR IN goes through the variant that re-reads shared state.
+    this.pr = {
+      load: () => r.load(),
+      conflicts: (nexus, cdb) => r.conflicts(nexus, cdb),
+      persistentReserveIn: (nexus, cdb) => r.persistentReserveInLatest(nexus, cdb),
+      persistentReserveOut: (nexus, cdb, param) => r.persistentReserveOut(nexus, cdb, param),
+      reserve6: (nexus) => r.reserve6(nexus),
+      release6: (nexus) => r.release6(nexus),
+      nexusLoss: (nexus) => r.nexusLoss(nexus),
+      reset: () => r.reset(),
+      close: () => r.close(),
+    };
   }
 
   /** Loads persisted (APTPL) reservation state. */
@@ -173,6 +197,6 @@ export class LogicalUnit {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.resolve();
+    await this.pr.close();
   }
 }

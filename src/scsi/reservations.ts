@@ -8,9 +8,47 @@
  *
  * The device server asks `conflicts()` for every command (cheap when nothing is
  * reserved: two null checks) and delegates PR IN/OUT and RESERVE/RELEASE here.
- * State is in memory; with APTPL = 1 a JSON-able snapshot goes through PrStore
- * after every change (SPC-4 "Preserving persistent reservations and
- * registrations").
+ *
+ * Where the state lives:
+ * - no store: in memory only (one gateway, no APTPL: PTPL_C = 0);
+ * - `store` (PrStore): in memory, and with APTPL = 1 a JSON-able snapshot goes
+ *   through PrStore after every change (SPC-4 "Preserving persistent
+ *   reservations and registrations"); one gateway only;
+ * - `shared` (SharedPrStore): ONE state for every gateway that exports the LU
+ *   (tcmu-runner keeps it in the RBD image for the same reason: an initiator
+ *   registers through one gateway and reserves through another). See
+ *   "Shared state" below.
+ *
+ * Shared state (SharedPrStore):
+ * - PERSISTENT RESERVE OUT runs inside `shared.update()`: under the store's
+ *   cross-process exclusion (file lock, or compare-and-write on a version for
+ *   RADOS) the newest stored state is adopted, the service action is applied to
+ *   a COPY, and the copy is stored as version + 1. Only when the store says it
+ *   is written does the copy become the live state and do the unit attentions
+ *   go out; on any failure nothing changed (the initiator gets CHECK CONDITION
+ *   and may retry).
+ * - PERSISTENT RESERVE IN asks the store for its version (a stat for the file
+ *   store) and re-reads only when it moved, so it always answers from the
+ *   newest state.
+ * - `conflicts()` (every READ/WRITE) never touches the store: it reads the
+ *   in-memory copy, which `shared.watch()` refreshes (fs.watch + a poll for
+ *   the file store; watch/notify for RADOS). Remaining window, stated plainly:
+ *   between another gateway's PR OUT completing and this gateway's watch
+ *   callback re-reading the state (milliseconds with fs.watch; up to the poll
+ *   interval when fs.watch is unavailable, e.g. on network filesystems) a
+ *   command through this gateway is checked against the previous state. An
+ *   initiator that needs a strict order issues its PR IN (which re-reads)
+ *   before relying on the reservation, as cluster software does.
+ * - Unit attentions the writer raises (RESERVATIONS PREEMPTED / RELEASED,
+ *   REGISTRATIONS PREEMPTED) are stored with the state as a short event log
+ *   tagged with the version that raised them; a gateway adopting a newer
+ *   version replays the events it has not seen to ITS OWN I_T nexuses (a
+ *   registration's own nexus, or for ALL_TG_PT every local nexus of its
+ *   initiator port). PREEMPT AND ABORT aborts tasks on the writer only.
+ * - SPC-2 RESERVE(6/10) stays per gateway, as upstream LIO keeps it per node
+ *   (each ceph-iscsi gateway has its own LIO): it is tied to one I_T nexus, is
+ *   lost with it, and is not part of the shared document.
+ * - APTPL: see load().
  */
 import type { Nexus } from './command.js';
 import { ScsiOp } from './constants.js';
@@ -21,6 +59,44 @@ import { GatewayError } from '../util/errors.js';
 export interface PrStore {
   load(): Promise<unknown | undefined>;
   save(state: unknown): Promise<void>;
+}
+
+/** One stored version of a shared PR document (`doc` undefined: never written). */
+export interface SharedPrSnapshot {
+  /** Store version: +1 on every stored change; 0 when never written. */
+  version: number;
+  doc: unknown;
+}
+
+/**
+ * The PR state of one logical unit shared by every gateway exporting it. The
+ * file implementation is gateway/pr-store.ts (FileSharedPrStore); the RBD one
+ * maps onto one RADOS object: version in an xattr, update() = read + mutate +
+ * cmpxattr(version) + write_full in one op (retried on -ECANCELED), watch() =
+ * rados watch/notify, open()'s `alone` = list-watchers.
+ */
+export interface SharedPrStore {
+  /**
+   * LU open: the newest snapshot, and whether no OTHER live gateway has this
+   * state open (APTPL = 0 state is dropped only then). Marks this one as a user
+   * until close().
+   */
+  open(): Promise<SharedPrSnapshot & { alone: boolean }>;
+  /** The newest snapshot. */
+  load(): Promise<SharedPrSnapshot>;
+  /** The newest version only; cheap (a stat / getxattr). */
+  version(): Promise<number>;
+  /**
+   * Atomic read-modify-write. `mutator` gets the newest snapshot; it may be
+   * called more than once (CAS retry), so it must not commit anything itself.
+   * When it returns `doc`, that is stored as version + 1. Rejects (nothing
+   * stored) on I/O failure or when the mutator throws.
+   */
+  update<T>(mutator: (cur: SharedPrSnapshot) => { doc?: unknown; result: T }): Promise<{ version: number; result: T }>;
+  /** `onChange` after a change by any writer (may be spurious or coalesced). Returns the unsubscribe function. */
+  watch(onChange: () => void): () => void;
+  /** Stops watching and drops this user's mark. */
+  close(): Promise<void>;
 }
 
 /** SPC-4 "PERSISTENT RESERVE IN service action codes". */
@@ -189,6 +265,30 @@ interface SavedState {
     allTgPt: boolean;
   }[];
   reservation: { type: number; holder: number; holderTargetPortName: string } | null;
+  /** Shared documents only: unit attentions raised by the last versions (see "Shared state"). */
+  events?: PrEvent[];
+}
+
+/** A unit attention raised by one stored version, for the other gateways to replay. */
+interface PrEvent {
+  /** Store version that raised it. */
+  ver: number;
+  reason: 'RESERVATIONS_PREEMPTED' | 'RESERVATIONS_RELEASED' | 'REGISTRATIONS_PREEMPTED';
+  initiatorPortName: string;
+  nexusKey: string;
+  allTgPt: boolean;
+}
+
+/** Events kept in the shared document: those of the last EVENT_VERSIONS versions, at most MAX_EVENTS. */
+const EVENT_VERSIONS = 32;
+const MAX_EVENTS = 512;
+
+/** The mutable PR state (swapped as a whole for copy-on-write PR OUT on a shared store). */
+interface PrFields {
+  generation: number;
+  registrations: Registration[];
+  reservation: PersistentReservation | null;
+  aptpl: boolean;
 }
 
 /**
@@ -352,7 +452,15 @@ function paramField(byte: number, bit?: number): ScsiError {
 }
 
 export interface ReservationsOptions {
+  /** APTPL persistence for one gateway (ignored when `shared` is given). */
   store?: PrStore;
+  /** State shared by every gateway of the LU (see "Shared state"). */
+  shared?: SharedPrStore;
+  /**
+   * True when the I_T nexus has talked to the LU through this gateway: unit
+   * attentions replayed from another gateway's change go only to those.
+   */
+  nexusKnown?: (nexusKey: string) => boolean;
   /** Queue a unit attention for one I_T nexus (its Nexus.key). */
   establishUa: (nexusKey: string, reason: SenseReason) => void;
   /**
@@ -381,10 +489,26 @@ export interface ReservationSummary {
   reserve6Holder: string | null;
 }
 
+/** A unit attention or task abort raised while a shared PR OUT runs on its copy; sent after the store commit. */
+interface Pending {
+  uas: { reason: PrEvent['reason']; reg: Registration }[];
+  aborts: string[];
+}
+
 export class Reservations {
   private readonly store: PrStore | undefined;
-  private readonly establishUa: (nexusKey: string, reason: SenseReason) => void;
-  private readonly abortTasks: ((nexusKeys: readonly string[]) => void) | undefined;
+  private readonly shared: SharedPrStore | undefined;
+  private readonly deliverUa: (nexusKey: string, reason: SenseReason) => void;
+  private readonly deliverAbort: ((nexusKeys: readonly string[]) => void) | undefined;
+  private readonly nexusKnown: ((nexusKey: string) => boolean) | undefined;
+  /** While a shared PR OUT runs on its copy: what it raised (delivered only after the commit). */
+  private pending: Pending | undefined;
+  /** Shared store version the in-memory state corresponds to (-1: not loaded). */
+  private version = -1;
+  /** Coalesces shared re-reads: at most one running and one queued. */
+  private refreshChain: Promise<void> = Promise.resolve();
+  private refreshQueued: Promise<void> | undefined;
+  private stopWatch: (() => void) | undefined;
 
   /** PRgeneration (SPC-4 "READ KEYS service action"), 32-bit wrapping. */
   private generation = 0;
@@ -406,18 +530,136 @@ export class Reservations {
   private saving: Promise<void> = Promise.resolve();
 
   constructor(opts: ReservationsOptions) {
-    this.store = opts.store;
-    this.establishUa = opts.establishUa;
-    this.abortTasks = opts.abortTasks;
+    this.shared = opts.shared;
+    this.store = opts.shared === undefined ? opts.store : undefined;
+    this.deliverUa = opts.establishUa;
+    this.deliverAbort = opts.abortTasks;
+    this.nexusKnown = opts.nexusKnown;
   }
 
-  /** Restores APTPL state from the store (LU open). Throws GatewayError ERR_SCSI_PR_STATE on a corrupt document. */
+  /**
+   * LU open: restores the stored state. Throws GatewayError ERR_SCSI_PR_STATE on
+   * a corrupt document.
+   *
+   * APTPL with a shared store: the state is always stored (the running gateways
+   * must share it whatever APTPL says), with the APTPL flag. SPC-4 wants APTPL = 0
+   * state gone after a power loss; for a set of gateways "power loss" is: no
+   * gateway had the state open. So when this gateway opens the LU and the store
+   * reports no other live user (`alone`), a document whose last APTPL was 0 is
+   * cleared (PRgeneration back to 0); otherwise the running gateways' state is
+   * adopted as is. A gateway restarting alone therefore drops APTPL = 0 state
+   * exactly like a single LIO would; a gateway restarting while another one
+   * keeps serving the LU keeps it (the LU never lost power from the initiators'
+   * point of view).
+   */
   async load(): Promise<void> {
+    const shared = this.shared;
+    if (shared !== undefined) {
+      const s = await shared.open();
+      // Validate before anything else (a corrupt document is an error, never a silent reset).
+      const doc = s.doc === undefined || s.doc === null ? undefined : parseSavedState(s.doc);
+      if (s.alone && doc !== undefined && doc.aptpl === false && (doc.registrations.length > 0 || doc.generation !== 0)) {
+        const { version } = await shared.update((cur) => {
+          const now = cur.doc === undefined || cur.doc === null ? undefined : parseSavedState(cur.doc);
+          if (now === undefined || now.aptpl !== false) return { result: undefined };
+          const cleared: SavedState = { v: 1, generation: 0, aptpl: false, registrations: [], reservation: null, events: [] };
+          return { doc: cleared, result: undefined };
+        });
+        this.adopt(await shared.load());
+        this.version = Math.max(this.version, version);
+      } else {
+        this.adopt(s, false);
+      }
+      this.stopWatch = shared.watch(() => {
+        void this.refresh().catch(() => undefined);
+      });
+      return;
+    }
     if (this.store === undefined) return;
     const raw = await this.store.load();
     if (raw === undefined || raw === null) return;
     this.importState(raw);
   }
+
+  /** LU close: stops following the shared state and releases the store. */
+  async close(): Promise<void> {
+    this.stopWatch?.();
+    this.stopWatch = undefined;
+    if (this.shared !== undefined) await this.shared.close();
+  }
+
+  /**
+   * Re-reads the shared state and adopts it when newer (replaying the unit
+   * attentions it carries). Called by the store watch; exposed for tests.
+   */
+  refresh(): Promise<void> {
+    const shared = this.shared;
+    if (shared === undefined) return Promise.resolve();
+    if (this.refreshQueued !== undefined) return this.refreshQueued;
+    const p = this.refreshChain.then(async () => {
+      this.refreshQueued = undefined;
+      this.adopt(await shared.load());
+    });
+    this.refreshQueued = p;
+    this.refreshChain = p.catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * Makes a stored snapshot the live state when it is newer than ours. With
+   * `replay`, the unit attentions of the versions in between go to this
+   * gateway's I_T nexuses. A corrupt document throws and changes nothing.
+   */
+  private adopt(s: SharedPrSnapshot, replay = true): void {
+    if (s.version <= this.version) return;
+    const prev = this.version;
+    if (s.doc === undefined || s.doc === null) {
+      this.setFields({ generation: 0, registrations: [], reservation: null, aptpl: false });
+      this.version = s.version;
+      return;
+    }
+    const doc = parseSavedState(s.doc);
+    this.importParsed(doc);
+    this.version = s.version;
+    if (!replay || prev < 0) return;
+    for (const e of doc.events ?? []) {
+      if (e.ver <= prev || e.ver > s.version) continue;
+      const keys = new Set<string>([e.nexusKey]);
+      if (e.allTgPt) {
+        for (const k of this.nexusKeysByPort.get(e.initiatorPortName) ?? []) keys.add(k);
+        for (const tp of this.targetPortsById.values()) keys.add(`${e.initiatorPortName}|${tp}`);
+      }
+      for (const k of keys) {
+        // Only nexuses that exist here: another gateway's nexus keys name its own target ports.
+        const known = this.nexusKnown !== undefined ? this.nexusKnown(k) : (this.nexusKeysByPort.get(e.initiatorPortName)?.has(k) ?? false);
+        if (known) this.deliverUa(k, e.reason);
+      }
+    }
+  }
+
+  private getFields(): PrFields {
+    return { generation: this.generation, registrations: this.registrations, reservation: this.reservation, aptpl: this.aptpl };
+  }
+
+  private setFields(f: PrFields): void {
+    this.generation = f.generation;
+    this.registrations = f.registrations;
+    this.reservation = f.reservation;
+    this.aptpl = f.aptpl;
+  }
+
+  /** A deep copy of the live state (registrations are mutated in place by PR OUT). */
+  private copyFields(): PrFields {
+    const regs = this.registrations.map((r) => ({ ...r }));
+    const res = this.reservation;
+    let reservation: PersistentReservation | null = null;
+    if (res !== null) {
+      const i = res.holder === null ? -1 : this.registrations.indexOf(res.holder);
+      reservation = { type: res.type, holder: i < 0 ? null : (regs[i] ?? null), holderTargetPortName: res.holderTargetPortName };
+    }
+    return { generation: this.generation, registrations: regs, reservation, aptpl: this.aptpl };
+  }
+
 
   /**
    * The PR state as a JSON-able document (the format PrStore.save() receives):
@@ -435,7 +677,10 @@ export class Reservations {
    * attentions are raised.
    */
   importState(raw: unknown): void {
-    const s = parseSavedState(raw);
+    this.importParsed(parseSavedState(raw));
+  }
+
+  private importParsed(s: SavedState): void {
     this.reservation = null;
     this.generation = s.generation;
     this.registrations = s.registrations.map((r) => ({
@@ -618,7 +863,7 @@ export class Reservations {
     b.writeUInt16BE(8, 0); // LENGTH
     // CRH (bit 4): the SPC-2 RESERVE/RELEASE exceptions are implemented; SIP_C (bit 3)
     // and ATP_C (bit 2) = 1; PTPL_C (bit 0): only with a store.
-    b.writeUInt8(0x10 | 0x08 | 0x04 | (this.store !== undefined ? 0x01 : 0), 2);
+    b.writeUInt8(0x10 | 0x08 | 0x04 | (this.ptplCapable ? 0x01 : 0), 2);
     // TMV (bit 7) = 1; ALLOW COMMANDS (bits 6-4) = 001b: TEST UNIT READY is allowed
     // through Write Exclusive and Exclusive Access reservations; PTPL_A (bit 0).
     b.writeUInt8(0x80 | (0x1 << 4) | (this.aptpl ? 0x01 : 0), 3);
@@ -662,6 +907,17 @@ export class Reservations {
    * any, is saved. Throws ScsiError.
    */
   async persistentReserveOut(nexus: Nexus, cdb: Buffer, param: Buffer): Promise<PrOutOutcome> {
+    const shared = this.shared;
+    if (shared !== undefined) {
+      // Serialised with the watch re-reads: a re-read finishing between our store write
+      // and our commit would otherwise adopt our own version first.
+      const p = this.refreshChain.then(() => this.sharedPrOut(shared, nexus, cdb, param));
+      this.refreshChain = p.then(
+        () => undefined,
+        () => undefined,
+      );
+      return p;
+    }
     const outcome = this.prOut(nexus, cdb, param);
     if (outcome.changed && this.store !== undefined && (this.aptpl || outcome.aptplChanged)) {
       const snapshot = this.aptpl ? this.snapshot() : null;
@@ -677,6 +933,83 @@ export class Reservations {
       }
     }
     return outcome.status;
+  }
+
+  /**
+   * PR OUT on the shared state (see "Shared state"): adopt the newest version,
+   * apply to a copy, store it as version + 1, and only then make it live and
+   * send the unit attentions. ScsiErrors (bad CDB / parameter list) pass
+   * through; a store failure is INTERNAL TARGET FAILURE; either way nothing
+   * changed.
+   */
+  private async sharedPrOut(shared: SharedPrStore, nexus: Nexus, cdb: Buffer, param: Buffer): Promise<PrOutOutcome> {
+    type Done = { outcome: PrOutOutcome; fields: PrFields | null; pending: Pending };
+    let done: Done;
+    let version: number;
+    try {
+      ({ version, result: done } = await shared.update<Done>((cur) => {
+        this.adopt(cur);
+        const live = this.getFields();
+        const pending: Pending = { uas: [], aborts: [] };
+        this.setFields(this.copyFields());
+        this.pending = pending;
+        let o: { status: PrOutOutcome; changed: boolean };
+        let work: PrFields;
+        try {
+          o = this.prOut(nexus, cdb, param);
+          work = this.getFields();
+        } finally {
+          this.pending = undefined;
+          this.setFields(live);
+        }
+        if (!o.changed) return { result: { outcome: o.status, fields: null, pending } };
+        const ver = cur.version + 1;
+        const doc = this.snapshotOf(work);
+        // Keep the events of the last EVENT_VERSIONS versions (bounded), then this version's.
+        const old = cur.doc !== undefined && cur.doc !== null ? (parseSavedState(cur.doc).events ?? []) : [];
+        const events = old.filter((e) => e.ver > ver - EVENT_VERSIONS);
+        for (const u of pending.uas) {
+          events.push({ ver, reason: u.reason, initiatorPortName: u.reg.initiatorPortName, nexusKey: u.reg.nexusKey, allTgPt: u.reg.allTgPt });
+        }
+        doc.events = events.slice(-MAX_EVENTS);
+        return { doc, result: { outcome: o.status, fields: work, pending } };
+      }));
+    } catch (err) {
+      if (err instanceof ScsiError) throw err;
+      throw new ScsiError('INTERNAL_TARGET_FAILURE');
+    }
+    if (done.fields !== null && version > this.version) {
+      this.setFields(done.fields);
+      this.version = version;
+      for (const u of done.pending.uas) for (const k of this.nexusKeysOf(u.reg)) this.deliverUa(k, u.reason);
+      if (done.pending.aborts.length > 0) this.deliverAbort?.(done.pending.aborts);
+    }
+    return done.outcome;
+  }
+
+  /**
+   * PERSISTENT RESERVE IN as the device server runs it: with a shared store the
+   * state is re-read first when its version moved (a stat for the file store),
+   * so PR IN always reports the newest state; otherwise synchronous.
+   */
+  persistentReserveInLatest(nexus: Nexus, cdb: Buffer): Buffer | Promise<Buffer> {
+    const shared = this.shared;
+    if (shared === undefined) return this.persistentReserveIn(nexus, cdb);
+    parsePersistentReserveIn(cdb);
+    return shared.version().then(
+      async (v) => {
+        if (v > this.version) await this.refresh();
+        return this.persistentReserveIn(nexus, cdb);
+      },
+      () => {
+        throw new ScsiError('INTERNAL_TARGET_FAILURE');
+      },
+    );
+  }
+
+  /** PTPL_C: APTPL = 1 is accepted only when the state can be persisted. */
+  private get ptplCapable(): boolean {
+    return this.store !== undefined || this.shared !== undefined;
   }
 
   private prOut(
@@ -715,7 +1048,7 @@ export class Reservations {
     const aptpl = (flags & 0x01) !== 0;
 
     if (sa === PrOutAction.REGISTER || sa === PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY) {
-      if (aptpl && this.store === undefined) {
+      if (aptpl && !this.ptplCapable) {
         // SPC-4 "Basic PERSISTENT RESERVE OUT parameter list": APTPL = 1 without
         // PTPL_C → INVALID FIELD IN PARAMETER LIST.
         throw paramField(20, 0);
@@ -773,7 +1106,7 @@ export class Reservations {
     const flags = param.readUInt8(20);
     const allTgPt = (flags & 0x04) !== 0;
     const aptpl = (flags & 0x01) !== 0;
-    if (aptpl && this.store === undefined) throw paramField(20, 0);
+    if (aptpl && !this.ptplCapable) throw paramField(20, 0);
     // "If the I_T nexus ... is already registered" SPEC_I_PT = 1 is INVALID FIELD IN PARAMETER LIST.
     if (this.findRegistration(nexus) !== undefined) throw paramField(20, 3);
     if (rk !== 0n) return { status: 'RESERVATION_CONFLICT', changed: false, aptplChanged: false };
@@ -842,7 +1175,7 @@ export class Reservations {
     const tidLength = param.readUInt32BE(20); // TRANSPORTID PARAMETER DATA LENGTH
     // The TransportID must fit in the parameter list the CDB announced.
     if (PR_OUT_BASIC_LENGTH + tidLength > listLength) throw new ScsiError('PARAMETER_LIST_LENGTH_ERROR');
-    if (aptpl && this.store === undefined) throw paramField(17, 0);
+    if (aptpl && !this.ptplCapable) throw paramField(17, 0);
 
     const reg = this.findRegistration(nexus);
     if (reg === undefined || reg.key !== rk) return conflict;
@@ -1073,16 +1406,14 @@ export class Reservations {
     const removedKeys: string[] = [];
     for (const r of removed) {
       if (r === reg) continue; // the issuer preempting its own key gets no UA
-      for (const k of this.nexusKeysOf(r)) {
-        this.establishUa(k, 'REGISTRATIONS_PREEMPTED');
-        removedKeys.push(k);
-      }
+      this.uaTo(r, 'REGISTRATIONS_PREEMPTED');
+      removedKeys.push(...this.nexusKeysOf(r));
     }
     if (releasedUa) {
       // Type or scope changed: RESERVATIONS RELEASED for the registrants that stay.
       for (const r of this.registrations) if (r !== reg) this.uaTo(r, 'RESERVATIONS_RELEASED');
     }
-    if (abort && removedKeys.length > 0 && this.abortTasks !== undefined) this.abortTasks(removedKeys);
+    if (abort && removedKeys.length > 0) this.abortTasks(removedKeys);
     return { status: 'GOOD', changed: true, aptplChanged: false };
   }
 
@@ -1147,17 +1478,30 @@ export class Reservations {
     return [...keys];
   }
 
-  private uaTo(r: Registration, reason: SenseReason): void {
-    for (const k of this.nexusKeysOf(r)) this.establishUa(k, reason);
+  private uaTo(r: Registration, reason: PrEvent['reason']): void {
+    if (this.pending !== undefined) {
+      this.pending.uas.push({ reason, reg: r });
+      return;
+    }
+    for (const k of this.nexusKeysOf(r)) this.deliverUa(k, reason);
+  }
+
+  private abortTasks(nexusKeys: string[]): void {
+    if (this.pending !== undefined) this.pending.aborts.push(...nexusKeys);
+    else this.deliverAbort?.(nexusKeys);
   }
 
   private snapshot(): SavedState {
-    const res = this.reservation;
+    return this.snapshotOf(this.getFields());
+  }
+
+  private snapshotOf(f: PrFields): SavedState {
+    const res = f.reservation;
     return {
       v: 1,
-      generation: this.generation,
-      aptpl: this.aptpl,
-      registrations: this.registrations.map((r) => ({
+      generation: f.generation,
+      aptpl: f.aptpl,
+      registrations: f.registrations.map((r) => ({
         key: r.key.toString(16).padStart(16, '0'),
         initiatorName: r.initiatorName,
         initiatorPortName: r.initiatorPortName,
@@ -1172,7 +1516,7 @@ export class Reservations {
           ? null
           : {
               type: res.type,
-              holder: res.holder === null ? -1 : this.registrations.indexOf(res.holder),
+              holder: res.holder === null ? -1 : f.registrations.indexOf(res.holder),
               holderTargetPortName: res.holderTargetPortName,
             },
     };
@@ -1276,7 +1620,26 @@ function parseSavedState(raw: unknown): SavedState {
   }
   const aptpl = o['aptpl'];
   if (aptpl !== undefined && typeof aptpl !== 'boolean') throw bad('aptpl is not a boolean');
-  return aptpl === undefined
-    ? { v: 1, generation, registrations, reservation }
-    : { v: 1, generation, aptpl, registrations, reservation };
+  const out: SavedState =
+    aptpl === undefined ? { v: 1, generation, registrations, reservation } : { v: 1, generation, aptpl, registrations, reservation };
+  const ev = o['events'];
+  if (ev !== undefined) {
+    if (!Array.isArray(ev) || ev.length > MAX_EVENTS) throw bad('events is not an array');
+    out.events = ev.map((x: unknown, i): PrEvent => {
+      const e = (typeof x === 'object' && x !== null ? x : {}) as Record<string, unknown>;
+      const { ver, reason, initiatorPortName, nexusKey, allTgPt } = e;
+      if (
+        typeof ver !== 'number' ||
+        !Number.isSafeInteger(ver) ||
+        (reason !== 'RESERVATIONS_PREEMPTED' && reason !== 'RESERVATIONS_RELEASED' && reason !== 'REGISTRATIONS_PREEMPTED') ||
+        typeof initiatorPortName !== 'string' ||
+        typeof nexusKey !== 'string' ||
+        typeof allTgPt !== 'boolean'
+      ) {
+        throw bad(`event ${i} is malformed`);
+      }
+      return { ver, reason, initiatorPortName, nexusKey, allTgPt };
+    });
+  }
+  return out;
 }
