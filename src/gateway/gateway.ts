@@ -19,7 +19,7 @@ import { LogicalUnit, type AluaGroup } from '../scsi/logical-unit.js';
 import type { Logger } from '../util/log.js';
 import { desiredState, findClient, lunMapFor, type DesiredDisk } from './desired.js';
 import { GatewayIscsiRegistry } from './iscsi-registry.js';
-import { FilePrStore } from './pr-store.js';
+import { FileSharedPrStore } from './pr-store.js';
 import type { GatewayStatus, SessionInfo } from './status.js';
 
 interface RunningLun {
@@ -223,18 +223,21 @@ export class Gateway implements GatewayStatus {
       this.#log.error({ err, disk: disk.id }, 'cannot open disk image; LUN not exported');
       return false;
     }
+    // One persistent-reservation state per disk for every gateway of this data_dir (tcmu-runner
+    // keeps it in the RBD image for the same reason): registered through one gateway, seen through all.
     const prDir = join(this.#settings.data_dir, '.state', 'pr');
     const lu = new LogicalUnit({
       name: disk.id,
       backstore: store,
       wwn: disk.wwn,
       aluaGroups: () => this.#aluaGroups(disk.id),
-      prStore: new FilePrStore(prDir, disk.id),
+      sharedPr: new FileSharedPrStore({ dir: prDir, diskId: disk.id }),
     });
     try {
       await lu.open();
     } catch (err) {
       this.#log.error({ err, disk: disk.id }, 'cannot open logical unit; LUN not exported');
+      await lu.close().catch(() => undefined);
       await store.close().catch(() => undefined);
       return false;
     }

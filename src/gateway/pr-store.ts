@@ -1,11 +1,37 @@
 /**
- * Persistent-reservation state (APTPL) of one logical unit, kept as a small JSON
- * file under <data_dir>/.state/pr/ on the embedded default. Written atomically
- * (temp file + rename) so a crash never leaves half a state behind.
+ * Persistent-reservation state of one logical unit on the embedded default
+ * (file backstore): small JSON files under `<data_dir>/.state/pr/`, shared by
+ * every gateway process that uses that data_dir.
+ *
+ * FileSharedPrStore (scsi/reservations.ts SharedPrStore), one per LU per gateway:
+ * - `<pool>.<image>.json` holds `{ "version": n, "doc": <PR document> }`;
+ *   written only under the cross-process lock `.<pool>.<image>.json.lock`
+ *   (proper-lockfile, as the config store), through a temp file + fsync +
+ *   rename + directory fsync, so readers (which take no lock) see either the
+ *   old or the new version, never a torn one. A file in the older APTPL-only
+ *   format (the bare document) reads as version 0.
+ * - `version()` is one stat(2): the version is re-read only when the file's
+ *   ino/size/mtime changed.
+ * - `watch()`: fs.watch on the directory (milliseconds) plus a stat poll
+ *   (default 500 ms) for filesystems without inotify.
+ * - Users: `<pool>.<image>.users/<host>~<pid>~<random>`, created by open(),
+ *   touched on every poll, removed by close(). Another user counts as alive when
+ *   its mark was touched within `leaseMs` and, on this host, its pid exists;
+ *   `open()` reports `alone` when there is none (the APTPL = 0 rule in
+ *   Reservations.load()). A crashed gateway on another host keeps counting for
+ *   `leaseMs` (15 s by default).
+ *
+ * FilePrStore is the older single-gateway APTPL store (kept for callers that
+ * want exactly that).
  */
-import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { PrStore } from '../scsi/reservations.js';
+import lockfile from 'proper-lockfile';
+import type { PrStore, SharedPrSnapshot, SharedPrStore } from '../scsi/reservations.js';
+import { GatewayError } from '../util/errors.js';
 
 export class FilePrStore implements PrStore {
   readonly #path: string;
@@ -34,5 +60,344 @@ export class FilePrStore implements PrStore {
       await fh.close();
     }
     await rename(tmp, this.#path);
+  }
+}
+
+export interface FileSharedPrStoreOptions {
+  /** Directory of the state files, normally `<data_dir>/.state/pr`. Created when missing. */
+  dir: string;
+  /** "pool/image". */
+  diskId: string;
+  /** watch() poll interval and user-mark refresh (default 500 ms). */
+  pollIntervalMs?: number;
+  /** A user mark older than this is a dead gateway (default 15 000 ms). */
+  leaseMs?: number;
+  /** How long update() waits for the lock (default 10 000 ms). */
+  lockTimeoutMs?: number;
+  /** A lock not refreshed for this long belongs to a dead process and is taken over (default 10 000 ms). */
+  lockStaleMs?: number;
+}
+
+interface Envelope {
+  version: number;
+  doc: unknown;
+}
+
+function ioError(what: string, err: unknown): GatewayError {
+  return new GatewayError('ERR_PR_STORE_IO', `persistent reservation state: ${what}: ${(err as Error).message}`, { cause: err });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** True when `pid` is a running process on this host (EPERM: it exists, owned by someone else). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class FileSharedPrStore implements SharedPrStore {
+  readonly path: string;
+  readonly #dir: string;
+  readonly #base: string;
+  readonly #lockPath: string;
+  readonly #usersDir: string;
+  readonly #me: string;
+  readonly #pollMs: number;
+  readonly #leaseMs: number;
+  readonly #lockTimeoutMs: number;
+  readonly #lockStaleMs: number;
+  /** In-process serialisation of update()s. */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Last read: stat signature → envelope (version() answers from it while the file is unchanged). */
+  #cached: { sig: string; env: Envelope } | undefined;
+  readonly #watchers = new Set<() => void>();
+  #fsWatcher: fs.FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #lastSig: string | undefined;
+  #markOpen = false;
+  #closed = false;
+
+  constructor(opts: FileSharedPrStoreOptions) {
+    this.#dir = opts.dir;
+    // "pool/image" -> "pool.image.json": both names are restricted to [A-Za-z0-9._-].
+    const name = opts.diskId.replace('/', '.');
+    this.#base = `${name}.json`;
+    this.path = join(this.#dir, this.#base);
+    this.#lockPath = join(this.#dir, `.${this.#base}.lock`);
+    this.#usersDir = join(this.#dir, `${name}.users`);
+    this.#me = `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}~${process.pid}~${randomBytes(4).toString('hex')}`;
+    this.#pollMs = opts.pollIntervalMs ?? 500;
+    this.#leaseMs = Math.max(opts.leaseMs ?? 15_000, 3 * this.#pollMs);
+    this.#lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
+    this.#lockStaleMs = Math.max(opts.lockStaleMs ?? 10_000, 2000);
+  }
+
+  async open(): Promise<SharedPrSnapshot & { alone: boolean }> {
+    try {
+      await mkdir(this.#usersDir, { recursive: true });
+    } catch (err) {
+      throw ioError(`cannot create ${this.#usersDir}`, err);
+    }
+    const alone = !(await this.#othersAlive());
+    try {
+      await writeFile(join(this.#usersDir, this.#me), `${JSON.stringify({ host: hostname(), pid: process.pid })}\n`);
+    } catch (err) {
+      throw ioError(`cannot mark ${this.#usersDir}`, err);
+    }
+    this.#markOpen = true;
+    this.#ensureTimer();
+    const snap = await this.load();
+    return { ...snap, alone };
+  }
+
+  async load(): Promise<SharedPrSnapshot> {
+    const env = await this.#read();
+    return { version: env.version, doc: env.doc };
+  }
+
+  async version(): Promise<number> {
+    let sig: string;
+    try {
+      sig = await this.#sig();
+    } catch (err) {
+      throw ioError(`cannot stat ${this.path}`, err);
+    }
+    if (this.#cached !== undefined && this.#cached.sig === sig) return this.#cached.env.version;
+    return (await this.#read()).version;
+  }
+
+  update<T>(mutator: (cur: SharedPrSnapshot) => { doc?: unknown; result: T }): Promise<{ version: number; result: T }> {
+    const run = (): Promise<{ version: number; result: T }> =>
+      this.#locked(async () => {
+        const cur = await this.#read();
+        const out = mutator({ version: cur.version, doc: cur.doc });
+        if (out.doc === undefined) return { version: cur.version, result: out.result };
+        const next: Envelope = { version: cur.version + 1, doc: out.doc };
+        await this.#writeAtomic(next);
+        return { version: next.version, result: out.result };
+      });
+    const p = this.#queue.then(run, run);
+    this.#queue = p.catch(() => undefined);
+    return p;
+  }
+
+  watch(onChange: () => void): () => void {
+    this.#watchers.add(onChange);
+    if (this.#fsWatcher === undefined) {
+      try {
+        this.#fsWatcher = fs.watch(this.#dir, { persistent: false }, (_event, filename) => {
+          if (filename === null || filename === this.#base) this.#check(false);
+        });
+        this.#fsWatcher.on('error', () => {
+          // directory gone or inotify limit: the poll still works
+          this.#fsWatcher?.close();
+          this.#fsWatcher = undefined;
+        });
+      } catch {
+        this.#fsWatcher = undefined;
+      }
+    }
+    this.#ensureTimer();
+    return () => {
+      this.#watchers.delete(onChange);
+      if (this.#watchers.size === 0) {
+        this.#fsWatcher?.close();
+        this.#fsWatcher = undefined;
+      }
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watchers.clear();
+    this.#fsWatcher?.close();
+    this.#fsWatcher = undefined;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#queue;
+    if (this.#markOpen) {
+      this.#markOpen = false;
+      await unlink(join(this.#usersDir, this.#me)).catch(() => undefined);
+    }
+  }
+
+  // -------------------------------------------------------------------------
+
+  /** One timer per store: the watch poll and the user-mark refresh. */
+  #ensureTimer(): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    let ticks = 0;
+    this.#timer = setInterval(() => {
+      if (this.#watchers.size > 0) this.#check(true);
+      // Refresh the mark a few times per lease.
+      if (this.#markOpen && ++ticks * this.#pollMs >= this.#leaseMs / 4) {
+        ticks = 0;
+        const now = new Date();
+        utimes(join(this.#usersDir, this.#me), now, now).catch(() => undefined);
+      }
+    }, this.#pollMs);
+    this.#timer.unref();
+  }
+
+  /** Notifies the watchers when the file changed since the last check (fs.watch events always notify). */
+  #check(fromPoll: boolean): void {
+    this.#sig().then(
+      (sig) => {
+        if (fromPoll && sig === this.#lastSig) return;
+        this.#lastSig = sig;
+        for (const cb of this.#watchers) {
+          try {
+            cb();
+          } catch {
+            // a watcher's failure is its own
+          }
+        }
+      },
+      () => undefined,
+    );
+  }
+
+  async #sig(): Promise<string> {
+    try {
+      const st = await stat(this.path);
+      return `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'none';
+      throw err;
+    }
+  }
+
+  /** Reads the envelope (version 0, no doc when absent). */
+  async #read(): Promise<Envelope> {
+    let sig: string;
+    let text: string;
+    try {
+      // stat before read: if the file is replaced in between, the next version() sees a new signature.
+      sig = await this.#sig();
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        const env = { version: 0, doc: undefined };
+        this.#cached = { sig: 'none', env };
+        return env;
+      }
+      throw ioError(`cannot read ${this.path}`, err);
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new GatewayError('ERR_SCSI_PR_STATE', `persistent reservation state: ${this.path} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    }
+    let env: Envelope;
+    const o = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : undefined;
+    if (o !== undefined && typeof o['version'] === 'number' && Number.isSafeInteger(o['version']) && o['version'] >= 0 && 'doc' in o) {
+      env = { version: o['version'], doc: o['doc'] };
+    } else {
+      // The older APTPL-only format: the bare document (validated by the reader).
+      env = { version: 0, doc: raw };
+    }
+    this.#cached = { sig, env };
+    return env;
+  }
+
+  async #writeAtomic(env: Envelope): Promise<void> {
+    const tmp = join(this.#dir, `.${this.#base}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(JSON.stringify(env), 'utf8');
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.path);
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw ioError(`cannot write ${this.path}`, err);
+    }
+    try {
+      const dh = await open(this.#dir, 'r');
+      try {
+        await dh.sync();
+      } finally {
+        await dh.close();
+      }
+    } catch {
+      // some filesystems refuse fsync on directories; the rename is still atomic
+    }
+  }
+
+  /** Another gateway has this state open now (see the file comment). */
+  async #othersAlive(): Promise<boolean> {
+    let names: string[];
+    try {
+      names = await readdir(this.#usersDir);
+    } catch {
+      return false;
+    }
+    const host = hostname().replace(/[^A-Za-z0-9._-]/g, '_');
+    const now = Date.now();
+    for (const n of names) {
+      if (n === this.#me) continue;
+      const [h, pidText] = n.split('~');
+      const pid = Number(pidText);
+      let fresh = false;
+      try {
+        fresh = now - (await stat(join(this.#usersDir, n))).mtimeMs < this.#leaseMs;
+      } catch {
+        continue;
+      }
+      const dead = !fresh || (h === host && Number.isInteger(pid) && pid > 0 && !pidAlive(pid));
+      if (dead) {
+        await unlink(join(this.#usersDir, n)).catch(() => undefined);
+        continue;
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /** Runs `fn` under the cross-process lock, retrying until lockTimeoutMs. */
+  async #locked<R>(fn: () => Promise<R>): Promise<R> {
+    try {
+      await mkdir(this.#dir, { recursive: true });
+    } catch (err) {
+      throw ioError(`cannot create ${this.#dir}`, err);
+    }
+    const deadline = Date.now() + this.#lockTimeoutMs;
+    let release: () => Promise<void>;
+    let delay = 2;
+    for (;;) {
+      try {
+        release = await lockfile.lock(this.path, {
+          realpath: false,
+          lockfilePath: this.#lockPath,
+          stale: this.#lockStaleMs,
+          retries: 0,
+          // Default is to throw from a timer (crashing the process); the write is atomic anyway.
+          onCompromised: () => undefined,
+        });
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw ioError(`cannot lock ${this.path}`, err);
+        if (Date.now() >= deadline) throw ioError(`timed out after ${this.#lockTimeoutMs} ms waiting for the lock on ${this.path}`, err);
+        // Lock retry back-off (not synchronisation: the lock itself decides).
+        await sleep(delay + Math.random() * delay);
+        delay = Math.min(delay * 2, 50);
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await release().catch(() => undefined);
+    }
   }
 }
