@@ -28,6 +28,7 @@ export const ScsiOp = {
   READ_BUFFER: 0x3c,
   WRITE_SAME_10: 0x41,
   UNMAP: 0x42,
+  SANITIZE: 0x48,
   LOG_SELECT: 0x4c,
   LOG_SENSE: 0x4d,
   MODE_SELECT_10: 0x55,
@@ -63,6 +64,14 @@ export type ScsiOp = (typeof ScsiOp)[keyof typeof ScsiOp];
 export const ServiceActionIn16 = {
   READ_CAPACITY_16: 0x10,
   GET_LBA_STATUS: 0x12,
+} as const;
+
+/** SANITIZE service actions (SBC-4 "SANITIZE command"). */
+export const SanitizeAction = {
+  OVERWRITE: 0x01,
+  BLOCK_ERASE: 0x02,
+  CRYPTO_ERASE: 0x03,
+  EXIT_FAILURE_MODE: 0x1f,
 } as const;
 
 /** MAINTENANCE IN service actions (SPC-4). */

@@ -12,6 +12,7 @@ import { MaintenanceIn, ScsiOp } from './constants.js';
 import { AluaAllowed, parsed, type CommandDescriptor, type ExecContext, type ExecResult, type PortContext } from './descriptor.js';
 import type { LogicalUnit } from './logical-unit.js';
 import { SBC_COMMANDS, STRICT_DATA_OUT_OPS, THIN_ONLY_OPS } from './sbc.js';
+import { SANITIZE_COMMANDS, sanitizeGate } from './sanitize.js';
 import { checkCondition, ScsiError, type SenseFormat } from './sense.js';
 import { inquiryNoLun, parseReportLuns, reportLunsData, requestSenseNoLun, SPC_COMMANDS } from './spc.js';
 import { XCOPY_COMMANDS } from './xcopy.js';
@@ -93,7 +94,7 @@ const RSOC: CommandDescriptor = {
 // ---- the table ------------------------------------------------------------------------
 
 /** Every command, in opcode / service action order. */
-export const COMMANDS: readonly CommandDescriptor[] = [...SPC_COMMANDS, ...SBC_COMMANDS, ...XCOPY_COMMANDS, RSOC].sort(
+export const COMMANDS: readonly CommandDescriptor[] = [...SPC_COMMANDS, ...SBC_COMMANDS, ...SANITIZE_COMMANDS, ...XCOPY_COMMANDS, RSOC].sort(
   (a, b) => a.op - b.op || (a.sa ?? 0) - (b.sa ?? 0),
 );
 
@@ -246,6 +247,9 @@ function gates(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, port: PortContex
     const ua = lu.ua.take(key);
     if (ua !== undefined) return checkCondition(ua, {}, format);
   }
+  // SBC-4 "Sanitize operations": only INQUIRY, REPORT LUNS and REQUEST SENSE while a sanitize runs.
+  const sanitizing = typeof entry === 'string' || entry.uaExempt !== true ? sanitizeGate(lu, cdb.readUInt8(0)) : undefined;
+  if (sanitizing !== undefined) return checkCondition(sanitizing, {}, format);
   if (entry === 'BAD_OPCODE') return checkCondition('INVALID_COMMAND_OPCODE', { field: { inCdb: true, byte: 0 } }, format);
   if (entry === 'BAD_SA') return checkCondition('INVALID_FIELD_IN_CDB', { field: { inCdb: true, byte: 1, bit: 4 } }, format);
   // The CDB must be as long as its group code says (iSCSI always carries 16 bytes or more).

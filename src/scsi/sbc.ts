@@ -630,7 +630,7 @@ export const SBC_COMMANDS: readonly CommandDescriptor[] = [
 ];
 
 /** Commands that exist only when the backstore can deallocate (capability by presence, STYLE.md §4.6). */
-export const THIN_ONLY_OPS: ReadonlySet<number> = new Set([ScsiOp.UNMAP]);
+export const THIN_ONLY_OPS: ReadonlySet<number> = new Set([ScsiOp.UNMAP, ScsiOp.SANITIZE]);
 
 /** Commands whose Data-Out size must equal the iSCSI Expected Data Transfer Length (LIO checks the same). */
 export const STRICT_DATA_OUT_OPS: ReadonlySet<number> = new Set([ScsiOp.WRITE_SAME_10, ScsiOp.WRITE_SAME_16, ScsiOp.COMPARE_AND_WRITE]);

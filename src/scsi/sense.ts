@@ -39,9 +39,11 @@ export const SENSE = {
   ALUA_STANDBY: { key: SenseKey.NOT_READY, asc: 0x04, ascq: 0x0b },
   ALUA_UNAVAILABLE: { key: SenseKey.NOT_READY, asc: 0x04, ascq: 0x0c },
   MEDIUM_NOT_PRESENT: { key: SenseKey.NOT_READY, asc: 0x3a, ascq: 0x00 },
+  SANITIZE_IN_PROGRESS: { key: SenseKey.NOT_READY, asc: 0x04, ascq: 0x1b },
   // MEDIUM ERROR
   UNRECOVERED_READ_ERROR: { key: SenseKey.MEDIUM_ERROR, asc: 0x11, ascq: 0x00 },
   WRITE_ERROR: { key: SenseKey.MEDIUM_ERROR, asc: 0x0c, ascq: 0x00 },
+  SANITIZE_COMMAND_FAILED: { key: SenseKey.MEDIUM_ERROR, asc: 0x31, ascq: 0x03 },
   // HARDWARE ERROR
   INTERNAL_TARGET_FAILURE: { key: SenseKey.HARDWARE_ERROR, asc: 0x44, ascq: 0x00 },
   LOGICAL_UNIT_COMMUNICATION_FAILURE: { key: SenseKey.HARDWARE_ERROR, asc: 0x08, ascq: 0x00 },

@@ -197,7 +197,9 @@ export function vpdBlockLimits(lu: LogicalUnit): Buffer {
 export function vpdBlockDeviceCharacteristics(): Buffer {
   const b = vpdHeader(VpdPage.BLOCK_DEVICE_CHARACTERISTICS, 0x3c);
   b.writeUInt16BE(0x0001, 4); // MEDIUM ROTATION RATE: non-rotating medium
-  b.writeUInt8(0x00, 7); // NOMINAL FORM FACTOR not reported
+  // WABEREQ 01b: a read after SANITIZE BLOCK ERASE succeeds (deallocated LBAs read as zeroes);
+  // WACEREQ 00b: no CRYPTO ERASE; NOMINAL FORM FACTOR not reported (SBC-4 "Block Device Characteristics VPD page").
+  b.writeUInt8(0x40, 7);
   return b;
 }
 
