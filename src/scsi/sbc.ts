@@ -567,6 +567,68 @@ async function executeCompareAndWrite(ctx: ExecContext): Promise<undefined> {
   return undefined;
 }
 
+// ---- WRITE ATOMIC (16) -----------------------------------------------------------------
+
+/** Largest atomic write, and the alignment every atomic write starts on (bytes). */
+const ATOMIC_BYTES = 128 * 1024;
+/** Atomic transfer lengths are whole 4 KiB units (the allocation unit of RBD and of file systems). */
+const ATOMIC_GRANULE_BYTES = 4096;
+
+/** Block Limits VPD atomic fields, in logical blocks (SBC-4 "Block Limits VPD page"). */
+export interface AtomicLimits {
+  /** MAXIMUM ATOMIC TRANSFER LENGTH. */
+  maxBlocks: number;
+  /** ATOMIC ALIGNMENT. */
+  alignment: number;
+  /** ATOMIC TRANSFER LENGTH GRANULARITY. */
+  granularity: number;
+}
+
+/**
+ * An atomic write starts on a 128 KiB boundary and is at most 128 KiB, so it never
+ * crosses an RBD object (4 MiB or any power of two above 128 KiB): the image applies it
+ * as one object operation, all or nothing. Between commands atomicity comes from the
+ * exclusive range lock, as COMPARE AND WRITE.
+ */
+export function atomicLimits(lu: LogicalUnit): AtomicLimits {
+  const bs = lu.blockSize;
+  const maxBlocks = Math.max(1, Math.min(lu.maxTransferBlocks, Math.floor(ATOMIC_BYTES / bs)));
+  return { maxBlocks, alignment: maxBlocks, granularity: Math.max(1, Math.min(maxBlocks, Math.floor(ATOMIC_GRANULE_BYTES / bs))) };
+}
+
+function parseWriteAtomic16(cdb: Buffer, lu: LogicalUnit): Parsed {
+  checkProtect(cdb);
+  checkControl(cdb, 15);
+  // SBC-4 "WRITE ATOMIC (16)": byte 1 WRPROTECT | DPO | FUA, bits 2-0 reserved; bytes 10-11 ATOMIC BOUNDARY
+  // (MAXIMUM ATOMIC BOUNDARY SIZE 0: any non-zero value is INVALID FIELD IN CDB); bytes 12-13 TRANSFER LENGTH.
+  checkReserved(cdb, 1, 0x07);
+  if (cdb.readUInt16BE(10) !== 0) throw invalidField(10);
+  const lba = readLba64(cdb, 2);
+  const blocks = cdb.readUInt16BE(12);
+  // Range first (LBA OUT OF RANGE), then the atomic limits (INVALID FIELD IN CDB), as READ/WRITE.
+  checkLbaRange(lba, blocks, lu.capacityBlocks);
+  const lim = atomicLimits(lu);
+  if (blocks > lim.maxBlocks) throw invalidField(12);
+  if (blocks % lim.granularity !== 0) throw invalidField(12);
+  if (lba % lim.alignment !== 0) throw invalidField(2);
+  const fua = (cdb.readUInt8(1) & 0x08) !== 0 ? F_FUA : 0;
+  return parsed(blocks * lu.blockSize, 0, lba, blocks, fua);
+}
+
+async function executeWriteAtomic(ctx: ExecContext): Promise<undefined> {
+  const { lu, p } = ctx;
+  if (p.blocks === 0) return undefined;
+  // All or nothing: a short Data-Out writes nothing (no overflow option (a) here).
+  const data = dataOut(ctx);
+  const release = await lu.rangeLock.acquireExclusive(p.lba, p.lba + p.blocks);
+  try {
+    await lu.backstore.write(p.lba * lu.blockSize, data, (p.flags & F_FUA) !== 0 || !lu.mode.wce);
+  } finally {
+    release();
+  }
+  return undefined;
+}
+
 // ---- the table -------------------------------------------------------------------------
 
 const RW6 = (op: number) => [op, 0x1f, 0xff, 0xff, 0xff, 0x00];
@@ -618,6 +680,15 @@ export const SBC_COMMANDS: readonly CommandDescriptor[] = [
   { op: ScsiOp.READ_DEFECT_DATA_10, name: 'READ DEFECT DATA(10)', usage: [0x37, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0], alua: AluaAllowed.ACTIVE, parse: parseReadDefectData10, execute: (ctx) => executeReadDefectData(ctx, false) },
   { op: ScsiOp.READ_DEFECT_DATA_12, name: 'READ DEFECT DATA(12)', usage: [0xb7, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0], alua: AluaAllowed.ACTIVE, parse: parseReadDefectData12, execute: (ctx) => executeReadDefectData(ctx, true) },
   { op: ScsiOp.UNMAP, name: 'UNMAP', usage: [0x42, 0, 0, 0, 0, 0, 0x1f, 0xff, 0xff, 0], alua: AluaAllowed.ACTIVE, write: true, parse: parseUnmap, execute: executeUnmap },
+  {
+    op: ScsiOp.WRITE_ATOMIC_16,
+    name: 'WRITE ATOMIC(16)',
+    usage: [0x9c, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0xff, 0xff, 0, 0],
+    alua: AluaAllowed.ACTIVE,
+    write: true,
+    parse: parseWriteAtomic16,
+    execute: executeWriteAtomic,
+  },
   {
     op: ScsiOp.COMPARE_AND_WRITE,
     name: 'COMPARE AND WRITE',

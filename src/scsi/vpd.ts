@@ -6,6 +6,7 @@
 import type { Nexus } from './command.js';
 import { PeripheralDeviceType, VersionDescriptor, VpdPage } from './constants.js';
 import type { LogicalUnit } from './logical-unit.js';
+import { atomicLimits } from './sbc.js';
 
 /** Pages in ascending order (SPC-4 "Supported VPD pages": "in ascending order beginning with 00h"). */
 export const SUPPORTED_VPD_PAGES = [
@@ -190,6 +191,11 @@ export function vpdBlockLimits(lu: LogicalUnit): Buffer {
     b.writeUInt32BE(0x80000000, 32); // UGAVALID | UNMAP GRANULARITY ALIGNMENT 0
   }
   b.writeBigUInt64BE(BigInt(lu.maxWriteSameBlocks), 36); // MAXIMUM WRITE SAME LENGTH
+  const atomic = atomicLimits(lu);
+  b.writeUInt32BE(atomic.maxBlocks, 44); // MAXIMUM ATOMIC TRANSFER LENGTH (WRITE ATOMIC (16))
+  b.writeUInt32BE(atomic.alignment, 48); // ATOMIC ALIGNMENT
+  b.writeUInt32BE(atomic.granularity, 52); // ATOMIC TRANSFER LENGTH GRANULARITY
+  // MAXIMUM ATOMIC TRANSFER LENGTH WITH ATOMIC BOUNDARY and MAXIMUM ATOMIC BOUNDARY SIZE 0: no ATOMIC BOUNDARY.
   return b;
 }
 
