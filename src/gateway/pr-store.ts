@@ -13,9 +13,9 @@
  * - `version()` is one stat(2): the version is re-read only when the file's
  *   ino/size/mtime changed.
  * - `watch()`: fs.watch on the directory (milliseconds) plus a stat poll
- *   (default 500 ms) for filesystems without inotify.
+ *   (default 1000 ms, as the config store) for filesystems without inotify.
  * - Users: `<pool>.<image>.users/<host>~<pid>~<random>`, created by open(),
- *   touched on every poll, removed by close(). Another user counts as alive when
+ *   touched a few times per lease, removed by close(). Another user counts as alive when
  *   its mark was touched within `leaseMs` and, on this host, its pid exists;
  *   `open()` reports `alone` when there is none (the APTPL = 0 rule in
  *   Reservations.load()). A crashed gateway on another host keeps counting for
@@ -68,8 +68,13 @@ export interface FileSharedPrStoreOptions {
   dir: string;
   /** "pool/image". */
   diskId: string;
-  /** watch() poll interval and user-mark refresh (default 500 ms). */
+  /** watch() poll interval and user-mark refresh (default 1000 ms). */
   pollIntervalMs?: number;
+  /**
+   * fs.watch the directory (default true). Off: the poll alone (network filesystems, where
+   * inotify does not see other hosts' writes anyway).
+   */
+  fsWatch?: boolean;
   /** A user mark older than this is a dead gateway (default 15 000 ms). */
   leaseMs?: number;
   /** How long update() waits for the lock (default 10 000 ms). */
@@ -109,6 +114,7 @@ export class FileSharedPrStore implements SharedPrStore {
   readonly #usersDir: string;
   readonly #me: string;
   readonly #pollMs: number;
+  readonly #useFsWatch: boolean;
   readonly #leaseMs: number;
   readonly #lockTimeoutMs: number;
   readonly #lockStaleMs: number;
@@ -132,7 +138,8 @@ export class FileSharedPrStore implements SharedPrStore {
     this.#lockPath = join(this.#dir, `.${this.#base}.lock`);
     this.#usersDir = join(this.#dir, `${name}.users`);
     this.#me = `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}~${process.pid}~${randomBytes(4).toString('hex')}`;
-    this.#pollMs = opts.pollIntervalMs ?? 500;
+    this.#pollMs = opts.pollIntervalMs ?? 1000;
+    this.#useFsWatch = opts.fsWatch ?? true;
     this.#leaseMs = Math.max(opts.leaseMs ?? 15_000, 3 * this.#pollMs);
     this.#lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
     this.#lockStaleMs = Math.max(opts.lockStaleMs ?? 10_000, 2000);
@@ -189,7 +196,7 @@ export class FileSharedPrStore implements SharedPrStore {
 
   watch(onChange: () => void): () => void {
     this.#watchers.add(onChange);
-    if (this.#fsWatcher === undefined) {
+    if (this.#fsWatcher === undefined && this.#useFsWatch) {
       try {
         this.#fsWatcher = fs.watch(this.#dir, { persistent: false }, (_event, filename) => {
           if (filename === null || filename === this.#base) this.#check(false);

@@ -981,7 +981,12 @@ export class Reservations {
     if (done.fields !== null && version > this.version) {
       this.setFields(done.fields);
       this.version = version;
-      for (const u of done.pending.uas) for (const k of this.nexusKeysOf(u.reg)) this.deliverUa(k, u.reason);
+      // A key another gateway's target port names never logs in here; an unknown local nexus
+      // starts with POWER ON RESET anyway (UnitAttentions), which supersedes these.
+      const known = this.nexusKnown;
+      for (const u of done.pending.uas) {
+        for (const k of this.nexusKeysOf(u.reg)) if (known === undefined || known(k)) this.deliverUa(k, u.reason);
+      }
       if (done.pending.aborts.length > 0) this.deliverAbort?.(done.pending.aborts);
     }
     return done.outcome;

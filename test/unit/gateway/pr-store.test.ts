@@ -46,11 +46,11 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, tim
   }
 }
 
-function storeFor(dir: string, opts: { pollIntervalMs?: number; leaseMs?: number } = {}): FileSharedPrStore {
+function storeFor(dir: string, opts: { pollIntervalMs?: number; leaseMs?: number; fsWatch?: boolean } = {}): FileSharedPrStore {
   return new FileSharedPrStore({ dir, diskId: DISK, ...opts });
 }
 
-async function openLu(dir: string, opts: { pollIntervalMs?: number; leaseMs?: number } = {}): Promise<LogicalUnit> {
+async function openLu(dir: string, opts: { pollIntervalMs?: number; leaseMs?: number; fsWatch?: boolean } = {}): Promise<LogicalUnit> {
   const lu = new LogicalUnit({
     name: DISK,
     backstore: new MemoryBackingStore(DISK, 1 << 20),
@@ -158,7 +158,7 @@ if (process.env['PR_STORE_CHILD'] !== undefined) {
     dirs.push(d);
     return d;
   };
-  const lu = async (dir: string, opts: { pollIntervalMs?: number; leaseMs?: number } = {}): Promise<LogicalUnit> => {
+  const lu = async (dir: string, opts: { pollIntervalMs?: number; leaseMs?: number; fsWatch?: boolean } = {}): Promise<LogicalUnit> => {
     const l = await openLu(dir, opts);
     lus.push(l);
     return l;
@@ -201,9 +201,8 @@ if (process.env['PR_STORE_CHILD'] !== undefined) {
 
     test('the watch poll alone (no fs.watch event) also brings the change in', async () => {
       const dir = await fresh();
-      const A = await lu(dir, { pollIntervalMs: 20 });
-      const B = await lu(dir, { pollIntervalMs: 20 });
-      // A state written behind both stores' back: rename of a complete file, as update() does.
+      const A = await lu(dir, { pollIntervalMs: 20, fsWatch: false });
+      const B = await lu(dir, { pollIntervalMs: 20, fsWatch: false });
       assert.equal(await out(A, a1, SA.REGISTER, { sark: K1 }), 'GOOD');
       assert.equal(await out(A, a1, SA.RESERVE, { rk: K1, type: TYPE.WE }), 'GOOD');
       await waitFor('B to see the reservation', () => B.pr.conflicts(b3, CDB.WRITE_10));
@@ -240,6 +239,29 @@ if (process.env['PR_STORE_CHILD'] !== undefined) {
       assert.equal(await out(A, a1, SA.RELEASE, { rk: K1, type: TYPE.WERO }), 'GOOD');
       await waitFor('RESERVATIONS RELEASED on B', () => B.ua.pending(b2.key).includes('RESERVATIONS_RELEASED'));
       assert.deepEqual(A.ua.pending(a1.key), []);
+      // A raised it for a nexus of B's port: A keeps no queue for a nexus it never saw.
+      assert.equal(A.ua.isKnown(b2.key), false);
+    });
+
+    test('several versions missed by the watch: PR IN re-reads and replays every unit attention in between', async () => {
+      // Poll far away and no fs.watch: only B's PR IN brings the state in.
+      const dir = await fresh();
+      const A = await lu(dir);
+      const B = await lu(dir, { pollIntervalMs: 60_000, fsWatch: false });
+      connect(B, b1);
+      connect(B, b2);
+      assert.equal(await out(B, b1, SA.REGISTER, { sark: K1 }), 'GOOD');
+      assert.equal(await out(B, b2, SA.REGISTER, { sark: K2 }), 'GOOD');
+      assert.equal(await out(A, a1, SA.REGISTER, { sark: K3 }), 'GOOD');
+      assert.equal(await out(A, a1, SA.RESERVE, { rk: K3, type: TYPE.WE }), 'GOOD');
+      assert.equal(B.pr.conflicts(b3, CDB.WRITE_10), false); // not seen yet (no watch)
+      // PREEMPT K1 (B's I1 registration), then K2: two versions B has not seen.
+      assert.equal(await out(A, a1, SA.PREEMPT, { rk: K3, sark: K1, type: TYPE.WE }), 'GOOD');
+      assert.equal(await out(A, a1, SA.PREEMPT, { rk: K3, sark: K2, type: TYPE.WE }), 'GOOD');
+      assert.deepEqual((await readKeys(B, b3)).keys, [K3]);
+      assert.deepEqual(B.ua.pending(b1.key), ['REGISTRATIONS_PREEMPTED']);
+      assert.deepEqual(B.ua.pending(b2.key), ['REGISTRATIONS_PREEMPTED']);
+      assert.equal(B.pr.conflicts(b3, CDB.WRITE_10), true);
     });
 
     test('CLEAR via B reaches an ALL_TG_PT registrant through A\'s port (RESERVATIONS PREEMPTED)', async () => {
