@@ -11,6 +11,7 @@ import { MaintenanceIn, ScsiOp, VpdPage } from './constants.js';
 import { AluaAllowed, parsed, type CommandDescriptor, type ExecContext } from './descriptor.js';
 import { modeSelect, modeSense } from './mode-pages.js';
 import { reportTargetPortGroups } from './alua.js';
+import { sanitizeGate } from './sanitize.js';
 import { encodeSense, type SenseFormat, type SenseReason } from './sense.js';
 import {
   standardInquiry,
@@ -79,10 +80,11 @@ function parseRequestSense(cdb: Buffer): ReturnType<typeof parsed> {
 
 /**
  * SPC-4 "REQUEST SENSE command": returns the pending unit attention (and clears
- * it) or NO SENSE, in the format the DESC bit asks for.
+ * it), the sanitize state, or NO SENSE, in the format the DESC bit asks for.
  */
 function executeRequestSense(ctx: ExecContext): Buffer {
-  const reason: SenseReason = ctx.lu.ua.take(ctx.nexus.key) ?? 'NO_SENSE';
+  // SBC-4 "Sanitize operations": REQUEST SENSE reports SANITIZE IN PROGRESS (or a failed sanitize) when no UA is pending.
+  const reason: SenseReason = ctx.lu.ua.take(ctx.nexus.key) ?? sanitizeGate(ctx.lu, ScsiOp.REQUEST_SENSE) ?? 'NO_SENSE';
   return encodeSense(reason, {}, ctx.p.flags ? 'descriptor' : 'fixed');
 }
 

@@ -87,6 +87,9 @@ test('while a sanitize runs: NOT READY / SANITIZE IN PROGRESS, INQUIRY still ans
   assert.deepEqual(senseOf(await run(port, cdb10(ScsiOp.READ_10, 0, 1))), [0x2, 0x04, 0x1b]);
   assert.deepEqual(senseOf(await run(port, sanitizeCdb(0x1f, 0))), [0x2, 0x04, 0x1b]);
   assert.equal((await run(port, cdb(0x12, 0, 0, 0, 96, 0))).status, ScsiStatus.GOOD);
+  const rs = await run(port, cdb(0x03, 0, 0, 0, 18, 0));
+  assert.equal(rs.status, ScsiStatus.GOOD);
+  assert.deepEqual([rs.dataIn!.readUInt8(2) & 0x0f, rs.dataIn!.readUInt8(12), rs.dataIn!.readUInt8(13)], [0x2, 0x04, 0x1b]);
   release();
   await sanitizeSettled(lu);
   assert.equal(sanitizeInProgress(lu), false);
