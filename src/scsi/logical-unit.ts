@@ -152,7 +152,7 @@ export class LogicalUnit {
     };
   }
 
-  /** Loads persisted (APTPL) reservation state. */
+  /** Loads the persistent reservation state (APTPL store, or the state shared with the other gateways). */
   async open(): Promise<void> {
     await this.pr.load();
   }

@@ -660,7 +660,6 @@ export class Reservations {
     return { generation: this.generation, registrations: regs, reservation, aptpl: this.aptpl };
   }
 
-
   /**
    * The PR state as a JSON-able document (the format PrStore.save() receives):
    * registrations, reservation, PRgeneration and the APTPL flag. RESERVE(6) is not
