@@ -281,6 +281,45 @@ if (process.env['PR_STORE_CHILD'] !== undefined) {
       assert.deepEqual(await readKeys(A, a1), { generation: 3, keys: [] });
     });
 
+    test('PR OUT through A and B at the same moment: both registrations stored, one generation each', async () => {
+      const dir = await fresh();
+      const A = await lu(dir);
+      const B = await lu(dir);
+      const r = await Promise.all([
+        out(A, a1, SA.REGISTER, { sark: K1 }),
+        out(B, b2, SA.REGISTER, { sark: K2 }),
+        out(B, b3, SA.REGISTER, { sark: K3 }),
+      ]);
+      assert.deepEqual(r, ['GOOD', 'GOOD', 'GOOD']);
+      const ka = await readKeys(A, a1);
+      assert.equal(ka.generation, 3);
+      assert.deepEqual([...ka.keys].sort(), [K1, K2, K3].sort());
+      assert.deepEqual(await readKeys(B, b1), ka);
+    });
+
+    test('REGISTER AND MOVE via A to an I_T nexus through B\'s target port', async () => {
+      const dir = await fresh();
+      const A = await lu(dir);
+      const B = await lu(dir);
+      assert.equal(await out(B, b2, SA.REGISTER, { sark: K2 }), 'GOOD');
+      assert.equal(await out(A, a1, SA.REGISTER, { sark: K1 }), 'GOOD');
+      assert.equal(await out(A, a1, SA.RESERVE, { rk: K1, type: TYPE.WE }), 'GOOD');
+      // SPC-4 "REGISTER AND MOVE parameter list": RK, SARK, UNREG, RELATIVE TARGET PORT IDENTIFIER, TransportID.
+      const tid = b2.transportId;
+      const param = Buffer.alloc(24 + tid.length);
+      param.writeBigUInt64BE(K1, 0);
+      param.writeBigUInt64BE(K2, 8);
+      param.writeUInt8(0x02, 17); // UNREG
+      param.writeUInt16BE(b2.relativeTargetPortId, 18);
+      param.writeUInt32BE(tid.length, 20);
+      tid.copy(param, 24);
+      assert.equal(await A.pr.persistentReserveOut(a1, prOutCdb(SA.REGISTER_AND_MOVE, 0, 0, param.length), param), 'GOOD');
+      await waitFor('B to see b2 as the holder', () => B.pr.conflicts(b3, CDB.WRITE_10) && !B.pr.conflicts(b2, CDB.WRITE_10));
+      assert.deepEqual(await readReservation(B, b2), { key: K2, type: TYPE.WE });
+      assert.deepEqual((await readKeys(A, a1)).keys, [K2]); // UNREG: A's I1 registration is gone
+      assert.equal(A.pr.conflicts(a1, CDB.WRITE_10), true);
+    });
+
     test('REGISTER with a wrong key via B against A\'s registration: conflict, nothing stored', async () => {
       const dir = await fresh();
       const A = await lu(dir);
