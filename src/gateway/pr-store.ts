@@ -77,7 +77,7 @@ export interface FileSharedPrStoreOptions {
   fsWatch?: boolean;
   /** A user mark older than this is a dead gateway (default 15 000 ms). */
   leaseMs?: number;
-  /** How long update() waits for the lock (default 10 000 ms). */
+  /** How long update() waits for the lock (default 20 000 ms: longer than lockStaleMs, so a dead holder is taken over first). */
   lockTimeoutMs?: number;
   /** A lock not refreshed for this long belongs to a dead process and is taken over (default 10 000 ms). */
   lockStaleMs?: number;
@@ -141,7 +141,7 @@ export class FileSharedPrStore implements SharedPrStore {
     this.#pollMs = opts.pollIntervalMs ?? 1000;
     this.#useFsWatch = opts.fsWatch ?? true;
     this.#leaseMs = Math.max(opts.leaseMs ?? 15_000, 3 * this.#pollMs);
-    this.#lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
+    this.#lockTimeoutMs = opts.lockTimeoutMs ?? 20_000;
     this.#lockStaleMs = Math.max(opts.lockStaleMs ?? 10_000, 2000);
   }
 
