@@ -409,6 +409,30 @@ if (process.env['PR_STORE_CHILD'] !== undefined) {
       await store.close();
     });
 
+    test('lock held by a live writer past the wait: INTERNAL TARGET FAILURE, nothing stored; a dead holder\'s lock is taken over', async () => {
+      const dir = await fresh();
+      const A = new LogicalUnit({
+        name: DISK,
+        backstore: new MemoryBackingStore(DISK, 1 << 20),
+        wwn: '00000000-0000-0000-0000-000000000001',
+        aluaGroups: () => [],
+        sharedPr: new FileSharedPrStore({ dir, diskId: DISK, lockTimeoutMs: 100 }),
+      });
+      lus.push(A);
+      await A.open();
+      assert.equal(await out(A, a1, SA.REGISTER, { sark: K1 }), 'GOOD');
+      // proper-lockfile's lock is a directory; a fresh one belongs to a live writer.
+      const lock = join(dir, '.rbd.disk_1.json.lock');
+      await fs.mkdir(lock);
+      await assert.rejects(out(A, a2, SA.REGISTER, { sark: K2 }), (e: unknown) => e instanceof ScsiError && e.reason === 'INTERNAL_TARGET_FAILURE');
+      assert.deepEqual((await readKeys(A, a1)).keys, [K1]);
+      // The holder died long ago (lock not refreshed for a minute): taken over at once.
+      const old = new Date(Date.now() - 60_000);
+      await fs.utimes(lock, old, old);
+      assert.equal(await out(A, a2, SA.REGISTER, { sark: K2 }), 'GOOD');
+      assert.deepEqual((await readKeys(A, a1)).keys, [K1, K2]);
+    });
+
     test('a corrupt state file is ERR_SCSI_PR_STATE at LU open, never a silent reset', async () => {
       const dir = await fresh();
       await fs.writeFile(join(dir, 'rbd.disk_1.json'), '{"version": 3, "doc": {"v": 1, "generation": "x"}}');
