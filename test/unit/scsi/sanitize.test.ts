@@ -124,3 +124,25 @@ test('SANITIZE is WRITE PROTECTED on a read-only LU', async () => {
   const port = await openPort(lu);
   assert.deepEqual(senseOf(await run(port, sanitizeCdb(0x02, 0))), [0x7, 0x27, 0x00]);
 });
+
+test('a failed BLOCK ERASE leaves the LU in failure mode until EXIT FAILURE MODE', async () => {
+  const { lu, store } = makeLu(SIZE);
+  const port = await openPort(lu);
+  const discard = store.discard!;
+  store.discard = async () => {
+    throw new Error('simulated discard failure');
+  };
+  assert.deepEqual(senseOf(await run(port, sanitizeCdb(0x02, 0))), [0x3, 0x31, 0x03]);
+  assert.deepEqual(senseOf(await run(port, cdb10(ScsiOp.READ_10, 0, 1))), [0x3, 0x31, 0x03]);
+  assert.deepEqual(senseOf(await run(port, cdb(0x00))), [0x3, 0x31, 0x03]);
+  assert.equal((await run(port, sanitizeCdb(0x1f, 0))).status, ScsiStatus.GOOD);
+  assert.equal((await run(port, cdb10(ScsiOp.READ_10, 0, 1))).status, ScsiStatus.GOOD);
+  // A later good sanitize also ends the failure mode.
+  store.discard = async () => {
+    throw new Error('simulated discard failure');
+  };
+  assert.deepEqual(senseOf(await run(port, sanitizeCdb(0x02, 0))), [0x3, 0x31, 0x03]);
+  store.discard = discard;
+  assert.equal((await run(port, sanitizeCdb(0x02, 0))).status, ScsiStatus.GOOD);
+  assert.equal((await run(port, cdb(0x00))).status, ScsiStatus.GOOD);
+});

@@ -92,3 +92,13 @@ test('RSOC one-command for WRITE ATOMIC (16): supported, DPO/FUA in the CDB usag
   assert.equal(r.dataIn!.readUInt8(4), ScsiOp.WRITE_ATOMIC_16);
   assert.equal(r.dataIn!.readUInt8(5) & 0x18, 0x18);
 });
+
+test('WRITE ATOMIC (16) with a short Data-Out writes nothing', async () => {
+  const { lu, store } = makeLu(SIZE);
+  const port = await openPort(lu);
+  const before = store.stats.writes;
+  const r = await run(port, wa16(0, 16), { dataOut: Buffer.alloc(8 * BS, 0x44), edtl: 8 * BS, allowShort: true });
+  assert.equal(r.status, ScsiStatus.CHECK_CONDITION);
+  assert.equal(store.stats.writes, before);
+  assert.ok((await run(port, cdb10(ScsiOp.READ_10, 0, 8))).dataIn!.every((b) => b === 0));
+});
