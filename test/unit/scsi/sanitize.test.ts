@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { ScsiStatus } from '../../../src/scsi/command.js';
 import { ScsiOp } from '../../../src/scsi/constants.js';
 import { sanitizeInProgress, sanitizeSettled } from '../../../src/scsi/sanitize.js';
-import { cdb, cdb10, makeLu, openPort, run, senseOf } from './helpers.js';
+import { cdb, cdb10, makeLu, makeNexus, openPort, run, senseOf } from './helpers.js';
 
 const BS = 512;
 const SIZE = 1024 * 1024;
@@ -145,4 +145,15 @@ test('a failed BLOCK ERASE leaves the LU in failure mode until EXIT FAILURE MODE
   store.discard = discard;
   assert.equal((await run(port, sanitizeCdb(0x02, 0))).status, ScsiStatus.GOOD);
   assert.equal((await run(port, cdb(0x00))).status, ScsiStatus.GOOD);
+});
+
+test('SANITIZE from another I_T nexus while RESERVE(6) is held is RESERVATION CONFLICT; the holder may sanitize', async () => {
+  const { lu, store } = makeLu(SIZE);
+  const holder = await openPort(lu, makeNexus('iqn.1994-05.com.example:init1'));
+  const other = await openPort(lu, makeNexus('iqn.1994-05.com.example:init2', 1, '0x23d000000002'));
+  assert.equal((await run(holder, cdb(0x16, 0, 0, 0, 0, 0))).status, ScsiStatus.GOOD);
+  assert.equal((await run(other, sanitizeCdb(0x02, 0))).status, ScsiStatus.RESERVATION_CONFLICT);
+  assert.equal(store.stats.discards, 0);
+  assert.equal((await run(holder, sanitizeCdb(0x02, 0))).status, ScsiStatus.GOOD);
+  assert.ok(store.stats.discards > 0);
 });
