@@ -84,7 +84,7 @@ export function chapEqual(a: Buffer, b: Buffer): boolean {
 /** Largest challenge we accept from an initiator (mutual CHAP), in bytes. */
 export const MAX_CHAP_CHALLENGE = 1024;
 
-/** Outcome of one CHAP step; `fail` → login status 0x0201 AUTHENTICATION_FAILURE. */
+/** Outcome of one CHAP step; `fail` → login status 0x0201 AUTHENTICATION_FAILED. */
 export type ChapStep =
   | { kind: 'continue'; reply: Array<[string, string]> }
   | { kind: 'done'; reply: Array<[string, string]>; mutual: boolean }

@@ -12,36 +12,9 @@ import { ChapAuthenticator } from './chap.js';
 import type { ChapPolicy, IscsiTargetNode, IscsiTargetRegistry, TargetLimits } from './registry.js';
 import { DEFAULT_TARGET_LIMITS } from './registry.js';
 
-/** RFC 7143 §11.12.3 CSG/NSG values. */
-export const LoginStage = {
-  SECURITY: 0,
-  OPERATIONAL: 1,
-  FULL_FEATURE: 3,
-} as const;
-export type LoginStage = (typeof LoginStage)[keyof typeof LoginStage];
-
-/** RFC 7143 §11.13.5 Status-Class and Status-Detail, as (class << 8) | detail. */
-export const LoginStatus = {
-  SUCCESS: 0x0000,
-  TARGET_MOVED_TEMPORARILY: 0x0101,
-  TARGET_MOVED_PERMANENTLY: 0x0102,
-  INITIATOR_ERROR: 0x0200,
-  AUTHENTICATION_FAILURE: 0x0201,
-  AUTHORIZATION_FAILURE: 0x0202,
-  NOT_FOUND: 0x0203,
-  TARGET_REMOVED: 0x0204,
-  UNSUPPORTED_VERSION: 0x0205,
-  TOO_MANY_CONNECTIONS: 0x0206,
-  MISSING_PARAMETER: 0x0207,
-  CANT_INCLUDE_IN_SESSION: 0x0208,
-  SESSION_TYPE_NOT_SUPPORTED: 0x0209,
-  SESSION_DOES_NOT_EXIST: 0x020a,
-  INVALID_DURING_LOGIN: 0x020b,
-  TARGET_ERROR: 0x0300,
-  SERVICE_UNAVAILABLE: 0x0301,
-  OUT_OF_RESOURCES: 0x0302,
-} as const;
-export type LoginStatus = (typeof LoginStatus)[keyof typeof LoginStatus];
+// CSG/NSG values and login status codes: one table, in constants.ts.
+export { LoginStage, LoginStatus } from './constants.js';
+import { LoginStage, LoginStatus } from './constants.js';
 
 /** The fields of a Login Request the state machine decides on (RFC 7143 §11.12). */
 export interface LoginRequestFields {
@@ -125,7 +98,7 @@ export class LoginMachine {
   handle(req: LoginRequestFields, pairs: readonly TextPair[]): LoginAnswer {
     // RFC 7143 §11.12.4: version 0x00 is the only one defined.
     if (req.versionMin > 0) return this.fail(LoginStatus.UNSUPPORTED_VERSION, `version ${req.versionMin}..${req.versionMax}`, req);
-    if (req.csg !== LoginStage.SECURITY && req.csg !== LoginStage.OPERATIONAL) {
+    if (req.csg !== LoginStage.SECURITY_NEGOTIATION && req.csg !== LoginStage.LOGIN_OPERATIONAL_NEGOTIATION) {
       return this.fail(LoginStatus.INITIATOR_ERROR, `invalid CSG ${req.csg}`, req);
     }
     if (req.transit) {
@@ -165,7 +138,7 @@ export class LoginMachine {
       this.tpgtSent = true;
     }
 
-    if (req.csg === LoginStage.SECURITY) return this.security(req, keys, out);
+    if (req.csg === LoginStage.SECURITY_NEGOTIATION) return this.security(req, keys, out);
     return this.operational(req, keys, out);
   }
 
@@ -215,7 +188,7 @@ export class LoginMachine {
       const offered = am.split(',');
       if (this.chapPolicy !== null) {
         if (!offered.includes('CHAP')) {
-          return this.fail(LoginStatus.AUTHENTICATION_FAILURE, `CHAP required, initiator offered ${am}`, req);
+          return this.fail(LoginStatus.AUTHENTICATION_FAILED, `CHAP required, initiator offered ${am}`, req);
         }
         this.authMethod = 'CHAP';
         this.chap = new ChapAuthenticator(this.chapPolicy);
@@ -223,7 +196,7 @@ export class LoginMachine {
         this.authMethod = 'None';
         this.authenticated = true;
       } else {
-        return this.fail(LoginStatus.AUTHENTICATION_FAILURE, `no acceptable AuthMethod in ${am}`, req);
+        return this.fail(LoginStatus.AUTHENTICATION_FAILED, `no acceptable AuthMethod in ${am}`, req);
       }
       out.push(['AuthMethod', this.authMethod]);
     }
@@ -238,7 +211,7 @@ export class LoginMachine {
     if (chapKeys.size > 0) {
       if (this.chap === null || this.authenticated) return this.fail(LoginStatus.INITIATOR_ERROR, 'CHAP keys without AuthMethod=CHAP', req);
       const step = this.chap.step(chapKeys);
-      if (step.kind === 'fail') return this.fail(LoginStatus.AUTHENTICATION_FAILURE, step.reason, req);
+      if (step.kind === 'fail') return this.fail(LoginStatus.AUTHENTICATION_FAILED, step.reason, req);
       out.push(...step.reply);
       if (step.kind === 'done') {
         this.authenticated = true;
@@ -257,24 +230,24 @@ export class LoginMachine {
           // CHAP still in progress: stay (T = 0) and let the initiator continue.
           return { status: LoginStatus.SUCCESS, transit: false, csg: req.csg, nsg: 0, pairs: out };
         }
-        return this.fail(LoginStatus.AUTHENTICATION_FAILURE, 'leaving security stage without authentication', req);
+        return this.fail(LoginStatus.AUTHENTICATION_FAILED, 'leaving security stage without authentication', req);
       }
       // RFC 7143 §13.? AuthMethod not sent: None assumed when the target requires none.
       this.authMethod = 'None';
       this.authenticated = true;
     }
-    if (req.nsg === LoginStage.FULL_FEATURE) {
+    if (req.nsg === LoginStage.FULL_FEATURE_PHASE) {
       out.push(...(this.negotiator as ParamNegotiator).declarations(this.target?.alias ?? ''));
       return this.finish(req, out);
     }
-    this.stage = LoginStage.OPERATIONAL;
+    this.stage = LoginStage.LOGIN_OPERATIONAL_NEGOTIATION;
     return { status: LoginStatus.SUCCESS, transit: true, csg: req.csg, nsg: req.nsg, pairs: out };
   }
 
   private operational(req: LoginRequestFields, keys: Map<string, string>, out: Array<[string, string]>): LoginAnswer {
     if (!this.authenticated) {
       // Leading login straight into the operational stage: only when no authentication is required.
-      if (this.chapPolicy !== null) return this.fail(LoginStatus.AUTHENTICATION_FAILURE, 'authentication required', req);
+      if (this.chapPolicy !== null) return this.fail(LoginStatus.AUTHENTICATION_FAILED, 'authentication required', req);
       this.authMethod = 'None';
       this.authenticated = true;
     }
@@ -319,12 +292,12 @@ export class LoginMachine {
 
   private finish(req: LoginRequestFields, out: Array<[string, string]>): LoginAnswer {
     const neg = this.negotiator as ParamNegotiator;
-    this.stage = LoginStage.FULL_FEATURE;
+    this.stage = LoginStage.FULL_FEATURE_PHASE;
     return {
       status: LoginStatus.SUCCESS,
       transit: true,
       csg: req.csg,
-      nsg: LoginStage.FULL_FEATURE,
+      nsg: LoginStage.FULL_FEATURE_PHASE,
       pairs: out,
       complete: {
         sessionType: this.sessionType,

@@ -9,29 +9,10 @@ import { TmfFunction } from '../scsi/command.js';
 import type { Session } from './session.js';
 import { snInWindow } from '../util/serial.js';
 
-/** RFC 7143 §11.5.1 function codes (1-7 equal SAM's, 8 is iSCSI's TASK REASSIGN). */
-export const IscsiTmf = {
-  ABORT_TASK: 1,
-  ABORT_TASK_SET: 2,
-  CLEAR_ACA: 3,
-  CLEAR_TASK_SET: 4,
-  LOGICAL_UNIT_RESET: 5,
-  TARGET_WARM_RESET: 6,
-  TARGET_COLD_RESET: 7,
-  TASK_REASSIGN: 8,
-} as const;
-
-/** RFC 7143 §11.6.1 Response field. */
-export const TmfResponse = {
-  FUNCTION_COMPLETE: 0,
-  TASK_DOES_NOT_EXIST: 1,
-  LUN_DOES_NOT_EXIST: 2,
-  TASK_STILL_ALLEGIANT: 3,
-  TASK_ALLEGIANCE_REASSIGNMENT_NOT_SUPPORTED: 4,
-  FUNCTION_NOT_SUPPORTED: 5,
-  FUNCTION_AUTHORIZATION_FAILED: 6,
-  FUNCTION_REJECTED: 255,
-} as const;
+// RFC 7143 §11.5.1 function codes (1-7 equal SAM's, 8 is iSCSI's TASK REASSIGN) and §11.6.1
+// response codes: one table, in constants.ts.
+export { TmfFunctionCode as IscsiTmf, TmfResponse } from './constants.js';
+import { TmfFunctionCode as IscsiTmf, TmfResponse } from './constants.js';
 
 export interface TmfRequestFields {
   fn: number;

@@ -112,14 +112,14 @@ test('CHAP MD5 and SHA-256: good secret passes, wrong secret -> 0x0201', () => {
   assert.equal(a4.complete?.authMethod, 'CHAP');
   assert.equal(chapLogin(CHAP, 'secretsecret', '7,5').chosen, 7);
   assert.equal(chapLogin(CHAP, 'secretsecret', '7,5').a3.status, 0);
-  assert.equal(chapLogin(CHAP, 'wrongwrong').a3.status, LoginStatus.AUTHENTICATION_FAILURE);
+  assert.equal(chapLogin(CHAP, 'wrongwrong').a3.status, LoginStatus.AUTHENTICATION_FAILED);
 });
 
 test('CHAP required, initiator offers only None -> 0x0201; skipping security -> 0x0201', () => {
   const r = registry({ access: { allowed: true, chap: CHAP } });
-  assert.equal(machine(r).handle(req(), kv({ InitiatorName: INI, TargetName: IQN, AuthMethod: 'None' })).status, LoginStatus.AUTHENTICATION_FAILURE);
-  assert.equal(machine(r).handle(req({ csg: 1, nsg: 3 }), kv({ InitiatorName: INI, TargetName: IQN })).status, LoginStatus.AUTHENTICATION_FAILURE);
-  assert.equal(machine(r).handle(req(), kv({ InitiatorName: INI, TargetName: IQN })).status, LoginStatus.AUTHENTICATION_FAILURE);
+  assert.equal(machine(r).handle(req(), kv({ InitiatorName: INI, TargetName: IQN, AuthMethod: 'None' })).status, LoginStatus.AUTHENTICATION_FAILED);
+  assert.equal(machine(r).handle(req({ csg: 1, nsg: 3 }), kv({ InitiatorName: INI, TargetName: IQN })).status, LoginStatus.AUTHENTICATION_FAILED);
+  assert.equal(machine(r).handle(req(), kv({ InitiatorName: INI, TargetName: IQN })).status, LoginStatus.AUTHENTICATION_FAILED);
 });
 
 test('discovery session with discovery CHAP and without', () => {
@@ -130,7 +130,7 @@ test('discovery session with discovery CHAP and without', () => {
   assert.equal(pairs(a).get('MaxBurstLength'), 'Irrelevant');
   assert.equal(pairs(a).has('TargetPortalGroupTag'), false);
   const c = machine(registry({ discovery: CHAP }));
-  assert.equal(c.handle(req({ csg: 1, nsg: 3 }), kv({ InitiatorName: INI, SessionType: 'Discovery' })).status, LoginStatus.AUTHENTICATION_FAILURE);
+  assert.equal(c.handle(req({ csg: 1, nsg: 3 }), kv({ InitiatorName: INI, SessionType: 'Discovery' })).status, LoginStatus.AUTHENTICATION_FAILED);
 });
 
 test('operational stage: security keys rejected, target-initiated offers delay transit', () => {
