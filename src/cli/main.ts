@@ -1,0 +1,132 @@
+/**
+ * gwcli: `gwcli [--api URL] [--config FILE] [command...]`. With a command: one-shot (exit 0, or 1
+ * with the server's message on stderr). Without: the interactive shell (node:readline, tab
+ * completion, history in ~/.gwcli_history).
+ */
+import { createInterface } from 'node:readline';
+import { readFileSync, appendFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { ApiClient, resolveApi } from './client.js';
+import { Shell } from './shell.js';
+
+const USAGE = `usage: gwcli [--api URL] [--config FILE] [path] [command [args...]]
+  --api URL      REST API (http[s]://[user:password@]host:port); default from the cfg file
+  --config FILE  iscsi-gateway.cfg (default /etc/ceph/iscsi-gateway.cfg)
+Without a command: interactive shell.`;
+
+export interface CliArgs {
+  api?: string;
+  config?: string;
+  help: boolean;
+  command: string[];
+}
+
+export function parseCliArgs(argv: readonly string[]): CliArgs {
+  const out: CliArgs = { help: false, command: [] };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    const take = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--api') out.api = take();
+    else if (a.startsWith('--api=')) out.api = a.slice(6);
+    else if (a === '--config' || a === '-c') out.config = take();
+    else if (a.startsWith('--config=')) out.config = a.slice(9);
+    else if (a === '-h' || a === '--help') out.help = true;
+    else if (a === '--') { i++; break; }
+    else break;
+  }
+  out.command = argv.slice(i);
+  return out;
+}
+
+/** Words back into one shell line (quotes around words with blanks). */
+function joinWords(words: readonly string[]): string {
+  return words.map((w) => (/[\s"']/.test(w) || w === '' ? (w.includes('"') ? `'${w}'` : `"${w}"`) : w)).join(' ');
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseCliArgs(argv);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    return 1;
+  }
+  if (args.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  let shell: Shell;
+  try {
+    const api = new ApiClient(resolveApi({ api: args.api, config: args.config }));
+    shell = new Shell(api, (l) => process.stdout.write(l + '\n'), () => (process.stdout.isTTY ? process.stdout.columns : 80));
+    await shell.refresh();
+  } catch (e) {
+    process.stderr.write(`Unable to contact the local API endpoint: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (args.command.length > 0) {
+    try {
+      await shell.exec(joinWords(args.command));
+      return 0;
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message}\n`);
+      return 1;
+    }
+  }
+  return interactive(shell);
+}
+
+async function interactive(shell: Shell): Promise<number> {
+  const histPath = join(homedir(), '.gwcli_history');
+  let history: string[] = [];
+  try {
+    history = readFileSync(histPath, 'utf8').split('\n').filter((l) => l !== '').reverse().slice(0, 1000);
+  } catch {
+    // no history yet
+  }
+  const rl = createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    history,
+    historySize: 1000,
+    completer: (line: string): [string[], string] => shell.complete(line),
+  });
+  rl.setPrompt(shell.prompt());
+  rl.prompt();
+  for await (const line of rl) {
+    if (line.trim() !== '') {
+      try {
+        appendFileSync(histPath, line + '\n');
+      } catch {
+        // history is best effort
+      }
+    }
+    try {
+      if (!(await shell.exec(line))) break;
+    } catch (e) {
+      process.stdout.write(`${(e as Error).message}\n`);
+    }
+    rl.setPrompt(shell.prompt());
+    rl.prompt();
+  }
+  rl.close();
+  return 0;
+}
+
+// Run when executed directly (node dist/src/cli/main.js) or through bin/gwcli.js.
+const entry = process.argv[1] ?? '';
+if (entry.endsWith('/cli/main.js') || entry.endsWith('/gwcli.js') || entry.endsWith('/gwcli')) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
