@@ -56,6 +56,33 @@ export interface PoolStats {
   replicas: number;
 }
 
+/** A pool as the cluster view shows it. */
+export interface ClusterPool {
+  name: string;
+  id: number;
+  redundancy: { type: 'replicated'; size: number; minSize: number } | { type: 'erasure'; k: number; m: number; profile: string };
+  /** Sum of the sizes of the pool's RBD images. */
+  committedBytes: number;
+  /** Logical bytes stored (`ceph df` stored; 0 without a mgr). */
+  usedBytes: number;
+  /** Raw bytes used, replicas/parity included. */
+  rawUsedBytes: number;
+  maxAvailBytes: number;
+  objects: number;
+}
+
+/** Health and topology of the cluster (librados mon commands status, osd dump, df, mon dump). */
+export interface ClusterInfo {
+  /** settings.cluster_name. */
+  name: string;
+  fsid: string;
+  health: { status: string; checks: { name: string; severity: string; summary: string }[] };
+  pools: ClusterPool[];
+  osds: { id: number; up: boolean; in: boolean; addr: string }[];
+  mons: { name: string; addr: string; inQuorum: boolean }[];
+  capacity: { totalBytes: number; usedBytes: number; availBytes: number };
+}
+
 /**
  * Pools and images of one storage back end: directories and sparse files on the
  * embedded default, RADOS pools and RBD images on Ceph.
@@ -74,6 +101,14 @@ export interface BackstoreProvider {
   resizeImage(pool: string, image: string, sizeBytes: number): Promise<void>;
   removeImage(pool: string, image: string): Promise<void>;
   open(pool: string, image: string): Promise<BackingStore>;
+  /**
+   * Checks that this gateway group may export the image (features, not exported by another
+   * group) and marks it as exported by this group. Called before a disk is defined on it.
+   * Absent: any image may be exported.
+   */
+  claimImage?(pool: string, image: string): Promise<void>;
+  /** The cluster behind the store (Ceph: health, pools, OSDs, MONs). Absent: no cluster. */
+  clusterInfo?(): Promise<ClusterInfo>;
   snapshot?: {
     list(pool: string, image: string): Promise<string[]>;
     create(pool: string, image: string, name: string): Promise<void>;
@@ -87,6 +122,7 @@ export type BackstoreErrorCode =
   | 'ERR_BACKSTORE_IO'
   | 'ERR_BACKSTORE_NOT_FOUND'
   | 'ERR_BACKSTORE_EXISTS'
+  | 'ERR_BACKSTORE_IN_USE'
   | 'ERR_BACKSTORE_INVALID'
   | 'ERR_BACKSTORE_NOT_SUPPORTED'
   | 'ERR_BACKSTORE_TIMEOUT';

@@ -1,0 +1,401 @@
+/**
+ * Pools and images on Ceph: RADOS pools, RBD images through librbd (backstore = rbd).
+ * Loaded by registry.ts with a dynamic import only when configured.
+ *
+ * Images are created as ceph-iscsi creates them (layering, exclusive-lock, object-map,
+ * fast-diff, deep-flatten). An image exported by one gateway group is marked with the image
+ * metadata key `igw.gateway_conf` = "<pool>/<gateway_conf object>" of that group, so another
+ * group (another config object) refuses to export it a second time.
+ */
+import type { Logger } from '../../util/log.js';
+import {
+  BackstoreError,
+  type BackingStore,
+  type BackstoreProvider,
+  type ClusterInfo,
+  type ClusterPool,
+  type PoolStats,
+} from '../backstore.js';
+import type { BackstoreSettings } from '../registry.js';
+import { RbdImage } from './image.js';
+import {
+  callAsync,
+  DEFAULT_FEATURES,
+  errnoName,
+  ENOENT,
+  ERANGE,
+  RBD_FEATURE_EXCLUSIVE_LOCK,
+  RBD_FEATURE_MIGRATING,
+  RBD_FEATURE_NON_PRIMARY,
+  type Ptr,
+} from './librbd.js';
+import { check, RadosCluster, splitNul } from './rados.js';
+
+const NAME_RE = /^[a-zA-Z0-9\-_.]+$/;
+/** Image metadata key naming the gateway group (config object) that exports the image. */
+export const GROUP_KEY = 'igw.gateway_conf';
+
+export interface RbdSettings extends BackstoreSettings {
+  gateway_conf?: string;
+}
+
+function checkName(kind: string, name: string): void {
+  if (typeof name !== 'string' || !NAME_RE.test(name) || name.length > 250) {
+    throw new BackstoreError('ERR_BACKSTORE_INVALID', `invalid ${kind} name "${String(name)}"`);
+  }
+}
+
+function checkSnapName(name: string): void {
+  if (typeof name !== 'string' || !/^[^/@\0]+$/.test(name) || name.length > 200) {
+    throw new BackstoreError('ERR_BACKSTORE_INVALID', `invalid snapshot name "${String(name)}"`);
+  }
+}
+
+interface OsdDump {
+  osds: { osd: number; up: number; in: number; public_addr?: string }[];
+  pools: { pool: number; pool_name: string; size: number; min_size: number; type: number; erasure_code_profile?: string }[];
+}
+interface DfReply {
+  stats?: { total_bytes: number; total_used_raw_bytes?: number; total_avail_bytes: number };
+  pools?: { name: string; id: number; stats: { stored?: number; bytes_used?: number; max_avail?: number; objects?: number } }[];
+}
+
+export class RbdBackstoreProvider implements BackstoreProvider {
+  readonly kind = 'rbd';
+  readonly cluster: RadosCluster;
+  private readonly log: Logger;
+  private readonly group: string;
+  private readonly clusterName: string;
+
+  constructor(cluster: RadosCluster, settings: RbdSettings, log: Logger) {
+    this.cluster = cluster;
+    this.log = log;
+    this.clusterName = settings.cluster_name ?? 'ceph';
+    this.group = `${settings.pool ?? 'rbd'}/${settings.gateway_conf ?? 'gateway.conf'}`;
+  }
+
+  private get rbd() {
+    return this.cluster.b.rbd;
+  }
+
+  private async io(pool: string): Promise<Ptr> {
+    checkName('pool', pool);
+    return this.cluster.ioctx(pool);
+  }
+
+  /** Opens an image read-only for a control-path query and closes it after `fn`. */
+  private async withImage<T>(pool: string, image: string, fn: (h: Ptr) => T | Promise<T>, writable = false): Promise<T> {
+    checkName('image', image);
+    const io = await this.io(pool);
+    const out: Ptr[] = [0n];
+    const rc = await callAsync(writable ? this.rbd.rbd_open : this.rbd.rbd_open_read_only, io, image, out, null);
+    if (rc === -ENOENT) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `image ${pool}/${image} does not exist`);
+    check(`open ${pool}/${image}`, rc);
+    try {
+      return await fn(out[0]!);
+    } finally {
+      await callAsync(this.rbd.rbd_close, out[0]!).catch(() => undefined);
+    }
+  }
+
+  async listPools(): Promise<string[]> {
+    return (await this.cluster.listPools()).sort();
+  }
+
+  async poolExists(pool: string): Promise<boolean> {
+    if (typeof pool !== 'string' || !NAME_RE.test(pool)) return false;
+    return (await this.cluster.poolId(pool)) !== undefined;
+  }
+
+  async listImages(pool: string): Promise<string[]> {
+    const io = await this.io(pool);
+    for (let size = 4096; ; ) {
+      const buf = Buffer.alloc(size);
+      const len: number[] = [size];
+      const rc = await callAsync(this.rbd.rbd_list, io, buf, len);
+      if (rc === -ERANGE) {
+        size = Math.max(Number(len[0]), size * 2);
+        continue;
+      }
+      check(`list images of ${pool}`, rc);
+      return splitNul(buf.subarray(0, Number(len[0]))).sort();
+    }
+  }
+
+  async imageSize(pool: string, image: string): Promise<number | undefined> {
+    if (typeof image !== 'string' || !NAME_RE.test(image) || !(await this.poolExists(pool))) return undefined;
+    try {
+      return await this.withImage(pool, image, (h) => {
+        const out: number[] = [0];
+        check(`size of ${pool}/${image}`, this.rbd.rbd_get_size(h, out));
+        return Number(out[0]);
+      });
+    } catch (err) {
+      if (err instanceof BackstoreError && err.code === 'ERR_BACKSTORE_NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  async createImage(pool: string, image: string, sizeBytes: number): Promise<void> {
+    checkName('image', image);
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
+      throw new BackstoreError('ERR_BACKSTORE_INVALID', `invalid image size ${sizeBytes}`);
+    }
+    const io = await this.io(pool);
+    const order: number[] = [0]; // 0: the default object size (4 MiB)
+    const rc = await callAsync(this.rbd.rbd_create2, io, image, sizeBytes, DEFAULT_FEATURES, order);
+    if (rc === -17) throw new BackstoreError('ERR_BACKSTORE_EXISTS', `image ${pool}/${image} already exists`);
+    check(`create image ${pool}/${image}`, rc);
+    this.log.info({ image: `${pool}/${image}`, sizeBytes }, 'rbd image created');
+  }
+
+  /**
+   * Checks that this gateway group may export the image and marks it as ours: the image must
+   * have exclusive-lock (ceph-iscsi requires it), must not be a mirror secondary or migrating,
+   * and must not be marked by another group.
+   */
+  async claimImage(pool: string, image: string): Promise<void> {
+    await this.withImage(
+      pool,
+      image,
+      async (h) => {
+        const f: number[] = [0];
+        check(`features of ${pool}/${image}`, this.rbd.rbd_get_features(h, f));
+        const features = Number(f[0]);
+        if ((features & RBD_FEATURE_EXCLUSIVE_LOCK) === 0) {
+          throw new BackstoreError(
+            'ERR_BACKSTORE_INVALID',
+            `image ${pool}/${image} does not have the exclusive-lock feature, which the gateway requires (rbd feature enable ${pool}/${image} exclusive-lock)`,
+          );
+        }
+        if ((features & RBD_FEATURE_NON_PRIMARY) !== 0) {
+          throw new BackstoreError('ERR_BACKSTORE_INVALID', `image ${pool}/${image} is a non-primary mirror image (read-only); features not supported for export`);
+        }
+        if ((features & RBD_FEATURE_MIGRATING) !== 0) {
+          throw new BackstoreError('ERR_BACKSTORE_INVALID', `image ${pool}/${image} is being migrated; finish the migration first`);
+        }
+        const owner = await this.metadataGet(h, GROUP_KEY);
+        if (owner !== undefined && owner !== this.group) {
+          throw new BackstoreError(
+            'ERR_BACKSTORE_IN_USE',
+            `image ${pool}/${image} is in use by another gateway group (config object ${owner}); remove it there first (or: rbd image-meta remove ${pool}/${image} ${GROUP_KEY})`,
+          );
+        }
+        if (owner === undefined) {
+          const rc = await callAsync(this.rbd.rbd_metadata_set, h, GROUP_KEY, this.group);
+          check(`mark ${pool}/${image}`, rc);
+        }
+      },
+      true,
+    );
+  }
+
+  private async metadataGet(h: Ptr, key: string): Promise<string | undefined> {
+    for (let size = 256; size <= 1 << 20; size *= 16) {
+      const buf = Buffer.alloc(size);
+      const len: number[] = [size];
+      const rc = await callAsync(this.rbd.rbd_metadata_get, h, key, buf, len);
+      if (rc === -ENOENT) return undefined;
+      if (rc === -ERANGE) continue;
+      check(`image-meta get ${key}`, rc);
+      return buf.subarray(0, Math.max(0, Number(len[0]) - 1)).toString('utf8').replace(/\0.*$/, '');
+    }
+    return undefined;
+  }
+
+  async resizeImage(pool: string, image: string, sizeBytes: number): Promise<void> {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
+      throw new BackstoreError('ERR_BACKSTORE_INVALID', `invalid image size ${sizeBytes}`);
+    }
+    await this.withImage(
+      pool,
+      image,
+      async (h) => {
+        check(`resize ${pool}/${image}`, await callAsync(this.rbd.rbd_resize, h, sizeBytes));
+      },
+      true,
+    );
+  }
+
+  async removeImage(pool: string, image: string): Promise<void> {
+    checkName('image', image);
+    const io = await this.io(pool);
+    const rc = await callAsync(this.rbd.rbd_remove, io, image);
+    if (rc === -ENOENT) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `image ${pool}/${image} does not exist`);
+    if (rc === -16 || rc === -39) {
+      throw new BackstoreError('ERR_BACKSTORE_IN_USE', `image ${pool}/${image} is still open or has snapshots: ${errnoName(rc)}`);
+    }
+    check(`remove ${pool}/${image}`, rc);
+  }
+
+  async open(pool: string, image: string): Promise<BackingStore> {
+    checkName('image', image);
+    return RbdImage.open(this.cluster.b, await this.io(pool), pool, image);
+  }
+
+  readonly snapshot = {
+    list: (pool: string, image: string): Promise<string[]> =>
+      this.withImage(pool, image, (h) => {
+        for (let max = 64; ; max *= 4) {
+          const buf = Buffer.alloc(24 * (max + 1)); // rbd_snap_info_t {uint64 id, uint64 size, char *name}
+          const n: number[] = [max];
+          const rc = this.rbd.rbd_snap_list(h, buf, n);
+          if (rc === -ERANGE) continue;
+          check('rbd_snap_list', rc);
+          const names: string[] = [];
+          for (let i = 0; i < rc; i++) {
+            const p = buf.readBigUInt64LE(24 * i + 16);
+            if (p !== 0n) names.push(String(this.cluster.b.koffi.decode(p, 'char', -1)));
+          }
+          this.rbd.rbd_snap_list_end(buf);
+          return names.sort();
+        }
+      }),
+    create: (pool: string, image: string, name: string): Promise<void> => {
+      checkSnapName(name);
+      return this.withImage(
+        pool,
+        image,
+        async (h) => {
+          const rc = await callAsync(this.rbd.rbd_snap_create, h, name);
+          if (rc === -17) throw new BackstoreError('ERR_BACKSTORE_EXISTS', `snapshot ${pool}/${image}@${name} already exists`);
+          check(`snap create ${pool}/${image}@${name}`, rc);
+        },
+        true,
+      );
+    },
+    remove: (pool: string, image: string, name: string): Promise<void> => {
+      checkSnapName(name);
+      return this.withImage(
+        pool,
+        image,
+        async (h) => {
+          const rc = await callAsync(this.rbd.rbd_snap_remove, h, name);
+          if (rc === -ENOENT) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `snapshot ${pool}/${image}@${name} does not exist`);
+          check(`snap remove ${pool}/${image}@${name}`, rc);
+        },
+        true,
+      );
+    },
+    rollback: (pool: string, image: string, name: string): Promise<void> => {
+      checkSnapName(name);
+      return this.withImage(
+        pool,
+        image,
+        async (h) => {
+          const rc = await callAsync(this.rbd.rbd_snap_rollback, h, name);
+          if (rc === -ENOENT) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `snapshot ${pool}/${image}@${name} does not exist`);
+          check(`snap rollback ${pool}/${image}@${name}`, rc);
+        },
+        true,
+      );
+    },
+  };
+
+  // ------------------------------------------------------------ cluster view
+
+  private async committedBytes(pool: string): Promise<number> {
+    let sum = 0;
+    for (const img of await this.listImages(pool).catch(() => [])) sum += (await this.imageSize(pool, img).catch(() => 0)) ?? 0;
+    return sum;
+  }
+
+  private async redundancy(p: OsdDump['pools'][number]): Promise<ClusterPool['redundancy']> {
+    if (p.type === 3 && p.erasure_code_profile !== undefined) {
+      const prof = await this.cluster
+        .monJson<Record<string, string>>({ prefix: 'osd erasure-code-profile get', name: p.erasure_code_profile })
+        .catch(() => ({}) as Record<string, string>);
+      return { type: 'erasure', k: Number(prof.k ?? 0), m: Number(prof.m ?? 0), profile: p.erasure_code_profile };
+    }
+    return { type: 'replicated', size: p.size, minSize: p.min_size };
+  }
+
+  async poolStats(pool: string): Promise<PoolStats> {
+    const [dump, df] = await Promise.all([
+      this.cluster.monJson<OsdDump>({ prefix: 'osd dump' }),
+      this.cluster.monJson<DfReply>({ prefix: 'df' }),
+    ]);
+    const p = dump.pools.find((x) => x.pool_name === pool);
+    if (p === undefined) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `pool ${pool} does not exist`);
+    const s = df.pools?.find((x) => x.name === pool)?.stats;
+    const used = s?.stored ?? 0;
+    return {
+      name: pool,
+      committedBytes: await this.committedBytes(pool),
+      usedBytes: used,
+      capacityBytes: used + (s?.max_avail ?? 0),
+      replicas: p.type === 3 ? 1 : p.size,
+    };
+  }
+
+  async clusterInfo(): Promise<ClusterInfo> {
+    type Status = { health?: { status?: string; checks?: Record<string, { severity?: string; summary?: { message?: string } }> } };
+    type MonDump = { mons?: { name: string; public_addr?: string; addr?: string }[] };
+    type Quorum = { quorum_names?: string[] };
+    const [status, dump, df, mons, quorum] = await Promise.all([
+      this.cluster.monJson<Status>({ prefix: 'status' }),
+      this.cluster.monJson<OsdDump>({ prefix: 'osd dump' }),
+      this.cluster.monJson<DfReply>({ prefix: 'df' }),
+      this.cluster.monJson<MonDump>({ prefix: 'mon dump' }),
+      this.cluster.monJson<Quorum>({ prefix: 'quorum_status' }),
+    ]);
+    const pools: ClusterPool[] = [];
+    for (const p of dump.pools) {
+      const s = df.pools?.find((x) => x.name === p.pool_name)?.stats;
+      pools.push({
+        name: p.pool_name,
+        id: p.pool,
+        redundancy: await this.redundancy(p),
+        committedBytes: await this.committedBytes(p.pool_name),
+        usedBytes: s?.stored ?? 0,
+        rawUsedBytes: s?.bytes_used ?? 0,
+        maxAvailBytes: s?.max_avail ?? 0,
+        objects: s?.objects ?? 0,
+      });
+    }
+    const inQuorum = new Set(quorum.quorum_names ?? []);
+    return {
+      name: this.clusterName,
+      fsid: this.cluster.fsid(),
+      health: {
+        status: status.health?.status ?? 'HEALTH_UNKNOWN',
+        checks: Object.entries(status.health?.checks ?? {}).map(([name, c]) => ({
+          name,
+          severity: c.severity ?? '',
+          summary: c.summary?.message ?? '',
+        })),
+      },
+      pools,
+      osds: dump.osds.map((o) => ({ id: o.osd, up: o.up === 1, in: o.in === 1, addr: o.public_addr ?? '' })),
+      mons: (mons.mons ?? []).map((m) => ({ name: m.name, addr: m.public_addr ?? m.addr ?? '', inQuorum: inQuorum.has(m.name) })),
+      capacity: {
+        totalBytes: df.stats?.total_bytes ?? 0,
+        usedBytes: df.stats?.total_used_raw_bytes ?? 0,
+        availBytes: df.stats?.total_avail_bytes ?? 0,
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.cluster.shutdown();
+  }
+}
+
+/** registry.ts entry point: connects to the cluster named by the settings. */
+export async function createRbdProvider(settings: BackstoreSettings, log: Logger): Promise<BackstoreProvider> {
+  const s = settings as RbdSettings;
+  const cluster = await RadosCluster.connect({
+    ...(s.cluster_name !== undefined ? { clusterName: s.cluster_name } : {}),
+    ...(s.cluster_client_name !== undefined ? { clientName: s.cluster_client_name } : {}),
+    ...(s.ceph_config_dir !== undefined ? { configDir: s.ceph_config_dir } : {}),
+    // skip-partial-discard off: UNMAP of a partial object zeroes it (reads return zeroes after UNMAP)
+    options: { rbd_skip_partial_discard: 'false' },
+  });
+  const p = new RbdBackstoreProvider(cluster, s, log);
+  const pool = s.pool ?? 'rbd';
+  if ((await cluster.poolId(pool)) === undefined) {
+    log.warn({ pool }, `pool ${pool} does not exist yet (create it with: ceph osd pool create ${pool}; rbd pool init ${pool})`);
+  }
+  log.info({ backstore: 'rbd', cluster: cluster.clusterName, client: cluster.clientName, fsid: cluster.fsid() }, 'backstore ready');
+  return p;
+}

@@ -1,0 +1,374 @@
+/**
+ * A librados cluster connection: connect as `cluster_client_name` with
+ * `<ceph_config_dir>/<cluster_name>.conf` (and `<cluster>.<name>.keyring` there when present),
+ * I/O contexts per pool, mon commands (JSON), and the object operations the RADOS config store
+ * needs (read, write_full, exclusive create, xattrs, advisory locks, watch/notify).
+ *
+ * Every call that can wait on the cluster goes through koffi's `.async()` (libuv threadpool),
+ * never synchronously on the event loop; the op timeouts below bound how long it can wait.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { BackstoreError, type BackstoreErrorCode } from '../backstore.js';
+import {
+  bindings,
+  callAsync,
+  errnoName,
+  EEXIST,
+  ENOENT,
+  ERANGE,
+  LIBRADOS_CREATE_EXCLUSIVE,
+  type Bindings,
+  type Ptr,
+} from './librbd.js';
+
+export interface RadosConnectOptions {
+  /** settings.cluster_name (default "ceph"). */
+  clusterName?: string;
+  /** settings.cluster_client_name (default "client.admin"). */
+  clientName?: string;
+  /** settings.ceph_config_dir (default "/etc/ceph"). */
+  configDir?: string;
+  /** Seconds for rados_osd_op_timeout / rados_mon_op_timeout / client_mount_timeout (default 30). */
+  timeoutSec?: number;
+  /** Extra ceph options (tests). */
+  options?: Record<string, string>;
+}
+
+/** A librados failure with its errno (negative), as a BackstoreError. */
+export class RadosError extends BackstoreError {
+  readonly rc: number;
+  constructor(what: string, rc: number, code?: BackstoreErrorCode) {
+    super(code ?? (rc === -ENOENT ? 'ERR_BACKSTORE_NOT_FOUND' : rc === -EEXIST ? 'ERR_BACKSTORE_EXISTS' : 'ERR_BACKSTORE_IO'), `${what}: ${errnoName(rc)}`);
+    this.rc = rc;
+  }
+}
+
+export function check(what: string, rc: number | bigint): number {
+  const n = Number(rc);
+  if (n < 0) throw new RadosError(what, n);
+  return n;
+}
+
+/** A mon command's reply. */
+export interface MonReply {
+  rc: number;
+  /** The output buffer (JSON when format=json). */
+  out: string;
+  /** The status string (error text). */
+  status: string;
+}
+
+/** One watch on an object: `onNotify` runs on the event loop; `onError` when the watch broke. */
+export interface WatchHandle {
+  close(): Promise<void>;
+}
+
+export class RadosCluster {
+  readonly b: Bindings;
+  readonly handle: Ptr;
+  readonly clusterName: string;
+  readonly clientName: string;
+  private readonly ioctxs = new Map<string, Promise<Ptr>>();
+  private closed = false;
+
+  private constructor(b: Bindings, handle: Ptr, clusterName: string, clientName: string) {
+    this.b = b;
+    this.handle = handle;
+    this.clusterName = clusterName;
+    this.clientName = clientName;
+  }
+
+  /** Connects; errors name the conf file and the client, never the key. */
+  static async connect(opts: RadosConnectOptions = {}): Promise<RadosCluster> {
+    const b = bindings();
+    const clusterName = opts.clusterName ?? 'ceph';
+    const clientName = opts.clientName ?? 'client.admin';
+    const dir = opts.configDir ?? '/etc/ceph';
+    const conf = join(dir, `${clusterName}.conf`);
+    if (!existsSync(conf)) {
+      throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `Ceph configuration ${conf} not found (settings ceph_config_dir and cluster_name)`);
+    }
+    if (!/^[a-z]+\.[A-Za-z0-9_.-]+$/.test(clientName)) {
+      throw new BackstoreError('ERR_BACKSTORE_INVALID', `cluster_client_name "${clientName}" is not of the form client.<id>`);
+    }
+    const out: Ptr[] = [0n];
+    check(`rados_create2(${clientName})`, b.rados.rados_create2(out, clusterName, clientName, 0));
+    const h = out[0]!;
+    const fail = (what: string, rc: number): never => {
+      b.rados.rados_shutdown(h);
+      throw new RadosError(what, rc);
+    };
+    let rc = await callAsync(b.rados.rados_conf_read_file, h, conf);
+    if (rc < 0) fail(`cannot read ${conf}`, rc);
+    const keyring = join(dir, `${clusterName}.${clientName}.keyring`);
+    if (existsSync(keyring)) {
+      rc = b.rados.rados_conf_set(h, 'keyring', keyring);
+      if (rc < 0) fail('cannot set keyring', rc);
+    }
+    const t = String(opts.timeoutSec ?? 30);
+    const settings: Record<string, string> = {
+      rados_osd_op_timeout: t,
+      rados_mon_op_timeout: t,
+      client_mount_timeout: t,
+      // Writes complete when the OSDs have them (FUA and SYNCHRONIZE CACHE are then free),
+      // and a gateway that dies loses nothing it acknowledged.
+      rbd_cache: 'false',
+      ...opts.options,
+    };
+    for (const [k, v] of Object.entries(settings)) {
+      rc = b.rados.rados_conf_set(h, k, v);
+      if (rc < 0) fail(`cannot set ${k}`, rc);
+    }
+    rc = await callAsync(b.rados.rados_connect, h);
+    if (rc < 0) fail(`cannot connect to Ceph cluster "${clusterName}" as ${clientName} with ${conf}`, rc);
+    return new RadosCluster(b, h, clusterName, clientName);
+  }
+
+  fsid(): string {
+    const buf = Buffer.alloc(64);
+    const n = check('rados_cluster_fsid', this.b.rados.rados_cluster_fsid(this.handle, buf, buf.length));
+    return buf.subarray(0, n).toString('utf8').replace(/\0.*$/, '');
+  }
+
+  async listPools(): Promise<string[]> {
+    for (let size = 4096; ; size *= 4) {
+      const buf = Buffer.alloc(size);
+      const need = await callAsync(this.b.rados.rados_pool_list, this.handle, buf, size);
+      if (need < 0) throw new RadosError('rados_pool_list', need);
+      if (need <= size) return splitNul(buf.subarray(0, need));
+    }
+  }
+
+  /** Pool id, or undefined when absent. */
+  async poolId(pool: string): Promise<number | undefined> {
+    const id = Number(await callAsync(this.b.rados.rados_pool_lookup, this.handle, pool));
+    if (id === -ENOENT) return undefined;
+    if (id < 0) throw new RadosError(`rados_pool_lookup(${pool})`, id);
+    return id;
+  }
+
+  /** The pool's I/O context (kept for the connection's life). */
+  ioctx(pool: string): Promise<Ptr> {
+    if (this.closed) return Promise.reject(new BackstoreError('ERR_BACKSTORE_IO', 'rados connection is closed'));
+    let p = this.ioctxs.get(pool);
+    if (p === undefined) {
+      p = (async () => {
+        const out: Ptr[] = [0n];
+        const rc = await callAsync(this.b.rados.rados_ioctx_create, this.handle, pool, out);
+        if (rc === -ENOENT) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `pool ${pool} does not exist`);
+        check(`rados_ioctx_create(${pool})`, rc);
+        return out[0]!;
+      })();
+      this.ioctxs.set(pool, p);
+      p.catch(() => this.ioctxs.delete(pool));
+    }
+    return p;
+  }
+
+  /** Runs a mon command given as an object ({prefix, format: 'json', ...}). */
+  async monCommand(cmd: Record<string, unknown>, input?: Buffer): Promise<MonReply> {
+    const outbuf: Ptr[] = [0n];
+    const outlen: number[] = [0];
+    const outs: Ptr[] = [0n];
+    const outslen: number[] = [0];
+    const rc = await callAsync(
+      this.b.rados.rados_mon_command,
+      this.handle,
+      [JSON.stringify(cmd)],
+      1,
+      input ?? null,
+      input?.length ?? 0,
+      outbuf,
+      outlen,
+      outs,
+      outslen,
+    );
+    const take = (p: Ptr | undefined, len: number | undefined): string => {
+      if (p === undefined || p === 0n) return '';
+      const n = Number(len ?? 0);
+      const s = n > 0 ? Buffer.from(this.b.koffi.view(p, n)).toString('utf8') : '';
+      this.b.rados.rados_buffer_free(p);
+      return s;
+    };
+    return { rc, out: take(outbuf[0], outlen[0]), status: take(outs[0], outslen[0]) };
+  }
+
+  /** A mon command whose JSON answer is returned; a negative rc throws with the mon's text. */
+  async monJson<T>(cmd: Record<string, unknown>): Promise<T> {
+    const r = await this.monCommand({ ...cmd, format: 'json' });
+    if (r.rc < 0) throw new RadosError(`mon command "${String(cmd.prefix)}" failed${r.status ? `: ${r.status}` : ''}`, r.rc);
+    return JSON.parse(r.out === '' ? 'null' : r.out) as T;
+  }
+
+  /** `config-key get <key>` (mon config-key store); undefined when absent. */
+  async configKeyGet(key: string): Promise<string | undefined> {
+    const r = await this.monCommand({ prefix: 'config-key get', key });
+    if (r.rc === -ENOENT) return undefined;
+    if (r.rc < 0) throw new RadosError(`config-key get ${key}${r.status ? `: ${r.status}` : ''}`, r.rc);
+    return r.out;
+  }
+
+  // ------------------------------------------------------------- objects
+
+  /** The object's size, or undefined when it does not exist. */
+  async stat(pool: string, oid: string): Promise<number | undefined> {
+    const io = await this.ioctx(pool);
+    const size: number[] = [0];
+    const mtime: number[] = [0];
+    const rc = await callAsync(this.b.rados.rados_stat, io, oid, size, mtime);
+    if (rc === -ENOENT) return undefined;
+    check(`stat ${pool}/${oid}`, rc);
+    return Number(size[0]);
+  }
+
+  /** The whole object, or undefined when it does not exist. */
+  async readFull(pool: string, oid: string): Promise<Buffer | undefined> {
+    const io = await this.ioctx(pool);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const size = await this.stat(pool, oid);
+      if (size === undefined) return undefined;
+      // size+1: a concurrent writer that made it longer is seen as a short read of stale size
+      const buf = Buffer.allocUnsafe(size + 1);
+      const n = await callAsync(this.b.rados.rados_read, io, oid, buf, buf.length, 0);
+      if (n === -ENOENT) return undefined;
+      check(`read ${pool}/${oid}`, n);
+      if (n <= size) return buf.subarray(0, n);
+    }
+    throw new BackstoreError('ERR_BACKSTORE_IO', `read ${pool}/${oid}: object keeps growing`);
+  }
+
+  async writeFull(pool: string, oid: string, data: Buffer): Promise<void> {
+    const io = await this.ioctx(pool);
+    check(`write ${pool}/${oid}`, await callAsync(this.b.rados.rados_write_full, io, oid, data, data.length));
+  }
+
+  /** Creates an empty object if it does not exist (LIBRADOS_CREATE_EXCLUSIVE); false when it existed. */
+  async createExclusive(pool: string, oid: string): Promise<boolean> {
+    const io = await this.ioctx(pool);
+    const op = this.b.rados.rados_create_write_op();
+    try {
+      this.b.rados.rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, null);
+      const rc = await callAsync(this.b.rados.rados_write_op_operate, op, io, oid, null, 0);
+      if (rc === -EEXIST) return false;
+      check(`create ${pool}/${oid}`, rc);
+      return true;
+    } finally {
+      this.b.rados.rados_release_write_op(op);
+    }
+  }
+
+  async getXattr(pool: string, oid: string, name: string): Promise<string | undefined> {
+    const io = await this.ioctx(pool);
+    for (let size = 64; size <= 1 << 20; size *= 16) {
+      const buf = Buffer.alloc(size);
+      const n = await callAsync(this.b.rados.rados_getxattr, io, oid, name, buf, size);
+      if (n === -ENOENT || n === -61 /* ENODATA */) return undefined;
+      if (n === -ERANGE) continue;
+      check(`getxattr ${pool}/${oid} ${name}`, n);
+      return buf.subarray(0, n).toString('utf8');
+    }
+    return undefined;
+  }
+
+  async setXattr(pool: string, oid: string, name: string, value: string): Promise<void> {
+    const io = await this.ioctx(pool);
+    const buf = Buffer.from(value, 'utf8');
+    check(`setxattr ${pool}/${oid} ${name}`, await callAsync(this.b.rados.rados_setxattr, io, oid, name, buf, buf.length));
+  }
+
+  /**
+   * rados_lock_exclusive(name, cookie) for `durationSec` (so a dead holder's lock expires).
+   * Returns false when another client holds it (EBUSY/EEXIST).
+   */
+  async tryLockExclusive(pool: string, oid: string, name: string, cookie: string, durationSec: number): Promise<boolean> {
+    const io = await this.ioctx(pool);
+    const rc = await callAsync(this.b.rados.rados_lock_exclusive, io, oid, name, cookie, '', { tv_sec: durationSec, tv_usec: 0 }, 0);
+    if (rc === -16 /* EBUSY */ || rc === -EEXIST) return false;
+    check(`lock ${pool}/${oid}`, rc);
+    return true;
+  }
+
+  async unlock(pool: string, oid: string, name: string, cookie: string): Promise<void> {
+    const io = await this.ioctx(pool);
+    const rc = await callAsync(this.b.rados.rados_unlock, io, oid, name, cookie);
+    if (rc !== -ENOENT) check(`unlock ${pool}/${oid}`, rc);
+  }
+
+  /**
+   * Watches the object. `onNotify(payload)` and `onError(err)` run on the event loop (the
+   * librados thread only queues them); the notify is acknowledged at once.
+   */
+  async watch(pool: string, oid: string, onNotify: (payload: Buffer) => void, onError: (rc: number) => void): Promise<WatchHandle> {
+    const io = await this.ioctx(pool);
+    const { koffi } = this.b;
+    let cookie: number | bigint = 0;
+    const notifyCb = koffi.register(
+      ((_arg: Ptr, notifyId: bigint, handle: bigint, _notifier: bigint, data: Ptr, len: number | bigint) => {
+        // koffi runs this on the JS thread while the librados thread waits: copy, ack, defer.
+        try {
+          const n = Number(len);
+          const payload = n > 0 && data !== 0n ? Buffer.from(koffi.view(data, n)) : Buffer.alloc(0);
+          this.b.rados.rados_notify_ack.async(io, oid, notifyId, handle, null, 0, () => undefined);
+          setImmediate(() => onNotify(payload));
+        } catch {
+          // never throw into librados
+        }
+      }) as (...args: never[]) => unknown,
+      this.b.watchCb,
+    );
+    const errCb = koffi.register(
+      ((_pre: Ptr, _cookie: bigint, err: number) => {
+        setImmediate(() => onError(err));
+      }) as (...args: never[]) => unknown,
+      this.b.watchErrCb,
+    );
+    const out: number[] = [0];
+    const rc = await callAsync(this.b.rados.rados_watch2, io, oid, out, notifyCb, errCb, null);
+    if (rc < 0) {
+      koffi.unregister(notifyCb);
+      koffi.unregister(errCb);
+      throw new RadosError(`watch ${pool}/${oid}`, rc);
+    }
+    cookie = out[0] ?? 0;
+    let closed = false;
+    return {
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await callAsync(this.b.rados.rados_unwatch2, io, cookie).catch(() => undefined);
+        koffi.unregister(notifyCb);
+        koffi.unregister(errCb);
+      },
+    };
+  }
+
+  /** rados_notify2 through the threadpool (never synchronously: this process may watch the object too). */
+  async notify(pool: string, oid: string, payload: Buffer, timeoutMs: number): Promise<number> {
+    const io = await this.ioctx(pool);
+    const reply: Ptr[] = [0n];
+    const replyLen: number[] = [0];
+    const rc = await callAsync(this.b.rados.rados_notify2, io, oid, payload, payload.length, timeoutMs, reply, replyLen);
+    if (reply[0] !== undefined && reply[0] !== 0n) this.b.rados.rados_buffer_free(reply[0]);
+    return rc;
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.ioctxs.values()) {
+      const io = await p.catch(() => undefined);
+      if (io !== undefined) this.b.rados.rados_ioctx_destroy(io);
+    }
+    this.ioctxs.clear();
+    await callAsync(this.b.rados.rados_shutdown, this.handle);
+  }
+}
+
+/** "a\0b\0\0" → ["a", "b"]. */
+export function splitNul(buf: Buffer): string[] {
+  return buf
+    .toString('utf8')
+    .split('\0')
+    .filter((s) => s !== '');
+}
