@@ -5,11 +5,9 @@
  * API. The only file that wires all layers together.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { buildApi } from './api/server.js';
 import { createBackstoreProvider } from './backstore/registry.js';
-import { loadSettingsWithWarnings } from './config/settings.js';
-import { FileConfigStore } from './config/store-file.js';
+import { loadSettingsWithMon, openConfigStore } from './ceph-wiring.js';
 import type { Settings } from './config/settings-types.js';
 import { Gateway } from './gateway/gateway.js';
 import { createLogger, type Logger } from './util/log.js';
@@ -65,7 +63,7 @@ async function main(): Promise<void> {
   let warnings: string[] = [];
   try {
     const args = parseArgs(process.argv.slice(2));
-    const loaded = loadSettingsWithWarnings(args.config !== undefined ? { path: args.config } : {});
+    const loaded = await loadSettingsWithMon(args.config !== undefined ? { path: args.config } : {});
     settings = loaded.settings;
     warnings = loaded.warnings;
   } catch (err) {
@@ -74,11 +72,6 @@ async function main(): Promise<void> {
   }
   const log: Logger = createLogger({ level: process.env.LOG_LEVEL ?? levelName(settings.logger_level === 10 ? 20 : settings.logger_level), name: 'iscsi-gateway' });
   for (const w of warnings) log.warn(w);
-
-  if (settings.config_store !== 'file') {
-    log.fatal({ config_store: settings.config_store }, 'config_store = rados needs the Ceph build (not available yet)');
-    process.exit(EXIT_FATAL);
-  }
 
   let gateway: Gateway | undefined;
   let api: Awaited<ReturnType<typeof buildApi>> | undefined;
@@ -109,7 +102,7 @@ async function main(): Promise<void> {
 
   try {
     const backstore = await createBackstoreProvider(settings, log);
-    const store = new FileConfigStore({ path: join(settings.data_dir, settings.gateway_conf) });
+    const { store } = await openConfigStore(settings, log);
     gateway = new Gateway({ settings, store, backstore, logger: log });
     await gateway.start();
     api = buildApi({ settings, store, backstore, status: gateway, logger: log.child({ component: 'api' }) });

@@ -17,6 +17,7 @@ import type { Logger } from '../util/log.js';
 import { configTime, seedConfig, type GatewayConfig } from './schema.js';
 import type { ConfigStore } from './store.js';
 import { migrateConfig } from './migrate.js';
+import { ConfigWatchers, SerialQueue, SingleFlight } from './store-watchers.js';
 
 export interface FileConfigStoreOptions {
   /** The document: normally `<data_dir>/gateway.conf`. Its directory is created when missing. */
@@ -28,11 +29,6 @@ export interface FileConfigStoreOptions {
   /** A lock not refreshed for this long belongs to a dead process and is taken over (default 10 000 ms). */
   lockStaleMs?: number;
   logger?: Logger;
-}
-
-interface Watcher {
-  cb: (doc: GatewayConfig) => void;
-  lastEpoch: number | undefined;
 }
 
 /** Serialises like Python json.dumps(sort_keys=True, indent=4): keys sorted at every level. */
@@ -68,13 +64,12 @@ export class FileConfigStore implements ConfigStore {
   private readonly lockTimeoutMs: number;
   private readonly lockStaleMs: number;
   private readonly log: Logger | undefined;
-  /** In-process serialisation of update()s (a promise queue). */
-  private queue: Promise<unknown> = Promise.resolve();
-  private readonly watchers = new Set<Watcher>();
+  /** In-process serialisation of update()s. */
+  private readonly queue = new SerialQueue();
+  private readonly watchers: ConfigWatchers;
+  private readonly checker: SingleFlight;
   private fsWatcher: fs.FSWatcher | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
-  private checkPending = false;
-  private checkRunning = false;
   private lastStat: string | undefined;
   private closed = false;
 
@@ -87,6 +82,8 @@ export class FileConfigStore implements ConfigStore {
     this.lockTimeoutMs = opts.lockTimeoutMs ?? 30_000;
     this.lockStaleMs = Math.max(opts.lockStaleMs ?? 10_000, 2000);
     this.log = opts.logger;
+    this.watchers = new ConfigWatchers(this.log);
+    this.checker = new SingleFlight((fromPoll) => this.check(fromPoll), () => this.watchers.size > 0);
   }
 
   /** A fresh read of the document; seeds it (exclusively) when absent or empty. */
@@ -132,39 +129,25 @@ export class FileConfigStore implements ConfigStore {
         doc.epoch = (typeof doc.epoch === 'number' ? doc.epoch : 0) + 1;
         doc.updated = configTime();
         await this.writeAtomic(doc);
-        this.notifyLocal(doc);
+        this.watchers.deliver(doc);
         return { doc, result };
       });
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => undefined);
-    return p;
+    return this.queue.run(run);
   }
 
   watch(onChange: (doc: GatewayConfig) => void): () => void {
     this.assertOpen();
-    const w: Watcher = { cb: onChange, lastEpoch: undefined };
-    this.watchers.add(w);
     // Learn the current epoch without calling back: only changes are reported.
-    void this.readDoc().then(
-      (got) => {
-        if (w.lastEpoch === undefined) w.lastEpoch = got?.doc.epoch ?? -1;
-      },
-      () => {
-        if (w.lastEpoch === undefined) w.lastEpoch = -1;
-      },
-    );
+    const stop = this.watchers.add(onChange, this.readDoc().then((got) => got?.doc.epoch), () => this.stopWatching());
     this.startWatching();
-    return () => {
-      this.watchers.delete(w);
-      if (this.watchers.size === 0) this.stopWatching();
-    };
+    return stop;
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.watchers.clear();
     this.stopWatching();
-    await this.queue;
+    await this.queue.drain();
   }
 
   // -------------------------------------------------------------------------
@@ -321,27 +304,12 @@ export class FileConfigStore implements ConfigStore {
 
   // ------------------------------------------------------------------ watch
 
-  private notifyLocal(doc: GatewayConfig): void {
-    for (const w of this.watchers) this.deliver(w, doc);
-  }
-
-  private deliver(w: Watcher, doc: GatewayConfig): void {
-    if (w.lastEpoch === doc.epoch) return;
-    w.lastEpoch = doc.epoch;
-    try {
-      // Each watcher gets its own copy: a callback must not mutate another's view.
-      w.cb(structuredClone(doc));
-    } catch (err) {
-      this.log?.error({ err }, 'config watch callback failed');
-    }
-  }
-
   private startWatching(): void {
     if (this.pollTimer !== undefined) return;
     try {
       this.fsWatcher = fs.watch(this.dir, { persistent: false }, (_event, filename) => {
         if (filename === null || filename === this.base || String(filename).startsWith(`.${this.base}.tmp-`)) {
-          this.scheduleCheck();
+          this.checker.trigger();
         }
       });
       this.fsWatcher.on('error', () => {
@@ -352,7 +320,7 @@ export class FileConfigStore implements ConfigStore {
     } catch {
       this.fsWatcher = undefined;
     }
-    this.pollTimer = setInterval(() => this.scheduleCheck(true), this.pollIntervalMs);
+    this.pollTimer = setInterval(() => this.checker.trigger(true), this.pollIntervalMs);
     this.pollTimer.unref();
   }
 
@@ -361,21 +329,6 @@ export class FileConfigStore implements ConfigStore {
     this.fsWatcher = undefined;
     if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
     this.pollTimer = undefined;
-  }
-
-  private scheduleCheck(fromPoll = false): void {
-    if (this.checkRunning) {
-      this.checkPending = true;
-      return;
-    }
-    this.checkRunning = true;
-    void this.check(fromPoll).finally(() => {
-      this.checkRunning = false;
-      if (this.checkPending && this.watchers.size > 0) {
-        this.checkPending = false;
-        this.scheduleCheck();
-      }
-    });
   }
 
   private async check(fromPoll: boolean): Promise<void> {
@@ -388,7 +341,7 @@ export class FileConfigStore implements ConfigStore {
       this.lastStat = sig;
       const got = await this.readDoc();
       if (got === undefined) return;
-      for (const w of this.watchers) this.deliver(w, got.doc);
+      this.watchers.deliver(got.doc);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
         this.log?.warn({ err: (err as Error).message }, 'config watch read failed');

@@ -160,6 +160,8 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
             if (existing !== undefined) {
               // lun.py LUN.allocate → RBDDev.rbd_size: an existing image grows to a larger
               // requested size; it never shrinks.
+              // Features, and not exported by another gateway group (rbd).
+              await backstore.claimImage?.(pool, img);
               if (sizeBytes !== undefined && sizeBytes > existing) await backstore.resizeImage(pool, img, sizeBytes);
               continue;
             }
@@ -167,6 +169,7 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
             if (sizeBytes === undefined) throw badRequest('Size parameter is required when creating a new image');
             await backstore.createImage(pool, img, sizeBytes);
             created.push(img);
+            await backstore.claimImage?.(pool, img);
           }
         } catch (err) {
           for (const img of created) await backstore.removeImage(pool, img).catch(() => undefined);

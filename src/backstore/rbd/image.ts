@@ -41,6 +41,8 @@ export class RbdImage implements BackingStore {
   readonly name: string;
   private readonly b: Bindings;
   private readonly image: Ptr;
+  /** Runs once after close() (the provider forgets the handle). */
+  onClose: (() => void) | undefined;
   private size: number;
   private readonly pending = new Map<bigint, Pending>();
   private readonly compOut = new BigUint64Array(1);
@@ -96,6 +98,14 @@ export class RbdImage implements BackingStore {
 
   get sizeBytes(): number {
     return this.size;
+  }
+
+  /**
+   * The open librbd handle, for control operations (resize, snapshots) that must run through
+   * the handle holding the exclusive lock. Valid until close().
+   */
+  get handle(): Ptr {
+    return this.image;
   }
 
   // ------------------------------------------------------------ completions
@@ -309,6 +319,7 @@ export class RbdImage implements BackingStore {
     this.socket.destroy();
     await callAsync(this.b.rbd.rbd_close, this.image).catch(() => undefined);
     this.b.libc.close(this.writeFd);
+    this.onClose?.();
   }
 }
 

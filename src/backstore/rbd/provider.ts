@@ -66,6 +66,8 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   private readonly log: Logger;
   private readonly group: string;
   private readonly clusterName: string;
+  /** Images this process has open (LUNs): control operations use their handle, which holds the lock. */
+  private readonly opened = new Map<string, RbdImage>();
 
   constructor(cluster: RadosCluster, settings: RbdSettings, log: Logger) {
     this.cluster = cluster;
@@ -87,6 +89,8 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   private async withImage<T>(pool: string, image: string, fn: (h: Ptr) => T | Promise<T>, writable = false): Promise<T> {
     checkName('image', image);
     const io = await this.io(pool);
+    const mine = this.opened.get(`${pool}/${image}`);
+    if (mine !== undefined) return fn(mine.handle);
     const out: Ptr[] = [0n];
     const rc = await callAsync(writable ? this.rbd.rbd_open : this.rbd.rbd_open_read_only, io, image, out, null);
     if (rc === -ENOENT) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `image ${pool}/${image} does not exist`);
@@ -230,7 +234,15 @@ export class RbdBackstoreProvider implements BackstoreProvider {
 
   async open(pool: string, image: string): Promise<BackingStore> {
     checkName('image', image);
-    return RbdImage.open(this.cluster.b, await this.io(pool), pool, image);
+    const key = `${pool}/${image}`;
+    const img = await RbdImage.open(this.cluster.b, await this.io(pool), pool, image);
+    if (!this.opened.has(key)) {
+      this.opened.set(key, img);
+      img.onClose = () => {
+        if (this.opened.get(key) === img) this.opened.delete(key);
+      };
+    }
+    return img;
   }
 
   readonly snapshot = {

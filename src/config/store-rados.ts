@@ -1,0 +1,300 @@
+/**
+ * The configuration document as the RADOS object `<pool>/<gateway_conf>` (config_store =
+ * rados), with ceph-iscsi's protocol (common.py Config.init_config/_commit_rbd), so that our
+ * gateways and upstream rbd-target-api gateways can share one cluster's configuration:
+ *
+ * - the object is created exclusively (LIBRADOS_CREATE_EXCLUSIVE) when missing and seeded
+ *   under the lock when empty;
+ * - writers take the RADOS exclusive advisory lock named `lock` with cookie `config`
+ *   (retried for up to 30 s, upstream's lock_time_limit), re-read the object under it, mutate,
+ *   epoch + 1, stamp `updated`, write_full the sorted 4-space JSON, mirror the epoch in the
+ *   `epoch` xattr, unlock; keys this code does not know are kept as read;
+ * - readers learn of changes at once through watch/notify on the object (the writer notifies
+ *   after unlocking, through the threadpool: a process that watches an object must never
+ *   notify it synchronously), and poll the `epoch` xattr every second as upstream's
+ *   ConfigWatcher does, which also covers upstream writers (they do not notify) and missed
+ *   notifies.
+ *
+ * The lock has a 30 s duration, so the lock of a gateway that died mid-update expires.
+ * The librados calls come in through `RadosObjects` (backstore/rbd/rados.ts RadosCluster
+ * implements it; main.ts passes it in): config does not import the backstore layer.
+ */
+import { GatewayError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { migrateConfig } from './migrate.js';
+import { configTime, seedConfig, type GatewayConfig } from './schema.js';
+import { formatConfig } from './store-file.js';
+import type { ConfigStore } from './store.js';
+import { ConfigWatchers, SerialQueue, SingleFlight } from './store-watchers.js';
+
+/** The librados object operations the store needs. */
+export interface RadosObjects {
+  readFull(pool: string, oid: string): Promise<Buffer | undefined>;
+  writeFull(pool: string, oid: string, data: Buffer): Promise<void>;
+  /** Creates an empty object unless it exists; false when it existed. */
+  createExclusive(pool: string, oid: string): Promise<boolean>;
+  getXattr(pool: string, oid: string, name: string): Promise<string | undefined>;
+  setXattr(pool: string, oid: string, name: string, value: string): Promise<void>;
+  /** false while another client holds the lock. */
+  tryLockExclusive(pool: string, oid: string, name: string, cookie: string, durationSec: number): Promise<boolean>;
+  unlock(pool: string, oid: string, name: string, cookie: string): Promise<void>;
+  watch(pool: string, oid: string, onNotify: (payload: Buffer) => void, onError: (rc: number) => void): Promise<{ close(): Promise<void> }>;
+  notify(pool: string, oid: string, payload: Buffer, timeoutMs: number): Promise<number>;
+}
+
+export interface RadosConfigStoreOptions {
+  rados: RadosObjects;
+  /** settings.pool (default "rbd"). */
+  pool?: string;
+  /** settings.gateway_conf (default "gateway.conf"). */
+  object?: string;
+  /** Epoch poll interval (default 1000 ms, upstream ConfigWatcher). */
+  pollIntervalMs?: number;
+  /** How long update() waits for the lock (default 30 000 ms, upstream lock_time_limit). */
+  lockTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/** ceph-iscsi's lock name and cookie (common.py Config.lock). */
+export const LOCK_NAME = 'lock';
+export const LOCK_COOKIE = 'config';
+/** Lock duration: a holder that died releases it after this. */
+const LOCK_DURATION_SEC = 30;
+const NOTIFY_TIMEOUT_MS = 5000;
+const REWATCH_MS = 1000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class RadosConfigStore implements ConfigStore {
+  readonly pool: string;
+  readonly object: string;
+  private readonly rados: RadosObjects;
+  private readonly pollIntervalMs: number;
+  private readonly lockTimeoutMs: number;
+  private readonly log: Logger | undefined;
+  private readonly queue = new SerialQueue();
+  private readonly watchers: ConfigWatchers;
+  private readonly checker: SingleFlight;
+  private watchHandle: { close(): Promise<void> } | undefined;
+  private watchStarting = false;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private rewatchTimer: NodeJS.Timeout | undefined;
+  private lastXattr: string | undefined;
+  private closed = false;
+
+  constructor(opts: RadosConfigStoreOptions) {
+    this.rados = opts.rados;
+    this.pool = opts.pool ?? 'rbd';
+    this.object = opts.object ?? 'gateway.conf';
+    this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
+    this.lockTimeoutMs = opts.lockTimeoutMs ?? 30_000;
+    this.log = opts.logger;
+    this.watchers = new ConfigWatchers(this.log);
+    this.checker = new SingleFlight((fromPoll) => this.check(fromPoll), () => this.watchers.size > 0);
+  }
+
+  private get where(): string {
+    return `rados object ${this.pool}/${this.object}`;
+  }
+
+  async load(): Promise<GatewayConfig> {
+    this.assertOpen();
+    const got = await this.readDoc();
+    if (got === undefined || got.changed) {
+      // Missing/empty: seeded under the lock (update() does it). Migrated: written back as v11.
+      const { doc } = await this.update(() => (got === undefined ? false : undefined));
+      return doc;
+    }
+    return got.doc;
+  }
+
+  update<T>(mutator: (doc: GatewayConfig) => T | Promise<T>): Promise<{ doc: GatewayConfig; result: T }> {
+    this.assertOpen();
+    const run = async (): Promise<{ doc: GatewayConfig; result: T }> => {
+      const out = await this.locked(async () => {
+        let fresh = await this.readDoc();
+        let seeded = false;
+        if (fresh === undefined) {
+          fresh = { doc: seedConfig(), changed: false };
+          seeded = true;
+        }
+        const doc = fresh.doc;
+        const result = await mutator(doc);
+        if (result === false && !fresh.changed && !seeded) return { doc, result, wrote: false };
+        if (!seeded || result !== false) doc.epoch = (typeof doc.epoch === 'number' ? doc.epoch : 0) + 1;
+        doc.updated = configTime();
+        await this.rados.writeFull(this.pool, this.object, Buffer.from(formatConfig(doc), 'utf8'));
+        await this.rados.setXattr(this.pool, this.object, 'epoch', String(doc.epoch));
+        return { doc, result, wrote: true };
+      });
+      if (out.wrote) {
+        this.watchers.deliver(out.doc);
+        this.notifyOthers(out.doc.epoch);
+      }
+      return { doc: out.doc, result: out.result };
+    };
+    return this.queue.run(run);
+  }
+
+  watch(onChange: (doc: GatewayConfig) => void): () => void {
+    this.assertOpen();
+    const stop = this.watchers.add(onChange, this.readDoc().then((got) => got?.doc.epoch), () => this.stopWatching());
+    this.startWatching();
+    return stop;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.watchers.clear();
+    this.stopWatching();
+    await this.queue.drain();
+  }
+
+  // -------------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) throw new GatewayError('ERR_CONFIG_CLOSED', `config store ${this.where} is closed`);
+  }
+
+  private async readDoc(): Promise<{ doc: GatewayConfig; changed: boolean } | undefined> {
+    let data: Buffer | undefined;
+    try {
+      data = await this.rados.readFull(this.pool, this.object);
+    } catch (err) {
+      throw new GatewayError('ERR_CONFIG_IO', `cannot read ${this.where}: ${(err as Error).message}`, { cause: err });
+    }
+    if (data === undefined) return undefined;
+    const text = data.toString('utf8');
+    if (text.trim() === '') return undefined;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new GatewayError(
+        'ERR_CONFIG_CORRUPT',
+        `${this.where} is not valid JSON: ${(err as Error).message}; fix it (rados -p ${this.pool} get ${this.object} -) or remove it to start again`,
+        { cause: err },
+      );
+    }
+    return migrateConfig(raw, this.where);
+  }
+
+  private async locked<R>(fn: () => Promise<R>): Promise<R> {
+    try {
+      await this.rados.createExclusive(this.pool, this.object);
+    } catch (err) {
+      throw new GatewayError('ERR_CONFIG_IO', `cannot create ${this.where}: ${(err as Error).message}`, { cause: err });
+    }
+    const deadline = Date.now() + this.lockTimeoutMs;
+    let delay = 10;
+    for (;;) {
+      let got: boolean;
+      try {
+        got = await this.rados.tryLockExclusive(this.pool, this.object, LOCK_NAME, LOCK_COOKIE, LOCK_DURATION_SEC);
+      } catch (err) {
+        throw new GatewayError('ERR_CONFIG_IO', `cannot lock ${this.where}: ${(err as Error).message}`, { cause: err });
+      }
+      if (got) break;
+      if (Date.now() >= deadline) {
+        throw new GatewayError('ERR_CONFIG_LOCK_TIMEOUT', `timed out after ${this.lockTimeoutMs} ms waiting for the lock on ${this.where}`);
+      }
+      await sleep(delay + Math.random() * delay);
+      delay = Math.min(delay * 2, 250);
+    }
+    try {
+      return await fn();
+    } finally {
+      await this.rados.unlock(this.pool, this.object, LOCK_NAME, LOCK_COOKIE).catch((err: unknown) => {
+        this.log?.warn({ err: (err as Error).message }, 'config unlock failed (the lock expires by itself)');
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------ watch
+
+  private notifyOthers(epoch: number): void {
+    // Not awaited: a dead watcher can hold a notify until its timeout; the poll covers it anyway.
+    this.rados.notify(this.pool, this.object, Buffer.from(JSON.stringify({ epoch }), 'utf8'), NOTIFY_TIMEOUT_MS).then(
+      (rc) => {
+        if (rc < 0) this.log?.debug({ rc }, 'config notify incomplete (some watcher did not answer)');
+      },
+      (err: unknown) => this.log?.debug({ err: (err as Error).message }, 'config notify failed'),
+    );
+  }
+
+  private startWatching(): void {
+    if (this.pollTimer === undefined) {
+      this.pollTimer = setInterval(() => this.checker.trigger(true), this.pollIntervalMs);
+      this.pollTimer.unref();
+    }
+    void this.startRadosWatch();
+  }
+
+  private async startRadosWatch(): Promise<void> {
+    if (this.watchHandle !== undefined || this.watchStarting || this.closed || this.watchers.size === 0) return;
+    this.watchStarting = true;
+    try {
+      await this.rados.createExclusive(this.pool, this.object).catch(() => false);
+      const h = await this.rados.watch(
+        this.pool,
+        this.object,
+        () => this.checker.trigger(),
+        (rc) => {
+          // Broken watch (blocklisted, OSD gone): drop it, re-check now, re-watch shortly.
+          this.log?.warn({ rc }, 'config watch lost; re-watching');
+          const old = this.watchHandle;
+          this.watchHandle = undefined;
+          void old?.close();
+          this.checker.trigger();
+          this.scheduleRewatch();
+        },
+      );
+      if (this.closed || this.watchers.size === 0) await h.close();
+      else this.watchHandle = h;
+    } catch (err) {
+      this.log?.warn({ err: (err as Error).message }, 'cannot watch the config object; polling only for now');
+      this.scheduleRewatch();
+    } finally {
+      this.watchStarting = false;
+    }
+  }
+
+  private scheduleRewatch(): void {
+    if (this.rewatchTimer !== undefined || this.closed) return;
+    this.rewatchTimer = setTimeout(() => {
+      this.rewatchTimer = undefined;
+      void this.startRadosWatch();
+    }, REWATCH_MS);
+    this.rewatchTimer.unref();
+  }
+
+  private stopWatching(): void {
+    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    if (this.rewatchTimer !== undefined) clearTimeout(this.rewatchTimer);
+    this.rewatchTimer = undefined;
+    const h = this.watchHandle;
+    this.watchHandle = undefined;
+    void h?.close();
+  }
+
+  private async check(fromPoll: boolean): Promise<void> {
+    if (this.watchers.size === 0 || this.closed) return;
+    try {
+      if (fromPoll) {
+        // The cheap probe: the epoch xattr (upstream's ConfigWatcher reads the same).
+        const x = await this.rados.getXattr(this.pool, this.object, 'epoch');
+        if (x === this.lastXattr) return;
+        this.lastXattr = x;
+      }
+      const got = await this.readDoc();
+      if (got === undefined) return;
+      this.lastXattr = String(got.doc.epoch);
+      this.watchers.deliver(got.doc);
+    } catch (err) {
+      this.log?.warn({ err: (err as Error).message }, 'config watch read failed');
+    }
+  }
+}
