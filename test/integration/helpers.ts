@@ -267,6 +267,8 @@ export interface DaemonOptions {
   /** Extra environment variables for the daemon (e.g. LOG_LEVEL). */
   env?: Record<string, string>;
   readyTimeoutMs?: number;
+  /** The API password the test client uses (default: the cfg's api_password; differs when that is a config:// value). */
+  apiPassword?: string;
 }
 
 /** Last `max` characters of a file (daemon logs in failure messages). */
@@ -331,7 +333,7 @@ export class Daemon {
     };
     const cfgPath = join(dir, 'iscsi-gateway.cfg');
     await writeFile(cfgPath, '[config]\n' + Object.entries(keys).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
-    const d = new Daemon(dir, dataDir, cfgPath, apiPort, iscsiPort, gatewayName, join(dir, 'daemon.log'), opts.env ?? {}, keys.api_user ?? 'admin', keys.api_password ?? 'admin');
+    const d = new Daemon(dir, dataDir, cfgPath, apiPort, iscsiPort, gatewayName, join(dir, 'daemon.log'), opts.env ?? {}, keys.api_user ?? 'admin', opts.apiPassword ?? keys.api_password ?? 'admin');
     try {
       await d.launch(opts.readyTimeoutMs ?? 20_000);
     } catch (e) {
