@@ -76,6 +76,7 @@ export interface Librbd {
   rbd_aio_write_zeroes: Fn<[Ptr, number, number, Ptr, number, number], number>;
   rbd_aio_compare_and_write: Fn<[Ptr, number, number, Buffer, Buffer, Ptr, BigUint64Array, number], number>;
   rbd_set_image_notification: Fn<[Ptr, number, number], number>;
+  rbd_diff_iterate2: Fn<[Ptr, string | null, number, number, number, number, Ptr, Ptr | null], number>;
   rbd_poll_io_events: Fn<[Ptr, BigUint64Array, number], number>;
 }
 
@@ -101,9 +102,10 @@ export interface Bindings {
   rados: Librados;
   rbd: Librbd;
   libc: Libc;
-  /** koffi callback types for rados_watch2. */
+  /** koffi callback types for rados_watch2 and rbd_diff_iterate2. */
   watchCb: unknown;
   watchErrCb: unknown;
+  diffCb: unknown;
 }
 
 const RADOS_SIGS: Record<keyof Librados, string> = {
@@ -172,6 +174,8 @@ const RBD_SIGS: Record<keyof Librbd, string> = {
   rbd_aio_compare_and_write:
     'int rbd_aio_compare_and_write(void *image, uint64_t off, size_t len, const void *cmp_buf, const void *buf, void *c, void *mismatch_off, int op_flags)',
   rbd_set_image_notification: 'int rbd_set_image_notification(void *image, int fd, int type)',
+  rbd_diff_iterate2:
+    'int rbd_diff_iterate2(void *image, const char *fromsnapname, uint64_t ofs, uint64_t len, uint8_t include_parent, uint8_t whole_object, void *cb, void *arg)',
   rbd_poll_io_events: 'int rbd_poll_io_events(void *image, void *comps, int numcomp)',
 };
 
@@ -207,6 +211,7 @@ export function bindings(): Bindings {
     koffi.proto('void igw_rados_watchcb2(void *arg, uint64_t notify_id, uint64_t handle, uint64_t notifier_id, void *data, size_t data_len)'),
   );
   const watchErrCb = koffi.pointer(koffi.proto('void igw_rados_watcherrcb(void *pre, uint64_t cookie, int err)'));
+  const diffCb = koffi.pointer(koffi.proto('int igw_rbd_diff_cb(uint64_t off, size_t len, int exists, void *arg)'));
   const bind = <T>(lib: { func(sig: string): unknown }, sigs: Record<string, string>): T => {
     const out: Record<string, unknown> = {};
     for (const [name, sig] of Object.entries(sigs)) out[name] = lib.func(sig);
@@ -219,6 +224,7 @@ export function bindings(): Bindings {
     libc: bind<Libc>(libcLib, { pipe2: 'int pipe2(void *fds, int flags)', close: 'int close(int fd)' }),
     watchCb,
     watchErrCb,
+    diffCb,
   };
   return cached;
 }
