@@ -48,12 +48,7 @@ EOC
 setsid node "$ROOT/dist/src/main.js" --config "$WORK/ours/iscsi-gateway.cfg" >"$WORK/ours/daemon.log" 2>&1 </dev/null &
 OURS_PID=$!
 lib wait-ping "$api_port" 30 || { tail -20 "$WORK/ours/daemon.log" >&2; exit 1; }
-lib api "$api_port" PUT "/api/target/$IQN" >/dev/null
-lib api "$api_port" PUT "/api/gateway/$IQN/bench-gw" ip_address=127.0.0.1 skipchecks=true >/dev/null
-lib api "$api_port" PUT /api/disk/rbd/thin mode=create "size=$SIZE" create_image=true >/dev/null
-lib api "$api_port" PUT "/api/targetlun/$IQN" disk=rbd/thin >/dev/null
-lib api "$api_port" PUT "/api/client/$IQN/$QEMU_INITIATOR" >/dev/null
-lib api "$api_port" PUT "/api/clientlun/$IQN/$QEMU_INITIATOR" disk=rbd/thin >/dev/null
+lib lun "$api_port" thin "$SIZE" >/dev/null
 
 TGT_CTL=$(( 2000 + RANDOM % 30000 ))
 while [[ -e /var/run/tgtd/socket.$TGT_CTL ]]; do TGT_CTL=$(( 2000 + RANDOM % 30000 )); done

@@ -3,6 +3,7 @@
 //   node bench/lib.mjs freeport                         -> a free 127.0.0.1 TCP port (kernel-chosen)
 //   node bench/lib.mjs wait-ping API_PORT SECS          -> exit 0 once GET /api/_ping answers 200
 //   node bench/lib.mjs api API_PORT METHOD PATH [k=v]…  -> form-encoded request with admin:admin; exit 1 unless 2xx
+//   node bench/lib.mjs lun API_PORT IMAGE SIZE          -> target + gateway bench-gw + rbd/IMAGE as LUN 0 for qemu's initiator
 //   node bench/lib.mjs cpu PID                          -> utime+stime of PID in clock ticks (/proc/PID/stat)
 //   node bench/lib.mjs median N…                        -> median of the numbers
 import { readFileSync } from 'node:fs';
@@ -54,6 +55,29 @@ switch (cmd) {
     console.log(`${method} ${path} -> ${r.status} ${r.text.slice(0, 300)}`);
     process.exit(r.status >= 200 && r.status < 300 ? 0 : 1);
   }
+  case 'lun': {
+    // The seeds flow for a bench LUN: target, this gateway (bench-gw), disk rbd/IMAGE of SIZE as
+    // LUN 0, qemu's initiator name as the ACL client with the disk mapped.
+    const [port, image, size] = args;
+    const iqn = 'iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw';
+    const qemu = 'iqn.2008-11.org.linux-kvm';
+    const steps = [
+      [`/api/target/${iqn}`, {}],
+      [`/api/gateway/${iqn}/bench-gw`, { ip_address: '127.0.0.1', skipchecks: 'true' }],
+      [`/api/disk/rbd/${image}`, { mode: 'create', size, create_image: 'true' }],
+      [`/api/targetlun/${iqn}`, { disk: `rbd/${image}` }],
+      [`/api/client/${iqn}/${qemu}`, {}],
+      [`/api/clientlun/${iqn}/${qemu}`, { disk: `rbd/${image}` }],
+    ];
+    for (const [path, form] of steps) {
+      const r = await request(port, 'PUT', path, form);
+      if (r.status < 200 || r.status >= 300) {
+        console.error(`PUT ${path} -> ${r.status} ${r.text.slice(0, 300)}`);
+        process.exit(1);
+      }
+    }
+    break;
+  }
   case 'cpu': {
     const stat = readFileSync(`/proc/${args[0]}/stat`, 'utf8');
     // Fields after the ")" that closes comm: state is field 3, utime 14, stime 15 (proc(5)).
@@ -69,6 +93,6 @@ switch (cmd) {
     break;
   }
   default:
-    console.error('usage: lib.mjs freeport | wait-ping PORT SECS | api PORT METHOD PATH [k=v...] | cpu PID | median N...');
+    console.error('usage: lib.mjs freeport | wait-ping PORT SECS | api PORT METHOD PATH [k=v...] | lun PORT IMAGE SIZE | cpu PID | median N...');
     process.exit(2);
 }

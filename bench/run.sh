@@ -85,12 +85,7 @@ EOF
       pid=$!
       if [[ "$target" == ours ]]; then OURS_PID=$pid; else BASE_PID=$pid; fi
       lib wait-ping "$api_port" 30 || { tail -20 "$WORK/$target/daemon.log" >&2; exit 1; }
-      lib api "$api_port" PUT "/api/target/$IQN" >/dev/null
-      lib api "$api_port" PUT "/api/gateway/$IQN/bench-gw" ip_address=127.0.0.1 skipchecks=true >/dev/null
-      lib api "$api_port" PUT /api/disk/rbd/bench mode=create "size=$SIZE" create_image=true >/dev/null
-      lib api "$api_port" PUT "/api/targetlun/$IQN" disk=rbd/bench >/dev/null
-      lib api "$api_port" PUT "/api/client/$IQN/$QEMU_INITIATOR" >/dev/null
-      lib api "$api_port" PUT "/api/clientlun/$IQN/$QEMU_INITIATOR" disk=rbd/bench >/dev/null
+      lib lun "$api_port" bench "$SIZE" >/dev/null
       URL[$target]="iscsi://127.0.0.1:$iscsi_port/$IQN/0"
       PID[$target]=$pid
       ;;
