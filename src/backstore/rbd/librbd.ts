@@ -181,7 +181,7 @@ const RBD_SIGS: Record<keyof Librbd, string> = {
 
 let cached: Bindings | undefined;
 
-function loadLib(koffi: Koffi, soname: string, pkg: string): { func(sig: string): unknown } {
+export function loadLib(koffi: Koffi, soname: string, pkg: string): { func(sig: string): unknown } {
   try {
     return koffi.load(soname);
   } catch (err) {

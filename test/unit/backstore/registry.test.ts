@@ -24,17 +24,20 @@ test('memory provider loads through the dynamic import', async () => {
   await p.close();
 });
 
-test('rbd without a build of the rbd provider → clear ERR_BACKSTORE_NOT_SUPPORTED', async (t) => {
-  try {
-    await fsp.access(new URL('../../../src/backstore/rbd/provider.ts', import.meta.url));
-    t.skip('an rbd provider exists in this tree');
-    return;
-  } catch {
-    // expected: not built
-  }
+test('rbd: loaded through the dynamic import; a missing ceph.conf is a clear ERR_BACKSTORE_NOT_FOUND naming it', async () => {
   await assert.rejects(
-    createBackstoreProvider({ backstore: 'rbd', data_dir: '/unused' }, silentLogger()),
-    (e: unknown) => e instanceof GatewayError && e.code === 'ERR_BACKSTORE_NOT_SUPPORTED' && e.message === 'rbd backstore is not available in this build',
+    createBackstoreProvider({ backstore: 'rbd', data_dir: '/unused', ceph_config_dir: '/nonexistent-ceph', cluster_name: 'ceph' }, silentLogger()),
+    (e: unknown) => e instanceof GatewayError && e.code === 'ERR_BACKSTORE_NOT_FOUND' && /\/nonexistent-ceph\/ceph\.conf not found/.test(e.message),
+  );
+});
+
+test('rbd: a library that cannot be loaded names the Debian package to install', async () => {
+  const { loadLib } = await import('../../../src/backstore/rbd/librbd.js');
+  const { createRequire } = await import('node:module');
+  const koffi = createRequire(import.meta.url)('koffi') as Parameters<typeof loadLib>[0];
+  assert.throws(
+    () => loadLib(koffi, 'librados-missing.so.2', 'librados2'),
+    (e: unknown) => e instanceof GatewayError && e.code === 'ERR_BACKSTORE_NOT_SUPPORTED' && /install the Debian package librados2/.test(e.message),
   );
 });
 
