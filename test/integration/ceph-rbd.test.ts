@@ -131,6 +131,16 @@ describe('rbd backstore + rados config store on a real Ceph', { timeout: 10 * 60
     assert.equal((await d.api.get('/api/_ping')).status, 200);
   });
 
+  test('disk delete removes the RBD image (unless preserve_image)', async () => {
+    await d.api.must('DELETE', '/api/disk/rbd/disk_2', {});
+    await d.api.must('DELETE', '/api/disk/rbd/adopted', { preserve_image: 'true' });
+    const images = (await ceph.must('rbd', ['ls', 'rbd'])).split('\n');
+    assert.ok(!images.includes('disk_2'), `rbd/disk_2 still exists: ${images.join(',')}`);
+    assert.ok(images.includes('adopted'), 'a preserved image was removed');
+    const cfg = (await d.api.get('/api/config')).body as { disks: Record<string, unknown> };
+    assert.ok(!('rbd/disk_2' in cfg.disks) && !('rbd/adopted' in cfg.disks));
+  });
+
   test('snapshots: create, rollback, delete through /api/disksnap (rbd snap ls agrees)', async () => {
     await d.api.must('PUT', `/api/disksnap/${DISK}/before`, { mode: 'create' });
     assert.match(await ceph.must('rbd', ['snap', 'ls', DISK]), /\bbefore\b/);

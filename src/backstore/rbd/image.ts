@@ -122,9 +122,8 @@ export class RbdImage implements BackingStore {
       let rc: number;
       try {
         rc = start(c);
-      } catch (err) {
-        rc = -22;
-        void err;
+      } catch {
+        rc = -22; // koffi refused the arguments: nothing was submitted
       }
       if (rc < 0) {
         this.pending.delete(c);

@@ -34,6 +34,8 @@ import { check, RadosCluster, splitNul } from './rados.js';
 const NAME_RE = /^[a-zA-Z0-9\-_.]+$/;
 /** Image metadata key naming the gateway group (config object) that exports the image. */
 export const GROUP_KEY = 'igw.gateway_conf';
+/** How long removeImage retries while the image is still open elsewhere. */
+const REMOVE_RETRY_MS = 10_000;
 
 export interface RbdSettings extends BackstoreSettings {
   gateway_conf?: string;
@@ -224,7 +226,13 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   async removeImage(pool: string, image: string): Promise<void> {
     checkName('image', image);
     const io = await this.io(pool);
-    const rc = await callAsync(this.rbd.rbd_remove, io, image);
+    // EBUSY while another gateway still has it open: it closes the LUN once it has applied the
+    // unmapping (its config watch), so retry for a while (upstream retries for time_out too).
+    let rc = await callAsync(this.rbd.rbd_remove, io, image);
+    for (const deadline = Date.now() + REMOVE_RETRY_MS; rc === -16 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      rc = await callAsync(this.rbd.rbd_remove, io, image);
+    }
     if (rc === -ENOENT) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `image ${pool}/${image} does not exist`);
     if (rc === -16 || rc === -39) {
       throw new BackstoreError('ERR_BACKSTORE_IN_USE', `image ${pool}/${image} is still open or has snapshots: ${errnoName(rc)}`);
