@@ -6,6 +6,7 @@
  * through B's. And `config://` values of iscsi-gateway.cfg come from the mon config-key store.
  */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { CephCluster } from './ceph-helpers.js';
 import { Daemon, freePortOn, QEMU_INITIATOR, RestClient, requireTools, run, TARGET_IQN, waitFor, type RunResult } from './helpers.js';
@@ -76,6 +77,49 @@ describe('two gateways sharing one cluster (gateway.conf object, RBD images)', {
     const ea = ((await a.api.must('GET', '/api/config')).body as { epoch: number }).epoch;
     const eb = ((await b.api.must('GET', '/api/config')).body as { epoch: number }).epoch;
     assert.equal(eb, ea);
+  });
+
+  test('upstream protocol: an update waits for a foreign holder of lock "lock"/cookie "config"; an upstream-style commit (no notify) is polled by B', async () => {
+    const epochXattr = async (): Promise<number> => Number((await ceph.must('rados', ['-p', 'rbd', 'getxattr', 'gateway.conf', 'epoch'])).trim());
+    const e0 = await epochXattr();
+    // What rbd-target-api does (common.py Config.lock): lock_exclusive(gateway.conf, 'lock', 'config'), here for 3 s.
+    await ceph.must('rados', ['-p', 'rbd', 'lock', 'get', 'gateway.conf', 'lock', '--lock-cookie', 'config', '--lock-type', 'exclusive', '--lock-duration', '3']);
+    const put = a.api.put('/api/disk/rbd/disk_3', { mode: 'create', size: '32M', create_image: 'true' });
+    const lockers = async (): Promise<{ name: string; cookie: string }[]> =>
+      (JSON.parse(await ceph.must('rados', ['-p', 'rbd', 'lock', 'info', 'gateway.conf', 'lock'])) as { lockers: { name: string; cookie: string }[] }).lockers;
+    const cli = (await lockers())[0]?.name;
+    assert.ok(cli !== undefined, 'the CLI did not get the lock');
+    let heldChecks = 0;
+    for (;;) {
+      // While the CLI client (not gateway A) holds it, A must not write. Epoch first: if the CLI
+      // still holds the lock after that read, it held it during the read.
+      const epoch = await epochXattr();
+      if (!(await lockers()).some((l) => l.name === cli && l.cookie === 'config')) break;
+      assert.equal(epoch, e0, 'the document was written while another client held the lock');
+      heldChecks++;
+    }
+    assert.ok(heldChecks > 0, 'the foreign lock was never observed');
+    const r = await put;
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await epochXattr(), e0 + 1);
+    // An upstream gateway's commit: write_full + epoch xattr, no notify. B's epoch poll picks it up.
+    // B's epoch poll picks it up and applies it: the client loses LUN 1 on B.
+    const doc = JSON.parse(await ceph.must('rados', ['-p', 'rbd', 'get', 'gateway.conf', '-'])) as {
+      epoch: number;
+      targets: Record<string, { clients: Record<string, { luns: Record<string, unknown> }> }>;
+    };
+    const luns = doc.targets[TARGET_IQN]?.clients[QEMU_INITIATOR]?.luns;
+    assert.ok(luns && 'rbd/disk_2' in luns, 'rbd/disk_2 is not mapped to the client');
+    delete luns['rbd/disk_2'];
+    doc.epoch += 1;
+    const tmp = `${a.dir}/upstream.json`;
+    await writeFile(tmp, JSON.stringify(doc, null, 4));
+    await ceph.must('rados', ['-p', 'rbd', 'put', 'gateway.conf', tmp]);
+    await ceph.must('rados', ['-p', 'rbd', 'setxattr', 'gateway.conf', 'epoch', String(doc.epoch)]);
+    await waitFor('B to drop LUN 1 after the upstream commit', async () => {
+      const ls = await lunsOn(portalB());
+      return /Lun:0\s+Type:DIRECT_ACCESS/.test(ls) && !/Lun:1\s/.test(ls) ? true : undefined;
+    }, 10_000, 100);
   });
 
   test('config:// values are read from the mon config-key store (and never logged)', async () => {
