@@ -26,6 +26,15 @@ import {
   type Ptr,
 } from './librbd.js';
 
+/** How this gateway recognises its own previous process as the image's lock owner. */
+export interface LockIdentity {
+  /** Image metadata key recording this gateway's lock owner address: `igw.lock_owner.<gateway_name>`. */
+  key: string;
+  /** This process's librados address (RadosCluster.address()). */
+  address: string;
+  onBreak?: (staleOwner: string) => void;
+}
+
 interface Pending {
   resolve(rc: number): void;
   /** Buffers librbd reads or writes until completion: kept alive here. */
@@ -48,6 +57,7 @@ export class RbdImage implements BackingStore {
   private readonly compOut = new BigUint64Array(1);
   private readonly events = new BigUint64Array(POLL_BATCH);
   private readonly socket: net.Socket;
+  private readonly identity: LockIdentity | undefined;
   private readonly writeFd: number;
   private closed = false;
   private lockOwned = false;
@@ -58,8 +68,9 @@ export class RbdImage implements BackingStore {
   /** Completions waited for on the threadpool (submitWaited). */
   private waited = 0;
 
-  private constructor(b: Bindings, image: Ptr, name: string, size: number, fds: Int32Array) {
+  private constructor(b: Bindings, image: Ptr, name: string, size: number, fds: Int32Array, identity: LockIdentity | undefined) {
     this.b = b;
+    this.identity = identity;
     this.image = image;
     this.name = name;
     this.size = size;
@@ -71,7 +82,7 @@ export class RbdImage implements BackingStore {
   }
 
   /** Opens `name` in the pool `io`; the image handle is ours until close(). */
-  static async open(b: Bindings, io: Ptr, pool: string, image: string): Promise<RbdImage> {
+  static async open(b: Bindings, io: Ptr, pool: string, image: string, identity?: LockIdentity): Promise<RbdImage> {
     const out: Ptr[] = [0n];
     const rc = await callAsync(b.rbd.rbd_open, io, image, out, null);
     if (rc === -2) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `image ${pool}/${image} does not exist`);
@@ -93,7 +104,28 @@ export class RbdImage implements BackingStore {
       await callAsync(b.rbd.rbd_close, h).catch(() => undefined);
       throw err;
     }
-    return new RbdImage(b, h, `${pool}/${image}`, Number(sizeOut[0]), fds);
+    const img = new RbdImage(b, h, `${pool}/${image}`, Number(sizeOut[0]), fds, identity);
+    await img.breakStaleSelfLock().catch(() => undefined); // best effort: librbd breaks it after the watch timeout anyway
+    return img;
+  }
+
+  /**
+   * After a crash (SIGKILL, power loss) this gateway's previous process still owns the image's
+   * exclusive lock until the OSD expires its watch (osd_client_watch_timeout, 30 s), and the
+   * first write stalls that long (measured: 28.8 s), close to initiators' SCSI timeouts. The
+   * owner recorded under this gateway's own name is that previous process (gateway names are
+   * unique): break its lock now (librbd blocklists it first).
+   */
+  private async breakStaleSelfLock(): Promise<void> {
+    const id = this.identity;
+    if (id === undefined) return;
+    const owners = lockOwners(this.b, this.image);
+    const owner = owners[0];
+    if (owners.length !== 1 || owner === undefined || owner === id.address) return;
+    const recorded = await imageMetadataGet(this.b, this.image, id.key);
+    if (recorded !== owner) return;
+    const rc = await callAsync(this.b.rbd.rbd_lock_break, this.image, RBD_LOCK_MODE_EXCLUSIVE, recorded);
+    if (rc === 0) id.onBreak?.(recorded);
   }
 
   get sizeBytes(): number {
@@ -323,6 +355,9 @@ export class RbdImage implements BackingStore {
           );
         }
         this.lockOwned = true;
+        if (this.identity !== undefined) {
+          await callAsync(this.b.rbd.rbd_metadata_set, this.image, this.identity.key, this.identity.address).catch(() => 0);
+        }
       } finally {
         this.locking = undefined;
       }
@@ -361,6 +396,38 @@ export class RbdImage implements BackingStore {
     this.b.libc.close(this.writeFd);
     this.onClose?.();
   }
+}
+
+/** The image's exclusive lock owners (messenger addresses); [] when unlocked. */
+export function lockOwners(b: Bindings, image: Ptr): string[] {
+  const max = 8;
+  const buf = Buffer.alloc(8 * max);
+  const mode: number[] = [0];
+  const n: number[] = [max];
+  const rc = b.rbd.rbd_lock_get_owners(image, mode, buf, n);
+  if (rc < 0) return [];
+  const count = Math.min(Number(n[0]), max);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const p = buf.readBigUInt64LE(8 * i);
+    if (p !== 0n) out.push(String(b.koffi.decode(p, 'char', -1)));
+  }
+  b.rbd.rbd_lock_get_owners_cleanup(buf, count);
+  return out;
+}
+
+/** Image metadata value, or undefined when the key is absent. */
+export async function imageMetadataGet(b: Bindings, image: Ptr, key: string): Promise<string | undefined> {
+  for (let size = 256; size <= 1 << 20; size *= 16) {
+    const buf = Buffer.alloc(size);
+    const len: number[] = [size];
+    const rc = await callAsync(b.rbd.rbd_metadata_get, image, key, buf, len);
+    if (rc === -2) return undefined;
+    if (rc === -34) continue; // ERANGE: larger buffer
+    if (rc < 0) throw new BackstoreError('ERR_BACKSTORE_IO', `image-meta get ${key}: ${errnoName(rc)}`);
+    return buf.subarray(0, Math.max(0, Number(len[0]) - 1)).toString('utf8').replace(/\0.*$/, '');
+  }
+  return undefined;
 }
 
 function isZero(buf: Buffer): boolean {

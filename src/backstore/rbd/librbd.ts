@@ -43,6 +43,7 @@ export interface Librados {
   rados_watch_check: Fn<[Ptr, number | bigint], number>;
   rados_notify2: Fn<[Ptr, string, Buffer, number, number, Ptr[], number[]], number>;
   rados_notify_ack: Fn<[Ptr, string, number | bigint, number | bigint, Buffer | null, number], number>;
+  rados_getaddrs: Fn<[Ptr, Ptr[]], number>;
 }
 
 export interface Librbd {
@@ -64,6 +65,9 @@ export interface Librbd {
   rbd_metadata_set: Fn<[Ptr, string, string], number>;
   rbd_lock_acquire: Fn<[Ptr, number], number>;
   rbd_is_exclusive_lock_owner: Fn<[Ptr, number[]], number>;
+  rbd_lock_get_owners: Fn<[Ptr, number[], Buffer, number[]], number>;
+  rbd_lock_get_owners_cleanup: Fn<[Buffer, number], void>;
+  rbd_lock_break: Fn<[Ptr, number, string], number>;
   rbd_aio_create_completion: Fn<[Ptr | null, Ptr | null, BigUint64Array], number>;
   rbd_aio_release: Fn<[Ptr], void>;
   rbd_aio_get_return_value: Fn<[Ptr], bigint | number>;
@@ -140,6 +144,7 @@ const RADOS_SIGS: Record<keyof Librados, string> = {
   rados_notify2:
     'int rados_notify2(void *io, const char *o, const void *buf, int buf_len, uint64_t timeout_ms, _Out_ void **reply_buffer, _Out_ size_t *reply_buffer_len)',
   rados_notify_ack: 'int rados_notify_ack(void *io, const char *o, uint64_t notify_id, uint64_t cookie, const void *buf, int buf_len)',
+  rados_getaddrs: 'int rados_getaddrs(void *cluster, _Out_ void **addrs)',
 };
 
 const RBD_SIGS: Record<keyof Librbd, string> = {
@@ -161,6 +166,9 @@ const RBD_SIGS: Record<keyof Librbd, string> = {
   rbd_metadata_set: 'int rbd_metadata_set(void *image, const char *key, const char *value)',
   rbd_lock_acquire: 'int rbd_lock_acquire(void *image, int lock_mode)',
   rbd_is_exclusive_lock_owner: 'int rbd_is_exclusive_lock_owner(void *image, _Out_ int *is_owner)',
+  rbd_lock_get_owners: 'int rbd_lock_get_owners(void *image, _Out_ int *lock_mode, void *lock_owners, _Inout_ size_t *max_lock_owners)',
+  rbd_lock_get_owners_cleanup: 'void rbd_lock_get_owners_cleanup(void *lock_owners, size_t lock_owner_count)',
+  rbd_lock_break: 'int rbd_lock_break(void *image, int lock_mode, const char *lock_owner)',
   rbd_aio_create_completion: 'int rbd_aio_create_completion(void *cb_arg, void *complete_cb, void *c)',
   rbd_aio_release: 'void rbd_aio_release(void *c)',
   rbd_aio_get_return_value: 'int64_t rbd_aio_get_return_value(void *c)',

@@ -7,6 +7,7 @@
  * metadata key `igw.gateway_conf` = "<pool>/<gateway_conf object>" of that group, so another
  * group (another config object) refuses to export it a second time.
  */
+import { hostname } from 'node:os';
 import type { Logger } from '../../util/log.js';
 import {
   BackstoreError,
@@ -17,7 +18,7 @@ import {
   type PoolStats,
 } from '../backstore.js';
 import type { BackstoreSettings } from '../registry.js';
-import { RbdImage } from './image.js';
+import { imageMetadataGet, RbdImage } from './image.js';
 import {
   callAsync,
   DEFAULT_FEATURES,
@@ -39,6 +40,8 @@ const REMOVE_RETRY_MS = 10_000;
 
 export interface RbdSettings extends BackstoreSettings {
   gateway_conf?: string;
+  /** This gateway's name (settings.gateway_name, resolved to the FQDN by default). */
+  gateway_name?: string;
 }
 
 function checkName(kind: string, name: string): void {
@@ -68,6 +71,7 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   private readonly log: Logger;
   private readonly group: string;
   private readonly clusterName: string;
+  private readonly lockKey: string;
   /** Images this process has open (LUNs): control operations use their handle, which holds the lock. */
   private readonly opened = new Map<string, RbdImage>();
 
@@ -76,6 +80,7 @@ export class RbdBackstoreProvider implements BackstoreProvider {
     this.log = log;
     this.clusterName = settings.cluster_name ?? 'ceph';
     this.group = `${settings.pool ?? 'rbd'}/${settings.gateway_conf ?? 'gateway.conf'}`;
+    this.lockKey = `igw.lock_owner.${settings.gateway_name !== undefined && settings.gateway_name !== '' ? settings.gateway_name : hostname()}`;
   }
 
   private get rbd() {
@@ -180,7 +185,7 @@ export class RbdBackstoreProvider implements BackstoreProvider {
         if ((features & RBD_FEATURE_MIGRATING) !== 0) {
           throw new BackstoreError('ERR_BACKSTORE_INVALID', `image ${pool}/${image} is being migrated; finish the migration first`);
         }
-        const owner = await this.metadataGet(h, GROUP_KEY);
+        const owner = await imageMetadataGet(this.cluster.b, h, GROUP_KEY);
         if (owner !== undefined && owner !== this.group) {
           throw new BackstoreError(
             'ERR_BACKSTORE_IN_USE',
@@ -194,19 +199,6 @@ export class RbdBackstoreProvider implements BackstoreProvider {
       },
       true,
     );
-  }
-
-  private async metadataGet(h: Ptr, key: string): Promise<string | undefined> {
-    for (let size = 256; size <= 1 << 20; size *= 16) {
-      const buf = Buffer.alloc(size);
-      const len: number[] = [size];
-      const rc = await callAsync(this.rbd.rbd_metadata_get, h, key, buf, len);
-      if (rc === -ENOENT) return undefined;
-      if (rc === -ERANGE) continue;
-      check(`image-meta get ${key}`, rc);
-      return buf.subarray(0, Math.max(0, Number(len[0]) - 1)).toString('utf8').replace(/\0.*$/, '');
-    }
-    return undefined;
   }
 
   async resizeImage(pool: string, image: string, sizeBytes: number): Promise<void> {
@@ -243,7 +235,11 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   async open(pool: string, image: string): Promise<BackingStore> {
     checkName('image', image);
     const key = `${pool}/${image}`;
-    const img = await RbdImage.open(this.cluster.b, await this.io(pool), pool, image);
+    const img = await RbdImage.open(this.cluster.b, await this.io(pool), pool, image, {
+      key: this.lockKey,
+      address: this.cluster.address(),
+      onBreak: (stale) => this.log.warn({ image: key, staleOwner: stale }, "broke the exclusive lock left by this gateway's previous process"),
+    });
     if (!this.opened.has(key)) {
       this.opened.set(key, img);
       img.onClose = () => {

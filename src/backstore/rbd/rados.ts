@@ -125,6 +125,16 @@ export class RadosCluster {
     return new RadosCluster(b, h, clusterName, clientName);
   }
 
+  /** This client's messenger address ("127.0.0.1:0/3886208918"), as lock owners are named. */
+  address(): string {
+    const out: Ptr[] = [0n];
+    check('rados_getaddrs', this.b.rados.rados_getaddrs(this.handle, out));
+    const p = out[0]!;
+    const s = String(this.b.koffi.decode(p, 'char', -1));
+    this.b.rados.rados_buffer_free(p);
+    return s;
+  }
+
   fsid(): string {
     const buf = Buffer.alloc(64);
     const n = check('rados_cluster_fsid', this.b.rados.rados_cluster_fsid(this.handle, buf, buf.length));
