@@ -54,6 +54,20 @@ export interface PoolStats {
   capacityBytes: number;
   /** Replication size (1 on a single filesystem). */
   replicas: number;
+  /** Erasure-coded pools: data and coding chunks (replicas is then k+m). */
+  ec?: { k: number; m: number };
+}
+
+/** What the cluster looks like, for gwcli's `/cluster` node and `GET /api/cluster`. */
+export interface ClusterInfo {
+  /** HEALTH_OK, HEALTH_WARN or HEALTH_ERR (Ceph's words). */
+  health: string;
+  /** One line per reason the health is not OK. */
+  checks: string[];
+  /** Counts by kind, in display order: { OSDs: 3, MONs: 3 } on Ceph, { Filesystems: 1 } on files. */
+  topology: Record<string, number>;
+  /** The storage software's version, when it has one. */
+  version?: string;
 }
 
 /**
@@ -67,6 +81,8 @@ export interface BackstoreProvider {
   poolExists(pool: string): Promise<boolean>;
   createPool?(pool: string): Promise<void>;
   poolStats(pool: string): Promise<PoolStats>;
+  /** Health and topology of the storage behind the pools. Absent: the API reports HEALTH_OK with no topology. */
+  clusterInfo?(): Promise<ClusterInfo>;
   listImages(pool: string): Promise<string[]>;
   /** Size in bytes, or undefined when the image does not exist. */
   imageSize(pool: string, image: string): Promise<number | undefined>;
