@@ -3,7 +3,7 @@
 // the CHAP credentials set through gwcli.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHAP_PASS, CHAP_USER, CLIENT_IQN, Daemon, ROOT, TARGET_IQN, requireTools, run, type RunResult } from './helpers.js';
 
@@ -24,21 +24,15 @@ describe('gwcli one-shot: seeds flow against a real daemon', { timeout: 3 * 60_0
     await d?.dispose();
   });
 
-  test('the seeds flow as one-shot commands, each exit 0', async () => {
-    const hosts = `/iscsi-targets/${TARGET_IQN}/hosts`;
-    const steps: string[][] = [
-      ['/iscsi-targets', 'create', TARGET_IQN],
-      [`/iscsi-targets/${TARGET_IQN}/gateways`, 'create', d.gatewayName, '127.0.0.1', 'skipchecks=true'],
-      ['/disks', 'create', 'pool=rbd', 'image=disk_1', 'size=1G'],
-      [hosts, 'create', CLIENT_IQN],
-      [`${hosts}/${CLIENT_IQN}`, 'auth', `username=${CHAP_USER}`, `password=${CHAP_PASS}`],
-      [`${hosts}/${CLIENT_IQN}`, 'disk', 'add', 'rbd/disk_1'],
-    ];
-    for (const s of steps) {
-      const r = await gw(...s);
-      ok(r, s.join(' '));
-      assert.equal(r.stdout.trim(), 'ok', s.join(' '));
-    }
+  test('the seeds flow as a shell script of one-shot commands (scripts/gwcli-seeds-flow.sh), each exit 0', async () => {
+    const r = await run('bash', [join(ROOT, 'scripts', 'gwcli-seeds-flow.sh'), '--api', `http://127.0.0.1:${d.apiPort}`], {
+      timeoutMs: 60_000,
+      env: { ...process.env, GWCLI: `${process.execPath} ${GWCLI}`, GATEWAY: d.gatewayName },
+    });
+    ok(r, 'gwcli-seeds-flow.sh');
+    const lines = r.stdout.split('\n');
+    assert.deepEqual(lines.slice(0, 6), ['ok', 'ok', 'ok', 'ok', 'ok', 'ok'], r.stdout);
+    assert.match(lines[6]!, /^o- \/ \.+ \[\.\.\.\]$/, 'the script ends with ls /');
   });
 
   test('ls / shows the tree in the upstream format (cfg file locates the API)', async () => {
@@ -87,6 +81,64 @@ describe('gwcli one-shot: seeds flow against a real daemon', { timeout: 3 * 60_0
     const noApi = await run(process.execPath, [GWCLI, '--api', 'http://127.0.0.1:1', 'ls'], { timeoutMs: 30_000 });
     assert.equal(noApi.code, 1);
     assert.match(noApi.stderr, /Unable to contact the local API endpoint/);
+  });
+
+  test('export, clearconfig purge=true, import: the same configuration comes back, and the initiator logs in again', async () => {
+    const t = `/iscsi-targets/${TARGET_IQN}`;
+    const C2 = 'iqn.1994-05.com.redhat:myhost1';
+    // a richer configuration than the seeds: a second disk in a host group, mutual CHAP, controls, discovery CHAP
+    for (const step of [
+      ['/disks', 'create', 'rbd/disk_2', '64M'],
+      [`${t}/hosts`, 'create', C2],
+      [`${t}/hosts/${C2}`, 'auth', 'username=myhost1username', 'password=myhost1passw0rd', 'mutual_username=mytgtusername1', 'mutual_password=mytgtpassw0rd1'],
+      [`${t}/host-groups`, 'create', 'grp1'],
+      [`${t}/host-groups/grp1`, 'disk', 'add', 'rbd/disk_2'],
+      [`${t}/host-groups/grp1`, 'host', 'add', C2],
+      [t, 'reconfigure', 'cmdsn_depth', '64'],
+      ['/disks/rbd/disk_1', 'reconfigure', 'qfull_timeout', '10'],
+      ['/iscsi-targets', 'discovery_auth', 'username=discoveryuser1', 'password=discoverypass1'],
+    ]) ok(await gw(...step), step.join(' '));
+    const exp = await gw('export');
+    ok(exp, 'export');
+    const file = join(d.dir, 'export.json');
+    writeFileSync(file, exp.stdout);
+    const before = JSON.parse(exp.stdout) as Record<string, unknown>;
+
+    const refused = await gw('/iscsi-targets', 'clearconfig', 'confirm=true');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /has 2 client\(s\) and 2 disk\(s\): remove them first, or add purge=true/);
+    ok(await gw('/iscsi-targets', 'clearconfig', 'confirm=true', 'purge=true'), 'clearconfig purge');
+    const emptied = JSON.parse((await gw('export')).stdout) as { targets: object; disks: object };
+    assert.deepEqual([emptied.targets, emptied.disks], [{}, {}]);
+    const refusedLogin = await run('iscsi-ls', ['-s', '-i', CLIENT_IQN, `iscsi://${CHAP_USER}%${CHAP_PASS}@${d.portal()}`], { timeoutMs: 20_000 });
+    assert.notEqual(refusedLogin.code, 0, 'no target after clearconfig');
+
+    const dry = await gw('import', `file=${file}`, 'dryrun=true');
+    ok(dry, 'import dryrun');
+    assert.match(dry.stdout, /^\d+ change\(s\) would be made:$/m);
+    assert.match(dry.stdout, /create target iqn\.2003-01\.com\.redhat\.iscsi-gw:iscsi-igw/);
+    assert.match(dry.stdout, /create host group grp1/);
+    assert.doesNotMatch(dry.stdout, /myiscsipassw0rd|myhost1passw0rd|mytgtpassw0rd1|discoverypass1/, 'the dry run masks secrets');
+    assert.deepEqual(JSON.parse((await gw('export')).stdout).targets, {}, 'a dry run changes nothing');
+
+    const imp = await gw('import', `file=${file}`);
+    ok(imp, 'import');
+    const after = JSON.parse((await gw('export')).stdout) as Record<string, unknown>;
+    const strip = (v: unknown): unknown => JSON.parse(JSON.stringify(v, (k, x: unknown) => (['created', 'updated', 'epoch'].includes(k) ? undefined : x)));
+    assert.deepEqual(strip(after), strip(before));
+    const again = await gw('import', `file=${file}`);
+    ok(again, 'import again');
+    assert.match(again.stdout, /nothing to change/);
+
+    // (discovery now needs the discovery secret: log in to the target directly)
+    const r = await run('iscsi-inq', ['-i', CLIENT_IQN, `iscsi://${CHAP_USER}%${CHAP_PASS}@${d.portal()}/${TARGET_IQN}/0`], { timeoutMs: 20_000 });
+    assert.equal(r.code, 0, `iscsi-inq after import: ${r.output}`);
+    assert.match(r.stdout, /Peripheral Device Type:DIRECT_ACCESS/);
+    // a bad file: a clear error naming the problem, exit 1
+    writeFileSync(file, JSON.stringify({ targets: { 'not-an-iqn': {} }, disks: {} }));
+    const bad = await gw('import', `file=${file}`);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /is not a valid export:\n  targets: "not-an-iqn" is not an iqn/);
   });
 
   test('export prints the configuration as sorted JSON', async () => {
