@@ -77,8 +77,11 @@ export class Shell {
   }
 
   /** Re-reads the state from the API and rebuilds the tree; the current node is kept if it still exists. */
+  private loadedAt = 0;
+
   async refresh(): Promise<void> {
     this.tree = buildTree(await loadState(this.api));
+    this.loadedAt = Date.now();
     let p = this.cwd;
     while (resolvePath(this.tree, p) === undefined && p !== '/') p = p.slice(0, p.lastIndexOf('/')) || '/';
     this.cwd = p;
@@ -159,6 +162,9 @@ export class Shell {
         this.cwd = rest.length === 0 ? '/' : resolvePath(at, rest.join(' '))?.path ?? this.fail(`No such path ${rest.join(' ')}`);
         return true;
       case 'ls': {
+        // ls shows the cluster as it is now (another administrator, another gateway may have changed it)
+        if (Date.now() - this.loadedAt > 1000) await this.refresh();
+        at = resolvePath(this.tree, at.path) ?? this.tree;
         let depth = Infinity;
         const args = [...rest];
         if (args.length > 0 && /^\d+$/.test(args[args.length - 1]!)) depth = Number(args.pop());

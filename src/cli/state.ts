@@ -25,7 +25,7 @@ export interface ClusterView {
   checks: string[];
   topology: Record<string, number>;
   version?: string;
-  pools: Array<{ name: string; replication: string; committed_bytes: number; used_bytes: number; capacity_bytes: number }>;
+  pools: Array<{ name: string; replication: string; committed_bytes: number; used_bytes: number; capacity_bytes: number; images?: string[] }>;
 }
 
 /** The parts of GET /api/settings gwcli uses. */

@@ -1,6 +1,6 @@
 /**
  * GET /api/cluster: the storage cluster as gwcli's `/cluster` node shows it (name, health,
- * pools with replication, commit and use, topology). Upstream gwcli asks librados itself;
+ * pools with replication, commit, use and image names, topology). Upstream gwcli asks librados itself;
  * ours talks only to the API, so this route (not in rbd-target-api) answers for it, on every
  * backstore: RADOS pools on Ceph, data_dir directories on the embedded default.
  */
@@ -10,10 +10,11 @@ import { isBackstoreError } from '../errors.js';
 import type { ApiContext } from '../context.js';
 
 /** A pool as the API shows it; "x3" for replicated pools, "2+1" for erasure-coded ones (gwcli's notation). */
-type PoolView = Record<'name' | 'replication', string> & Record<'committed_bytes' | 'used_bytes' | 'capacity_bytes', number>;
+type PoolView = Record<'name' | 'replication', string> & Record<'committed_bytes' | 'used_bytes' | 'capacity_bytes', number> & { images: string[] };
 
-function poolView(s: PoolStats): PoolView {
+function poolView(s: PoolStats, images: string[]): PoolView {
   return {
+    images,
     name: s.name,
     replication: s.ec !== undefined ? `${s.ec.k}+${s.ec.m}` : `x${s.replicas}`,
     committed_bytes: s.committedBytes,
@@ -33,7 +34,8 @@ export function clusterRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const checks = [...info.checks];
     for (const pool of pools) {
       try {
-        stats.push(poolView(await backstore.poolStats(pool)));
+        const [st, images] = await Promise.all([backstore.poolStats(pool), backstore.listImages(pool)]);
+        stats.push(poolView(st, images));
       } catch (err) {
         // A pool that vanished between the list and the stat is not an error of the cluster.
         if (isBackstoreError(err) && err.code === 'ERR_BACKSTORE_NOT_FOUND') continue;

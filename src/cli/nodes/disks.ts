@@ -113,8 +113,8 @@ function imageNode(state: TreeState, id: string): UiNode {
 export function disksNode(state: TreeState): UiNode {
   const ids = Object.keys(state.config.disks).sort();
   const node = new UiNode('disks', () => `${totalText(state, ids)}, Disks: ${ids.length}`);
-  const pools = [...new Set(ids.map((id) => state.config.disks[id]!.pool ?? id.split('/')[0]!))].sort();
-  for (const pool of pools) {
+  const diskPools = [...new Set(ids.map((id) => state.config.disks[id]!.pool ?? id.split('/')[0]!))].sort();
+  for (const pool of diskPools) {
     const inPool = ids.filter((id) => (state.config.disks[id]!.pool ?? id.split('/')[0]) === pool);
     const p = node.add(new UiNode(pool, () => `${pool} (${totalText(state, inPool)})`));
     for (const id of inPool) p.add(imageNode(state, id));
@@ -134,10 +134,14 @@ export function disksNode(state: TreeState): UiNode {
     return form;
   };
   const backstores = (): string[] => state.settings?.backstores ?? [];
+  const pools = (): string[] => state.cluster?.pools.map((x) => x.name) ?? [];
+  /** Images of the pools that are not disks yet, as pool/image (attach's short form). */
+  const freeImages = (): string[] =>
+    (state.cluster?.pools ?? []).flatMap((p) => (p.images ?? []).map((i) => `${p.name}/${i}`)).filter((id) => !(id in state.config.disks));
 
   const create: Command = {
     name: 'create',
-    params: [{ name: 'pool', required: true, values: () => state.cluster?.pools.map((x) => x.name) ?? [] }, { name: 'image', required: true }, { name: 'size', required: true }, { name: 'count' }, { name: 'backstore', values: backstores }, { name: 'wwn' }],
+    params: [{ name: 'pool', required: true, values: pools }, { name: 'image', required: true }, { name: 'size', required: true }, { name: 'count' }, { name: 'backstore', values: backstores }, { name: 'wwn' }],
     syntax: 'pool=<pool> image=<image> size=<n>{M,G,T} [count=<1-10>] [backstore=] [wwn=]  |  create <pool/image> <size> [count]',
     description: 'Create an image of the given size and define it as a disk (PUT /api/disk mode=create).\nWith count=N, N disks <image>1..<image>N are created.',
     run: async (_n, args, ctx) => {
@@ -150,7 +154,7 @@ export function disksNode(state: TreeState): UiNode {
   };
   const attach: Command = {
     name: 'attach',
-    params: [{ name: 'pool', required: true, values: () => state.cluster?.pools.map((x) => x.name) ?? [] }, { name: 'image', required: true }, { name: 'backstore', values: backstores }, { name: 'wwn' }],
+    params: [{ name: 'pool', required: true, values: () => [...pools(), ...freeImages()] }, { name: 'image', required: true, values: () => freeImages().map((id) => id.split('/')[1]!) }, { name: 'backstore', values: backstores }, { name: 'wwn' }],
     syntax: 'pool=<pool> image=<image> [backstore=] [wwn=]  |  attach <pool/image>',
     description: 'Define an existing image as a disk (PUT /api/disk mode=create create_image=false).',
     run: async (_n, args, ctx) => {

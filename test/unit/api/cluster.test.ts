@@ -30,6 +30,7 @@ test('GET /api/cluster on the file backstore: pools are data_dir directories wit
     const p = v.pools[0]!;
     assert.deepEqual([p.name, p.replication, p.committed_bytes], ['rbd', 'x1', 1024 ** 3]);
     assert.ok(p.capacity_bytes > 0);
+    assert.deepEqual((p as unknown as { images: string[] }).images, ['disk_1']);
     assert.ok(p.used_bytes < 1024 * 1024, 'a new sparse image uses (almost) nothing');
     // /api/disk reports the image's size and snapshots
     await h.call('PUT', '/api/disksnap/rbd/disk_1/s1', { form: { mode: 'create' } });

@@ -313,3 +313,19 @@ test('bookmarks: the automatic ones, add/del of your own, kept in the prefs file
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('completion of attach: pools and the images that are not disks yet', async () => {
+  const { sh } = await shell();
+  // the fixture's cluster lists no images: add some as GET /api/cluster would
+  const cfg = (sh as unknown as { api: { get: (p: string) => Promise<unknown> } }).api;
+  const orig = cfg.get.bind(cfg);
+  cfg.get = async (p: string) => {
+    const r = await orig(p);
+    if (p === '/api/cluster') (r as { pools: Array<{ name: string; images?: string[] }> }).pools[1]!.images = ['disk_1', 'disk_2', 'old_image'];
+    return r;
+  };
+  await sh.refresh();
+  assert.deepEqual(sh.complete('/disks attach rbd')[0], ['rbd', 'rbd/old_image']);
+  assert.deepEqual(sh.complete('/disks attach pool=rbd image=')[0], ['image=old_image']);
+  assert.deepEqual(sh.complete('/disks create pool=')[0], ['pool=ec', 'pool=rbd']);
+});
