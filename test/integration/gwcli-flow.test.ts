@@ -141,6 +141,21 @@ describe('gwcli one-shot: seeds flow against a real daemon', { timeout: 3 * 60_0
     assert.match(bad.stderr, /is not a valid export:\n  targets: "not-an-iqn" is not an iqn/);
   });
 
+  test('works without root: as user nobody, ls through the API', async () => {
+    if (process.getuid?.() !== 0) {
+      // not root already: the plain runs above are the proof
+      assert.ok((await gw('ls', '/', '1')).code === 0);
+      return;
+    }
+    requireTools('setpriv');
+    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, GWCLI, '--api', `http://127.0.0.1:${d.apiPort}`, 'ls', '/', '1'], {
+      timeoutMs: 30_000,
+      env: { ...process.env, HOME: '/nonexistent' },
+    });
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.stdout, /o- iscsi-targets \.+ \[DiscoveryAuth: \S+, Targets: 1\]/);
+  });
+
   test('export prints the configuration as sorted JSON', async () => {
     const r = await gw('export');
     ok(r, 'export');
