@@ -310,31 +310,19 @@ export class Framer {
     const first = chunks[0] as Buffer;
     const h = this.head;
     const avail = first.length - h;
-    this.buffered -= n;
     if (avail > n) {
+      this.buffered -= n;
       this.head = h + n;
       return first.subarray(h, h + n);
     }
     if (avail === n) {
+      this.buffered -= n;
       chunks.shift();
       this.head = 0;
       return h === 0 ? first : first.subarray(h);
     }
     const out = Buffer.allocUnsafe(n);
-    let off = 0;
-    while (off < n) {
-      const c = chunks[0] as Buffer;
-      const ch = this.head;
-      const take = Math.min(c.length - ch, n - off);
-      c.copy(out, off, ch, ch + take);
-      off += take;
-      if (ch + take === c.length) {
-        chunks.shift();
-        this.head = 0;
-      } else {
-        this.head = ch + take;
-      }
-    }
+    this.consumeInto(out);
     return out;
   }
 
