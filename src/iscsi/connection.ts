@@ -900,6 +900,10 @@ export class Connection implements TaskSink {
     (this.session as Session).schedule(task);
   }
 
+  whenSent(cb: () => void): void {
+    this.writer.whenSent(cb);
+  }
+
   completing(task: ScsiTask): void {
     this.session?.removeTask(task);
   }

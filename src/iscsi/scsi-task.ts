@@ -73,6 +73,8 @@ export interface TaskSink {
   finished(task: ScsiTask): void;
   /** The response is about to be sent: free the task's CmdSN window slot so MaxCmdSN in it already reflects that. */
   completing(task: ScsiTask): void;
+  /** Runs cb once everything sent so far has been written to the socket (optional: test sinks). */
+  whenSent?(cb: () => void): void;
 }
 
 export interface ScsiCommandFields {
@@ -433,14 +435,17 @@ export class ScsiTask {
 
   private respondUnsafe(res: ScsiResult): void {
     this.execution = null;
+    const dataIn = res.dataIn;
+    // A read's Data-In buffer from the shared pool goes back once nothing refers to it.
+    const pooledIn = dataIn !== undefined && ioBuffers.owns(dataIn) && dataIn.buffer !== this.buffer?.buffer ? dataIn : undefined;
     if (this.aborted) {
       // SAM-5: an aborted task sends no response.
+      if (pooledIn !== undefined) ioBuffers.release(pooledIn);
       this.finish();
       return;
     }
     this.sink.completing(this);
     const edtl = this.edtl;
-    const dataIn = res.dataIn;
     let residual: Residual = { overflow: false, underflow: false, count: 0 };
     // Residuals (RFC 7143 §11.4.5, SAM-5 "residual"): against what the command needed
     // for the write direction, against what it returned for everything else.
@@ -488,6 +493,9 @@ export class ScsiTask {
       if (res.sense !== undefined) r.sense = res.sense;
       this.sink.sendScsiResponse(r);
     }
+    // Released once the socket has written the Data-In PDUs (views of it); if the
+    // connection fails first, the GC takes it instead.
+    if (pooledIn !== undefined) this.sink.whenSent?.(() => ioBuffers.release(pooledIn));
     this.finish();
   }
 

@@ -23,8 +23,14 @@ test('small, huge and foreign buffers are not pooled; the cap bounds what is kep
   const small = pool.acquire(POOL_MIN - 1);
   pool.release(small);
   assert.equal(pool.keptBytes, 0);
-  pool.release(Buffer.alloc(1024 * 1024).subarray(16)); // a view at an offset: not ours
+  pool.release(Buffer.alloc(1024 * 1024)); // not from acquire(): ignored
   assert.equal(pool.keptBytes, 0);
+  const v = pool.acquire(1024 * 1024);
+  assert.ok(pool.owns(v.subarray(0, 512)));
+  pool.release(v.subarray(0, 4096)); // a view of a lent buffer releases it
+  assert.equal(pool.keptBytes, 1024 * 1024);
+  assert.ok(!pool.owns(v));
+  assert.equal(pool.acquire(1024 * 1024).buffer, v.buffer);
   const x = pool.acquire(1024 * 1024);
   const y = pool.acquire(1024 * 1024);
   const z = pool.acquire(1024 * 1024);
