@@ -23,6 +23,7 @@ import type { ApiDeps } from './context.js';
 import { messageForError, statusForError } from './errors.js';
 import { authRoutes } from './routes/auth.js';
 import { clientRoutes } from './routes/clients.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { diskRoutes } from './routes/disks.js';
 import { gatewayRoutes } from './routes/gateways.js';
 import { hostgroupRoutes } from './routes/hostgroups.js';
@@ -149,6 +150,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   void app.register(async (i) => { hostgroupRoutes(i, ctx); });
   void app.register(async (i) => { authRoutes(i, ctx); });
   void app.register(async (i) => { internalRoutes(i, ctx); });
+  void app.register(async (i) => { clusterRoutes(i, ctx); });
 
   return app;
 }

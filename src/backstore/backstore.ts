@@ -54,33 +54,20 @@ export interface PoolStats {
   capacityBytes: number;
   /** Replication size (1 on a single filesystem). */
   replicas: number;
+  /** Erasure-coded pools: data and coding chunks (replicas is then k+m). */
+  ec?: { k: number; m: number };
 }
 
-/** A pool as the cluster view shows it. */
-export interface ClusterPool {
-  name: string;
-  id: number;
-  redundancy: { type: 'replicated'; size: number; minSize: number } | { type: 'erasure'; k: number; m: number; profile: string };
-  /** Sum of the sizes of the pool's RBD images. */
-  committedBytes: number;
-  /** Logical bytes stored (`ceph df` stored; 0 without a mgr). */
-  usedBytes: number;
-  /** Raw bytes used, replicas/parity included. */
-  rawUsedBytes: number;
-  maxAvailBytes: number;
-  objects: number;
-}
-
-/** Health and topology of the cluster (librados mon commands status, osd dump, df, mon dump). */
+/** What the cluster looks like, for gwcli's `/cluster` node and `GET /api/cluster`. */
 export interface ClusterInfo {
-  /** settings.cluster_name. */
-  name: string;
-  fsid: string;
-  health: { status: string; checks: { name: string; severity: string; summary: string }[] };
-  pools: ClusterPool[];
-  osds: { id: number; up: boolean; in: boolean; addr: string }[];
-  mons: { name: string; addr: string; inQuorum: boolean }[];
-  capacity: { totalBytes: number; usedBytes: number; availBytes: number };
+  /** HEALTH_OK, HEALTH_WARN or HEALTH_ERR (Ceph's words). */
+  health: string;
+  /** One line per reason the health is not OK. */
+  checks: string[];
+  /** Counts by kind, in display order: { OSDs: 3, MONs: 3 } on Ceph, { Filesystems: 1 } on files. */
+  topology: Record<string, number>;
+  /** The storage software's version, when it has one. */
+  version?: string;
 }
 
 /**
@@ -94,6 +81,8 @@ export interface BackstoreProvider {
   poolExists(pool: string): Promise<boolean>;
   createPool?(pool: string): Promise<void>;
   poolStats(pool: string): Promise<PoolStats>;
+  /** Health and topology of the storage behind the pools. Absent: the API reports HEALTH_OK with no topology. */
+  clusterInfo?(): Promise<ClusterInfo>;
   listImages(pool: string): Promise<string[]>;
   /** Size in bytes, or undefined when the image does not exist. */
   imageSize(pool: string, image: string): Promise<number | undefined>;
@@ -107,8 +96,6 @@ export interface BackstoreProvider {
    * Absent: any image may be exported.
    */
   claimImage?(pool: string, image: string): Promise<void>;
-  /** The cluster behind the store (Ceph: health, pools, OSDs, MONs). Absent: no cluster. */
-  clusterInfo?(): Promise<ClusterInfo>;
   snapshot?: {
     list(pool: string, image: string): Promise<string[]>;
     create(pool: string, image: string, name: string): Promise<void>;

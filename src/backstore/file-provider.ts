@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { BackstoreError, type BackingStore, type BackstoreProvider, type PoolStats } from './backstore.js';
+import { BackstoreError, type BackingStore, type BackstoreProvider, type ClusterInfo, type PoolStats } from './backstore.js';
 import { FileBackingStore } from './file.js';
 
 export interface FileBackstoreProviderOptions {
@@ -158,6 +158,37 @@ export class FileBackstoreProvider implements BackstoreProvider {
       }
     }
     return { name: pool, committedBytes, usedBytes, capacityBytes, replicas: 1 };
+  }
+
+  /**
+   * Health from the free space of the filesystems the pools live on (Ceph's nearfull and
+   * full ratios: WARN under 15% free, ERR under 5%); topology: how many filesystems.
+   */
+  async clusterInfo(): Promise<ClusterInfo> {
+    await this.init();
+    const dirs = [this.dataDir, ...(await this.listPools()).map((p) => path.join(this.dataDir, p))];
+    const seen = new Map<number, { dir: string; free: number }>();
+    for (const dir of dirs) {
+      try {
+        const [st, sf] = await Promise.all([fsp.stat(dir), fsp.statfs(dir)]);
+        if (!seen.has(st.dev)) seen.set(st.dev, { dir, free: sf.blocks > 0 ? sf.bavail / sf.blocks : 0 });
+      } catch (err) {
+        throw io(`cannot statfs ${dir}`, err);
+      }
+    }
+    const checks: string[] = [];
+    let health = 'HEALTH_OK';
+    for (const { dir, free } of seen.values()) {
+      const pct = `${(free * 100).toFixed(1)}% free`;
+      if (free < 0.05) {
+        health = 'HEALTH_ERR';
+        checks.push(`filesystem of ${dir} is full (${pct})`);
+      } else if (free < 0.15) {
+        if (health === 'HEALTH_OK') health = 'HEALTH_WARN';
+        checks.push(`filesystem of ${dir} is nearly full (${pct})`);
+      }
+    }
+    return { health, checks, topology: { Filesystems: seen.size } };
   }
 
   async listImages(pool: string): Promise<string[]> {

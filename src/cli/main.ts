@@ -1,25 +1,32 @@
 /**
- * gwcli: `gwcli [--api URL] [--config FILE] [command...]`. With a command: one-shot (exit 0, or 1
- * with the server's message on stderr). Without: the interactive shell (node:readline, tab
- * completion, history in ~/.gwcli_history).
+ * gwcli: `gwcli [--api URL] [--config FILE] [--json] [command...]`. With a command: one-shot
+ * (exit 0, or 1 with the server's message on stderr). Without: the interactive shell
+ * (node:readline, tab completion, history and bookmarks in ~/.gwcli/, or $GWCLI_HOME).
  */
 import { createInterface } from 'node:readline';
-import { readFileSync, appendFileSync } from 'node:fs';
+import { readFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient, resolveApi } from './client.js';
-import { Shell } from './shell.js';
+import { Prefs, Shell } from './shell.js';
 
-const USAGE = `usage: gwcli [--api URL] [--config FILE] [path] [command [args...]]
+const USAGE = `usage: gwcli [--api URL] [--config FILE] [--json] [path] [command [args...]]
   --api URL      REST API (http[s]://[user:password@]host:port); default from the cfg file
   --config FILE  iscsi-gateway.cfg (default /etc/ceph/iscsi-gateway.cfg)
-Without a command: interactive shell.`;
+  --json         machine-readable output of ls, info, export and import
+Without a command: interactive shell (help lists the commands of each node).`;
 
 export interface CliArgs {
   api?: string;
   config?: string;
+  json?: boolean;
   help: boolean;
   command: string[];
+}
+
+/** Where history and bookmarks live: $GWCLI_HOME, else ~/.gwcli. */
+export function gwcliHome(): string {
+  return process.env['GWCLI_HOME'] ?? join(homedir(), '.gwcli');
 }
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {
@@ -37,6 +44,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     else if (a === '--config' || a === '-c') out.config = take();
     else if (a.startsWith('--config=')) out.config = a.slice(9);
     else if (a === '-h' || a === '--help') out.help = true;
+    else if (a === '--json') out.json = true;
     else if (a === '--') { i++; break; }
     else break;
   }
@@ -64,7 +72,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   let shell: Shell;
   try {
     const api = new ApiClient(resolveApi({ api: args.api, config: args.config }));
-    shell = new Shell(api, (l) => process.stdout.write(l + '\n'), () => (process.stdout.isTTY ? process.stdout.columns : 80));
+    const tty = process.stdout.isTTY === true;
+    shell = new Shell(api, (l) => process.stdout.write(l + '\n'), {
+      width: () => (tty ? process.stdout.columns : 80),
+      color: tty && process.env['NO_COLOR'] === undefined && process.env['TERM'] !== 'dumb',
+      json: args.json === true,
+      prefs: new Prefs(join(gwcliHome(), 'prefs.json')),
+    });
     await shell.refresh();
   } catch (e) {
     process.stderr.write(`Unable to contact the local API endpoint: ${(e as Error).message}\n`);
@@ -83,7 +97,12 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 async function interactive(shell: Shell): Promise<number> {
-  const histPath = join(homedir(), '.gwcli_history');
+  const histPath = join(gwcliHome(), 'history.txt');
+  try {
+    mkdirSync(gwcliHome(), { recursive: true, mode: 0o700 });
+  } catch {
+    // history is best effort
+  }
   let history: string[] = [];
   try {
     history = readFileSync(histPath, 'utf8').split('\n').filter((l) => l !== '').reverse().slice(0, 1000);

@@ -2,34 +2,86 @@
  * The command interpreter shared by one-shot and interactive modes: current node, built-ins
  * (cd, ls, pwd, help, goto, bookmarks, exit), node commands, and the readline completer.
  */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { ApiClient } from './client.js';
 import { loadState } from './state.js';
 import { buildTree } from './nodes/root.js';
-import { UiNode, UsageError, promptPath, renderTree, resolvePath, splitArgs, tokenize, type Command, type CommandContext } from './tree.js';
+import { UiNode, UsageError, promptPath, renderTree, resolvePath, splitArgs, tokenize, treeJson, type Command, type CommandContext } from './tree.js';
 
 const BUILTINS: Record<string, { syntax: string; description: string }> = {
-  cd: { syntax: '[path]', description: 'Change the current node (absolute, relative, ..).' },
-  ls: { syntax: '[path] [depth]', description: 'Show the tree below path (default: the current node).' },
+  cd: { syntax: '[path]', description: 'Change the current node (absolute, relative, ..); without a path: /.' },
+  ls: { syntax: '[path] [depth] [--json]', description: 'Show the tree below path (default: the current node), depth levels deep.\n--json prints it as data (name, path, summary, children).' },
   pwd: { syntax: '', description: 'Print the path of the current node.' },
   help: { syntax: '[command]', description: 'List the commands of this node, or show the syntax of one.' },
-  goto: { syntax: '<bookmark>', description: 'cd to a bookmark: gateways, hosts, host-groups (of the first target).' },
-  bookmarks: { syntax: '', description: 'List the bookmarks.' },
+  goto: { syntax: '<bookmark>', description: 'cd to a bookmark: gateways, hosts, host-groups (of the first target, saved automatically) or one of yours.' },
+  bookmarks: { syntax: '[add <name> [path] | del <name>]', description: 'List the bookmarks, add one (the current node by default) or delete one. Yours are kept across sessions.' },
   exit: { syntax: '', description: 'Leave the shell.' },
 };
+
+const AUTO_BOOKMARKS = ['gateways', 'hosts', 'host-groups'];
+
+/** User bookmarks (and later other preferences) in a JSON file, as upstream's ~/.gwcli/prefs.bin. */
+export class Prefs {
+  private data: { bookmarks: Record<string, string> } = { bookmarks: {} };
+  constructor(private readonly path: string | undefined) {
+    if (path === undefined) return;
+    try {
+      const v = JSON.parse(readFileSync(path, 'utf8')) as { bookmarks?: unknown };
+      if (typeof v.bookmarks === 'object' && v.bookmarks !== null) {
+        for (const [k, p] of Object.entries(v.bookmarks)) if (typeof p === 'string') this.data.bookmarks[k] = p;
+      }
+    } catch {
+      // no preferences yet (or unreadable: start empty)
+    }
+  }
+  get bookmarks(): Readonly<Record<string, string>> {
+    return this.data.bookmarks;
+  }
+  setBookmark(name: string, path: string | undefined): void {
+    if (path === undefined) delete this.data.bookmarks[name];
+    else this.data.bookmarks[name] = path;
+    if (this.path === undefined) return;
+    mkdirSync(dirname(this.path), { recursive: true });
+    writeFileSync(this.path, JSON.stringify(this.data, null, 2) + '\n', { mode: 0o600 });
+  }
+}
+
+export interface ShellOptions {
+  width?: () => number;
+  /** ANSI colours in ls (terminals only). */
+  color?: boolean;
+  /** --json for every command (one-shot `gwcli --json ...`). */
+  json?: boolean;
+  prefs?: Prefs;
+}
 
 export class Shell {
   tree: UiNode = new UiNode('');
   cwd = '/';
 
+  readonly width: () => number;
+  private readonly color: boolean;
+  private readonly json: boolean;
+  readonly prefs: Prefs;
+
   constructor(
     readonly api: ApiClient,
     readonly out: (line: string) => void,
-    readonly width: () => number = () => 80,
-  ) {}
+    opts: ShellOptions = {},
+  ) {
+    this.width = opts.width ?? (() => 80);
+    this.color = opts.color ?? false;
+    this.json = opts.json ?? false;
+    this.prefs = opts.prefs ?? new Prefs(undefined);
+  }
 
   /** Re-reads the state from the API and rebuilds the tree; the current node is kept if it still exists. */
+  private loadedAt = 0;
+
   async refresh(): Promise<void> {
     this.tree = buildTree(await loadState(this.api));
+    this.loadedAt = Date.now();
     let p = this.cwd;
     while (resolvePath(this.tree, p) === undefined && p !== '/') p = p.slice(0, p.lastIndexOf('/')) || '/';
     this.cwd = p;
@@ -51,8 +103,29 @@ export class Shell {
   bookmarks(): Record<string, string> {
     const targets = resolvePath(this.tree, '/iscsi-targets');
     const first = targets?.children[0];
-    if (first === undefined) return {};
-    return { gateways: `${first.path}/gateways`, hosts: `${first.path}/hosts`, 'host-groups': `${first.path}/host-groups` };
+    const auto: Record<string, string> = first === undefined ? {} : Object.fromEntries(AUTO_BOOKMARKS.map((b) => [b, `${first.path}/${b}`]));
+    return { ...auto, ...this.prefs.bookmarks };
+  }
+
+  private bookmarkCmd(at: UiNode, args: string[]): void {
+    const [sub, name, path] = args;
+    if (sub === undefined || sub === 'show') {
+      for (const [k, v] of Object.entries(this.bookmarks())) this.out(`${k}: ${v}`);
+      return;
+    }
+    const syntax = `SYNTAX: bookmarks ${BUILTINS['bookmarks']!.syntax}`;
+    if (name === undefined || !/^[\w.-]+$/.test(name)) throw new UsageError(`bookmarks ${sub}: give a name (letters, digits, _ . -)\n${syntax}`);
+    if (sub === 'add') {
+      if (AUTO_BOOKMARKS.includes(name)) throw new UsageError(`bookmark ${name} is kept by gwcli itself; choose another name`);
+      const node = path === undefined ? at : resolvePath(at, path);
+      if (node === undefined) throw new UsageError(`No such path ${path ?? ''}`);
+      this.prefs.setBookmark(name, node.path);
+      this.out(`bookmarked ${node.path} as ${name}`);
+    } else if (sub === 'del') {
+      if (this.prefs.bookmarks[name] === undefined) throw new UsageError(`No such bookmark ${name}`);
+      this.prefs.setBookmark(name, undefined);
+      this.out(`deleted bookmark ${name}`);
+    } else throw new UsageError(`unknown bookmarks action "${sub}"\n${syntax}`);
   }
 
   private need(path: string): UiNode {
@@ -64,6 +137,8 @@ export class Shell {
   /** Runs one line; returns false on `exit`. Errors are thrown (UsageError, ApiCallError). */
   async exec(line: string): Promise<boolean> {
     let tokens = tokenize(line);
+    const json = this.json || tokens.includes('--json');
+    tokens = tokens.filter((t) => t !== '--json');
     if (tokens.length === 0) return true;
     let at = this.node;
     // configshell: a leading path runs the rest of the line at that node (alone: cd).
@@ -87,18 +162,22 @@ export class Shell {
         this.cwd = rest.length === 0 ? '/' : resolvePath(at, rest.join(' '))?.path ?? this.fail(`No such path ${rest.join(' ')}`);
         return true;
       case 'ls': {
+        // ls shows the cluster as it is now (another administrator, another gateway may have changed it)
+        if (Date.now() - this.loadedAt > 1000) await this.refresh();
+        at = resolvePath(this.tree, at.path) ?? this.tree;
         let depth = Infinity;
         const args = [...rest];
         if (args.length > 0 && /^\d+$/.test(args[args.length - 1]!)) depth = Number(args.pop());
         const target = args.length === 0 ? at : resolvePath(at, args.join(' ')) ?? this.fail(`No such path ${args.join(' ')}`);
-        for (const l of renderTree(target, depth, this.width())) this.out(l);
+        if (json) this.out(JSON.stringify(treeJson(target, depth), null, 2));
+        else for (const l of renderTree(target, depth, this.width(), this.color)) this.out(l);
         return true;
       }
       case 'help':
         this.help(at, rest[0]);
         return true;
       case 'bookmarks':
-        for (const [k, v] of Object.entries(this.bookmarks())) this.out(`${k}: ${v}`);
+        this.bookmarkCmd(at, rest);
         return true;
       case 'goto': {
         const b = this.bookmarks()[rest[0] ?? ''];
@@ -113,7 +192,7 @@ export class Shell {
       throw new UsageError(`Command not found ${name} at ${at.path} (commands here: ${here})`);
     }
     let newCwd: string | undefined;
-    const ctx: CommandContext = { api: this.api, out: this.out, cd: (p) => (newCwd = p) };
+    const ctx: CommandContext = { api: this.api, out: this.out, cd: (p) => (newCwd = p), json };
     await cmd.run(at, splitArgs(rest), ctx);
     await this.refresh();
     if (newCwd !== undefined && resolvePath(this.tree, newCwd) !== undefined) this.cwd = newCwd;
@@ -173,6 +252,12 @@ export class Shell {
     if (cmdName === 'cd' || cmdName === 'ls') return [this.completePath(at, word), word];
     if (cmdName === 'help') return [[...at.commands.keys(), ...Object.keys(BUILTINS)].sort().filter((n) => n.startsWith(word)), word];
     if (cmdName === 'goto') return [Object.keys(this.bookmarks()).filter((n) => n.startsWith(word)), word];
+    if (cmdName === 'bookmarks') {
+      if (tokens.length === 1) return [['add', 'del', 'show'].filter((n) => n.startsWith(word)), word];
+      if (tokens[1] === 'del' && tokens.length === 2) return [Object.keys(this.prefs.bookmarks).filter((n) => n.startsWith(word)), word];
+      if (tokens[1] === 'add' && tokens.length === 3) return [this.completePath(at, word), word];
+      return [[], word];
+    }
     const cmd = at.commands.get(cmdName);
     if (cmd === undefined) return [[], word];
     const given = splitArgs(tokens.slice(1));

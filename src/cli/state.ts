@@ -1,7 +1,9 @@
 /**
  * What the tree shows, read from the REST API only: `GET /api/config` (the document),
  * `/api/sysinfo/hostname` (which gateway answers), `/api/_ping` of each gateway (UP/DOWN),
- * `/api/disk/<pool>/<image>` (state, size when the API gives it) and `/api/clientinfo` (LOGGED-IN).
+ * `/api/disk/<pool>/<image>` (state, size, snapshots), `/api/clientinfo` (LOGGED-IN),
+ * `/api/cluster` (health, pools, topology) and `/api/settings` (control defaults).
+ * The calls run in parallel; one that fails leaves its part unknown, never the whole tree.
  */
 import type { GatewayConfig } from '../config/schema.js';
 import type { ApiClient } from './client.js';
@@ -10,6 +12,28 @@ export interface DiskView {
   state: string;
   /** Bytes; undefined when no API call gives it. */
   size?: number;
+  snapshots?: string[];
+  /** The GET /api/disk answer as is (for `info`). */
+  info?: Record<string, unknown>;
+}
+
+/** GET /api/cluster (our route; an upstream rbd-target-api has none). */
+export interface ClusterView {
+  name: string;
+  backstore: string;
+  health: string;
+  checks: string[];
+  topology: Record<string, number>;
+  version?: string;
+  pools: Array<{ name: string; replication: string; committed_bytes: number; used_bytes: number; capacity_bytes: number; images?: string[] }>;
+}
+
+/** The parts of GET /api/settings gwcli uses. */
+export interface SettingsView {
+  target_default_controls?: Record<string, unknown>;
+  disk_default_controls?: Record<string, Record<string, unknown>>;
+  default_backstore?: string;
+  backstores?: string[];
 }
 
 export interface TreeState {
@@ -20,6 +44,9 @@ export interface TreeState {
   disks: Record<string, DiskView>;
   /** key `${targetIqn} ${clientIqn}` */
   loggedIn: Record<string, boolean>;
+  /** Absent when the API has no /api/cluster (an upstream gateway) or it failed. */
+  cluster?: ClusterView;
+  settings?: SettingsView;
 }
 
 function pickSize(info: Record<string, unknown>): number | undefined {
@@ -27,12 +54,32 @@ function pickSize(info: Record<string, unknown>): number | undefined {
     const v = info[k];
     if (typeof v === 'number' && Number.isFinite(v)) return v;
   }
-  const st = info['status'];
-  if (typeof st === 'object' && st !== null) {
-    const v = (st as Record<string, unknown>)['size'];
-    if (typeof v === 'number') return v;
-  }
   return undefined;
+}
+
+function diskView(info: Record<string, unknown>): DiskView {
+  const st = info['status'];
+  const state = typeof st === 'object' && st !== null && typeof (st as { state?: unknown }).state === 'string' ? (st as { state: string }).state : 'Unknown';
+  const out: DiskView = { state, info };
+  const size = pickSize(info);
+  if (size !== undefined) out.size = size;
+  const snaps = info['snapshots'];
+  if (Array.isArray(snaps)) out.snapshots = snaps.filter((x): x is string => typeof x === 'string');
+  return out;
+}
+
+/** The API base URL of gateway `gw` (its first portal IP on the local API's scheme and port). */
+export function gatewayApiBase(api: ApiClient, state: Pick<TreeState, 'config' | 'localGateway'>, gw: string): string {
+  if (gw === state.localGateway) return api.loc.base;
+  for (const t of Object.values(state.config.targets)) {
+    const portal = t.portals?.[gw];
+    const ip = portal?.portal_ip_addresses?.[0] ?? portal?.gateway_ip_list?.[0];
+    if (ip !== undefined) {
+      const u = new URL(api.loc.base);
+      return `${u.protocol}//${ip.includes(':') ? `[${ip}]` : ip}:${u.port}`;
+    }
+  }
+  return api.loc.base;
 }
 
 export async function loadState(api: ApiClient): Promise<TreeState> {
@@ -40,30 +87,22 @@ export async function loadState(api: ApiClient): Promise<TreeState> {
   config.targets ??= {};
   config.disks ??= {};
   config.gateways ??= {};
-  const host = await api.get<{ data?: unknown }>('/api/sysinfo/hostname').catch(() => ({ data: '' }));
+  const [host, cluster, settings] = await Promise.all([
+    api.get<{ data?: unknown }>('/api/sysinfo/hostname').catch(() => ({ data: '' })),
+    api.get<ClusterView>('/api/cluster').catch(() => undefined),
+    api.get<SettingsView>('/api/settings').catch(() => undefined),
+  ]);
   const localGateway = typeof host.data === 'string' ? host.data : '';
 
   const gatewayUp: Record<string, boolean> = {};
-  const apiUrl = new URL(api.loc.base);
-  const gwJobs: Promise<void>[] = [];
-  const seen = new Set<string>();
-  for (const t of Object.values(config.targets)) {
-    for (const [gw, portal] of Object.entries(t.portals ?? {})) {
-      if (seen.has(gw)) continue;
-      seen.add(gw);
-      const ip = portal.portal_ip_addresses?.[0] ?? portal.gateway_ip_list?.[0];
-      const base = gw === localGateway || ip === undefined ? api.loc.base : `${apiUrl.protocol}//${ip.includes(':') ? `[${ip}]` : ip}:${apiUrl.port}`;
-      gwJobs.push(api.status('/api/_ping', base).then((s) => void (gatewayUp[gw] = s === 200)));
-    }
-  }
+  const gateways = new Set<string>();
+  for (const t of Object.values(config.targets)) for (const gw of Object.keys(t.portals ?? {})) gateways.add(gw);
+  const gwJobs = [...gateways].map((gw) => api.status('/api/_ping', gatewayApiBase(api, { config, localGateway }, gw)).then((s) => void (gatewayUp[gw] = s === 200)));
+
   const disks: Record<string, DiskView> = {};
   const diskJobs = Object.keys(config.disks).map(async (id) => {
     try {
-      const info = await api.get<Record<string, unknown>>(`/api/disk/${id}`);
-      const st = info['status'];
-      const state = typeof st === 'object' && st !== null && typeof (st as { state?: unknown }).state === 'string' ? (st as { state: string }).state : 'Unknown';
-      const size = pickSize(info);
-      disks[id] = size === undefined ? { state } : { state, size };
+      disks[id] = diskView(await api.get<Record<string, unknown>>(`/api/disk/${id}`));
     } catch {
       disks[id] = { state: 'Unknown' };
     }
@@ -81,5 +120,8 @@ export async function loadState(api: ApiClient): Promise<TreeState> {
     }
   }
   await Promise.all([...gwJobs, ...diskJobs, ...clientJobs]);
-  return { config, localGateway, gatewayUp, disks, loggedIn };
+  const state: TreeState = { config, localGateway, gatewayUp, disks, loggedIn };
+  if (cluster !== undefined && Array.isArray(cluster.pools)) state.cluster = cluster;
+  if (settings !== undefined) state.settings = settings;
+  return state;
 }

@@ -18,6 +18,8 @@ export interface CommandContext {
   out: (line: string) => void;
   /** Change the current node after the command (hosts create → cd into the client). */
   cd: (path: string) => void;
+  /** `--json` was given: print machine-readable output (ls, info, export). */
+  json: boolean;
 }
 
 export interface Command {
@@ -182,20 +184,82 @@ export function humanSize(bytes: number): string {
 //   o- name ........ [summary]      summary right-aligned at `width`
 // Children are indented by two columns; a parent that has later siblings draws `|` down its column.
 
-export function renderTree(node: UiNode, depth = Infinity, width = 80): string[] {
+export function renderTree(node: UiNode, depth = Infinity, width = 80, color = false): string[] {
   const lines: string[] = [];
   const walk = (n: UiNode, margin: string, level: number, isLast: boolean, isTop: boolean): void => {
     const name = n.parent === null ? '/' : n.name;
     const head = `${margin}o- ${name}`;
     const desc = `[${n.summary() || '...'}]`;
     const dots = Math.max(1, width - head.length - desc.length - 2);
-    lines.push(`${head} ${'.'.repeat(dots)} ${desc}`);
+    lines.push(`${head} ${'.'.repeat(dots)} ${color ? colorize(desc) : desc}`);
     if (level >= depth) return;
     const childMargin = margin + (isTop || isLast ? '  ' : '| ');
     n.children.forEach((c, i) => walk(c, childMargin, level + 1, i === n.children.length - 1, false));
   };
   walk(node, '', 0, true, true);
   return lines;
+}
+
+// Colour (terminals only): state words in summaries, as gwcli shows health and states.
+const GREEN = /\b(HEALTH_OK|UP|Online|LOGGED-IN|ACL_ENABLED)\b/g;
+const YELLOW = /\b(HEALTH_WARN|ACL_DISABLED|Unknown)\b/g;
+const RED = /\b(HEALTH_ERR|DOWN|Offline|MISCONFIG)\b/g;
+
+export function colorize(text: string): string {
+  return text
+    .replace(GREEN, '\x1b[32m$1\x1b[0m')
+    .replace(YELLOW, '\x1b[33m$1\x1b[0m')
+    .replace(RED, '\x1b[31m$1\x1b[0m');
+}
+
+export interface TreeJson {
+  name: string;
+  path: string;
+  summary: string;
+  children?: TreeJson[];
+}
+
+/** `ls --json`: the same tree as data (name, path, summary, children up to depth). */
+export function treeJson(node: UiNode, depth = Infinity, level = 0): TreeJson {
+  const out: TreeJson = { name: node.parent === null ? '/' : node.name, path: node.path, summary: node.summary() };
+  if (level < depth && node.children.length > 0) out.children = node.children.map((c) => treeJson(c, depth, level + 1));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// info: gwcli prints `Label .. value` rows, lists as `- item` under their label.
+
+function label(key: string): string {
+  return key.split('_').map((w) => (w === '' ? w : w[0]!.toUpperCase() + w.slice(1))).join(' ');
+}
+
+function scalar(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+export function formatInfo(info: Record<string, unknown>): string[] {
+  const keys = Object.keys(info);
+  const w = Math.max(0, ...keys.filter((k) => !isNested(info[k])).map((k) => label(k).length));
+  const lines: string[] = [];
+  for (const k of keys) {
+    const v = info[k];
+    if (Array.isArray(v)) {
+      lines.push(label(k));
+      for (const item of v) lines.push(`- ${scalar(item)}`);
+    } else if (isNested(v)) {
+      lines.push(label(k));
+      const obj = v as Record<string, unknown>;
+      const iw = Math.max(0, ...Object.keys(obj).map((x) => x.length));
+      for (const [ik, iv] of Object.entries(obj)) lines.push(`- ${ik.padEnd(iw)} .. ${scalar(iv)}`);
+    } else lines.push(`${label(k).padEnd(w)} .. ${scalar(v)}`);
+  }
+  return lines;
+}
+
+function isNested(v: unknown): boolean {
+  return Array.isArray(v) || (typeof v === 'object' && v !== null);
 }
 
 /** configshell's prompt: paths longer than prompt_length (30) become head...tail. */

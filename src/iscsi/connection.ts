@@ -125,6 +125,8 @@ export class Connection implements TaskSink {
   private textPending: { ttt: number; chunks: Buffer[]; itt: number } | null = null;
   // held out-of-order SCSI commands' Data-Out PDUs, by ITT
   private readonly heldData = new Map<number, DataOutPdu[]>();
+  /** The task whose Data-Out payload the framer is reading in place (placeDataOut). */
+  private placingTask: ScsiTask | undefined = undefined;
   private paused = false;
   private closedPromise: Promise<void>;
   private resolveClosed!: () => void;
@@ -150,6 +152,7 @@ export class Connection implements TaskSink {
       dataDigest: false,
       maxRecvDataSegmentLength: LOGIN_MAX_RECV,
       onPdu: (raw: RawPdu) => this.onRawPdu(raw),
+      onHeader: (bhs: Buffer) => this.placeDataOut(bhs),
       onDataDigestError: (raw: RawPdu) => this.onDataDigestError(raw),
     });
     this.writer = new PduWriter(socket, { headerDigest: false, dataDigest: false });
@@ -269,7 +272,31 @@ export class Connection implements TaskSink {
     }
   }
 
+  /**
+   * A Data-Out header is in: its payload may go straight into the task's buffer (no copy
+   * of the framer's own, no per-PDU allocation). RFC 7143 §11.7 BHS: ITT at 16, TTT at
+   * 20, BufferOffset at 40. Everything is checked again when the PDU is decoded.
+   */
+  private placeDataOut(bhs: Buffer): Buffer | undefined {
+    if (this.state !== 'ffp' || (bhs.readUInt8(0) & 0x3f) !== IscsiOp.SCSI_DATA_OUT) return undefined;
+    const itt = bhs.readUInt32BE(16);
+    if (this.heldData.has(itt)) return undefined;
+    const task = (this.session as Session | null)?.tasks.get(itt);
+    const dest = task?.placement(bhs.readUInt32BE(20), bhs.readUInt32BE(40), bhs.readUIntBE(5, 3));
+    if (dest !== undefined) this.placingTask = task;
+    return dest;
+  }
+
+  /** The framer is done with the payload placeDataOut() gave out (delivered or dropped). */
+  private endPlacement(): void {
+    const t = this.placingTask;
+    if (t === undefined) return;
+    this.placingTask = undefined;
+    t.placed();
+  }
+
   private onDataDigestError(raw: RawPdu): void {
+    this.endPlacement();
     if (this.state !== 'ffp') {
       this.close('data digest error');
       return;
@@ -284,6 +311,7 @@ export class Connection implements TaskSink {
   }
 
   private onRawPdu(raw: RawPdu): void {
+    this.endPlacement();
     // After a failed login, a logout or a cold reset nothing more is processed.
     if (this.state === 'closed' || this.state === 'logout' || this.closing) return;
     let pdu;
@@ -870,6 +898,10 @@ export class Connection implements TaskSink {
 
   ready(task: ScsiTask): void {
     (this.session as Session).schedule(task);
+  }
+
+  whenSent(cb: () => void): void {
+    this.writer.whenSent(cb);
   }
 
   completing(task: ScsiTask): void {

@@ -62,9 +62,12 @@ export interface FramerOptions {
   /**
    * Called once the header (BHS + AHS, digest verified) is in, before the payload
    * is read. Throw to fail (the error propagates out of push() and the framer is
-   * failed); return false to have the payload read and discarded without onPdu.
+   * failed); return false to have the payload read and discarded without onPdu;
+   * return a Buffer of exactly DataSegmentLength bytes to have the payload read
+   * straight into it (SPDK reads Data-Out into the task's buffer): `data` is then
+   * that buffer, and no copy of the framer's own is made.
    */
-  onHeader?: (bhs: Buffer, ahs: Buffer) => boolean | void;
+  onHeader?: (bhs: Buffer, ahs: Buffer) => boolean | Buffer | void;
   /** A PDU whose data digest did not match; without this handler a mismatch throws FramingError DATA_DIGEST. */
   onDataDigestError?: (raw: RawPdu) => void;
 }
@@ -78,7 +81,7 @@ export class Framer {
   private dataDigest: boolean;
   private maxRecv: number;
   private readonly onPdu: (raw: RawPdu) => void;
-  private readonly onHeader: ((bhs: Buffer, ahs: Buffer) => boolean | void) | undefined;
+  private readonly onHeader: ((bhs: Buffer, ahs: Buffer) => boolean | Buffer | void) | undefined;
   private readonly onDataDigestError: ((raw: RawPdu) => void) | undefined;
 
   private readonly chunks: Buffer[] = [];
@@ -91,6 +94,8 @@ export class Framer {
   private ahs: Buffer = EMPTY_BUFFER;
   private dsl = 0;
   private discard = false;
+  /** Where onHeader asked the current payload to go. */
+  private dest: Buffer | undefined = undefined;
   private pdd = false; // data digest expected for the current PDU
   private failed = false;
   private paused = false;
@@ -198,7 +203,9 @@ export class Framer {
             bhs,
           );
         this.ahs = ahs;
-        this.discard = this.onHeader !== undefined && this.onHeader(bhs, ahs) === false;
+        const h = this.onHeader === undefined ? undefined : this.onHeader(bhs, ahs);
+        this.discard = h === false;
+        this.dest = dsl > 0 && Buffer.isBuffer(h) && h.length === dsl ? h : undefined;
         // RFC 7143 §11.2.4: data segment padded to 4 bytes; the data digest follows only when there is data.
         this.pdd = this.dataDigest && dsl > 0;
         this.state = S_DATA;
@@ -215,7 +222,19 @@ export class Framer {
       if (dsl !== 0) {
         const first = this.chunks[0] as Buffer;
         const h = this.head;
-        if (first.length - h >= this.need) {
+        const dest = this.dest;
+        if (dest !== undefined) {
+          // Straight into the caller's buffer: one copy from the socket chunks, however many.
+          this.consumeInto(dest);
+          data = dest;
+          if (checkDigest) {
+            want = crc32c(data);
+            if (pad !== 0) want = crc32c(this.consume(pad), want);
+            digest = this.readU32LE();
+          } else if (pad !== 0) {
+            this.skip(pad);
+          }
+        } else if (first.length - h >= this.need) {
           // Whole payload in one chunk: one view, pad and digest read in place.
           data = first.subarray(h, h + dsl);
           if (checkDigest) {
@@ -260,32 +279,21 @@ export class Framer {
     this.ahs = EMPTY_BUFFER;
     this.dsl = 0;
     this.discard = false;
+    this.dest = undefined;
     this.pdd = false;
   }
 
-  /** Takes n (≤ buffered) bytes: a view when they lie in the first chunk, else one exact-size copy. */
-  private consume(n: number): Buffer {
+  /** Copies the next dest.length (≤ buffered) bytes into dest. */
+  private consumeInto(dest: Buffer): void {
     const chunks = this.chunks;
-    const first = chunks[0] as Buffer;
-    const h = this.head;
-    const avail = first.length - h;
+    const n = dest.length;
     this.buffered -= n;
-    if (avail > n) {
-      this.head = h + n;
-      return first.subarray(h, h + n);
-    }
-    if (avail === n) {
-      chunks.shift();
-      this.head = 0;
-      return h === 0 ? first : first.subarray(h);
-    }
-    const out = Buffer.allocUnsafe(n);
     let off = 0;
     while (off < n) {
       const c = chunks[0] as Buffer;
       const ch = this.head;
       const take = Math.min(c.length - ch, n - off);
-      c.copy(out, off, ch, ch + take);
+      c.copy(dest, off, ch, ch + take);
       off += take;
       if (ch + take === c.length) {
         chunks.shift();
@@ -294,6 +302,27 @@ export class Framer {
         this.head = ch + take;
       }
     }
+  }
+
+  /** Takes n (≤ buffered) bytes: a view when they lie in the first chunk, else one exact-size copy. */
+  private consume(n: number): Buffer {
+    const chunks = this.chunks;
+    const first = chunks[0] as Buffer;
+    const h = this.head;
+    const avail = first.length - h;
+    if (avail > n) {
+      this.buffered -= n;
+      this.head = h + n;
+      return first.subarray(h, h + n);
+    }
+    if (avail === n) {
+      this.buffered -= n;
+      chunks.shift();
+      this.head = 0;
+      return h === 0 ? first : first.subarray(h);
+    }
+    const out = Buffer.allocUnsafe(n);
+    this.consumeInto(out);
     return out;
   }
 

@@ -11,6 +11,7 @@ import type { Nexus, PreparedCommand, ScsiPort, ScsiRequest, ScsiResult, TaskAtt
 import { ScsiStatus } from '../scsi/command.js';
 import { checkCondition } from '../scsi/sense.js';
 import type { SessionParams } from './params.js';
+import { POOL_MIN, ioBuffers } from '../util/buffer-pool.js';
 
 export const RESERVED_TAG = 0xffffffff;
 
@@ -72,6 +73,8 @@ export interface TaskSink {
   finished(task: ScsiTask): void;
   /** The response is about to be sent: free the task's CmdSN window slot so MaxCmdSN in it already reflects that. */
   completing(task: ScsiTask): void;
+  /** Runs cb once everything sent so far has been written to the socket (optional: test sinks). */
+  whenSent?(cb: () => void): void;
 }
 
 export interface ScsiCommandFields {
@@ -127,6 +130,10 @@ export class ScsiTask {
   private unsolicitedOpen = false;
   private unsolicitedNextDataSN = 0;
   private unsolicitedLimit = 0;
+  /** Payloads being read into this.buffer by the framer right now (placement()). */
+  private placing = 0;
+  /** this.buffer came from ioBuffers. */
+  private pooled = false;
   private readonly r2ts = new Map<number, R2TState>();
   private nextR2TOffset = 0;
   private r2tSN = 0;
@@ -216,8 +223,7 @@ export class ScsiTask {
         // never reused, the framer hands out views of them or a buffer of its own).
         this.buffer = fields.data.subarray(0, this.collectLength);
       } else if (immediateLen > 0) {
-        this.buffer = Buffer.allocUnsafe(this.collectLength);
-        fields.data.copy(this.buffer, 0, 0, Math.min(immediateLen, this.collectLength));
+        fields.data.copy(this.ownBuffer(), 0, 0, Math.min(immediateLen, this.collectLength));
       }
       // else: allocated when the first Data-Out arrives (take()), so commands that
       // announce data and never send it do not pin memory.
@@ -305,12 +311,56 @@ export class ScsiTask {
 
   private take(offset: number, data: Buffer): void {
     if (offset >= this.collectLength || data.length === 0) return; // overflow part (EDTL > needed): discard
-    let buf = this.buffer;
-    if (buf === null) {
-      buf = Buffer.allocUnsafe(this.collectLength);
-      this.buffer = buf;
-    }
+    const buf = this.buffer ?? this.ownBuffer();
+    if (data.buffer === buf.buffer && data.byteOffset === buf.byteOffset + offset) return; // read in place (placement())
     data.copy(buf, offset, 0, Math.min(data.length, buf.length - offset));
+  }
+
+  /**
+   * Where the payload of a coming Data-Out PDU (its header only has been read) may be read
+   * in place: the slice of this task's buffer that dataOut() would copy it to, when the
+   * PDU fits what is expected (same checks as dataOut, but the DataSN, checked on arrival).
+   * undefined: let the framer buffer it as usual.
+   */
+  placement(ttt: number, bufferOffset: number, length: number): Buffer | undefined {
+    if (this.state !== 'collecting' || this.aborted || length === 0 || bufferOffset + length > this.collectLength) return undefined;
+    if (ttt === RESERVED_TAG) {
+      if (!this.unsolicitedOpen || bufferOffset !== this.received || bufferOffset + length > this.unsolicitedLimit) return undefined;
+    } else {
+      const r = this.r2ts.get(ttt);
+      if (r === undefined || bufferOffset !== r.offset + r.received || r.received + length > r.length) return undefined;
+    }
+    const buf = this.buffer ?? this.ownBuffer();
+    this.placing++;
+    return buf.subarray(bufferOffset, bufferOffset + length);
+  }
+
+  /** The framer has filled (or given up on) the slice placement() returned. */
+  placed(): void {
+    this.placing--;
+    if (this.state === 'done' && this.placing === 0) this.releaseBuffer();
+  }
+
+  /**
+   * The task's own Data-Out buffer. Large ones come from the shared pool: they carry block
+   * data that the backstore does not keep after write() settles. Small ones (parameter
+   * lists: PR OUT, MODE SELECT, UNMAP, XCOPY) are plain, as handlers may keep views of them.
+   */
+  private ownBuffer(): Buffer {
+    const n = this.collectLength;
+    this.pooled = n >= POOL_MIN;
+    const buf = this.pooled ? ioBuffers.acquire(n) : Buffer.allocUnsafe(n);
+    this.buffer = buf;
+    return buf;
+  }
+
+  /** Back to the pool once nothing can use it: no execution pending (finish) and no payload being placed. */
+  private releaseBuffer(): void {
+    const buf = this.buffer;
+    if (buf !== null && this.pooled) ioBuffers.release(buf);
+    this.buffer = null;
+    this.pooled = false;
+    this.req.dataOut = null;
   }
 
   /** Issue R2Ts while allowed; hand the task over when all data is in. */
@@ -385,14 +435,17 @@ export class ScsiTask {
 
   private respondUnsafe(res: ScsiResult): void {
     this.execution = null;
+    const dataIn = res.dataIn;
+    // A read's Data-In buffer from the shared pool goes back once nothing refers to it.
+    const pooledIn = dataIn !== undefined && ioBuffers.owns(dataIn) && dataIn.buffer !== this.buffer?.buffer ? dataIn : undefined;
     if (this.aborted) {
       // SAM-5: an aborted task sends no response.
+      if (pooledIn !== undefined) ioBuffers.release(pooledIn);
       this.finish();
       return;
     }
     this.sink.completing(this);
     const edtl = this.edtl;
-    const dataIn = res.dataIn;
     let residual: Residual = { overflow: false, underflow: false, count: 0 };
     // Residuals (RFC 7143 §11.4.5, SAM-5 "residual"): against what the command needed
     // for the write direction, against what it returned for everything else.
@@ -440,6 +493,9 @@ export class ScsiTask {
       if (res.sense !== undefined) r.sense = res.sense;
       this.sink.sendScsiResponse(r);
     }
+    // Released once the socket has written the Data-In PDUs (views of it); if the
+    // connection fails first, the GC takes it instead.
+    if (pooledIn !== undefined) this.sink.whenSent?.(() => ioBuffers.release(pooledIn));
     this.finish();
   }
 
@@ -456,6 +512,8 @@ export class ScsiTask {
     if (this.state === 'done') return;
     this.state = 'done';
     this.sink.clearDataTimer(this);
+    // finish() runs only when no execution is pending (after respond, or before run).
+    if (this.placing === 0) this.releaseBuffer();
     this.sink.finished(this);
   }
 }

@@ -20,7 +20,7 @@ import { encodePduInto, headerLength, type EncodedPdu, type Pdu } from './pdu.js
 
 /** What the writer needs from a socket (net.Socket, a Duplex, or a test double). */
 export interface WritableLike {
-  write(chunk: Buffer): boolean;
+  write(chunk: Buffer, cb?: (err?: Error | null) => void): boolean;
   cork?(): void;
   uncork?(): void;
   end?(): unknown;
@@ -63,6 +63,8 @@ export class PduWriter {
   private scheduled = false;
   private drainWaiting = false;
   private waiters: (() => void)[] = [];
+  /** Run once the socket has written everything queued before whenSent() was called. */
+  private sentCallbacks: (() => void)[] = [];
   private closed = false;
 
   /** PDUs and bytes handed to the socket so far. */
@@ -165,22 +167,46 @@ export class PduWriter {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
+  /**
+   * Calls cb once the socket has written (handed to the kernel) every PDU queued so far, so
+   * that their data buffers may be reused. Never called if the connection fails first.
+   */
+  whenSent(cb: () => void): void {
+    if (this.closed) return;
+    this.sentCallbacks.push(cb);
+    this.schedule();
+  }
+
   /** Hands everything queued to the socket now, in one corked burst. */
   flush(): void {
     this.seal();
     const pieces = this.pieces;
-    if (pieces.length === 0) return;
+    const sent = this.sentCallbacks;
+    if (pieces.length === 0) {
+      if (sent.length > 0 && !this.closed) {
+        this.sentCallbacks = [];
+        for (const cb of sent) cb(); // nothing of theirs is pending
+      }
+      return;
+    }
     this.pieces = [];
+    this.sentCallbacks = [];
     const bytes = this.queued;
     this.queued = 0;
     const s = this.socket;
     if (this.closed || s.destroyed === true) return;
+    // net.Socket calls a write's callback when that chunk (and those before it) is written.
+    const done = sent.length === 0 ? undefined : (err?: Error | null): void => {
+      if (err == null) for (const cb of sent) cb();
+    };
     let ok = true;
     if (pieces.length === 1) {
-      ok = s.write(pieces[0] as Buffer);
+      ok = s.write(pieces[0] as Buffer, done);
     } else {
       s.cork?.();
-      for (const p of pieces) ok = s.write(p);
+      const last = pieces.length - 1;
+      for (let i = 0; i < last; i++) ok = s.write(pieces[i] as Buffer);
+      ok = s.write(pieces[last] as Buffer, done);
       s.uncork?.();
     }
     this.bytesWritten += bytes;
@@ -201,6 +227,7 @@ export class PduWriter {
   close(): void {
     this.closed = true;
     this.pieces = [];
+    this.sentCallbacks = [];
     this.queued = 0;
     this.releaseWaiters();
   }

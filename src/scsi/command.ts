@@ -91,7 +91,10 @@ export interface PreparedCommand {
 export interface ScsiResult {
   readonly kind: 'result';
   readonly status: ScsiStatus;
-  /** Data-In bytes (already truncated to the allocation length). */
+  /**
+   * Data-In bytes (already truncated to the allocation length). It may be lent by
+   * util/buffer-pool's ioBuffers (large reads): the transport releases it once written.
+   */
   readonly dataIn?: Buffer;
   /** Sense data (fixed or descriptor format), only with CHECK CONDITION. */
   readonly sense?: Buffer;

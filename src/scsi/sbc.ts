@@ -21,6 +21,7 @@ import { ScsiOp, ServiceActionIn16 } from './constants.js';
 import { AluaAllowed, parsed, type CommandDescriptor, type ExecContext, type Parsed } from './descriptor.js';
 import type { LogicalUnit } from './logical-unit.js';
 import { ScsiError } from './sense.js';
+import { POOL_MIN, ioBuffers } from '../util/buffer-pool.js';
 
 /** Parsed.flags bits. */
 const F_FUA = 0x01;
@@ -127,8 +128,10 @@ function firstMismatch(a: Buffer, b: Buffer): number {
 async function executeRead(ctx: ExecContext): Promise<Buffer | undefined> {
   const { lu, p } = ctx;
   if (p.blocks === 0) return undefined;
-  // One Data-In allocation per command; the store fills it in place.
-  const buf = Buffer.allocUnsafe(p.blocks * lu.blockSize);
+  // One Data-In buffer per command, filled in place by the store. Large ones come from the
+  // shared pool: the transport gives them back once they are on the wire (ScsiResult.dataIn).
+  const n = p.blocks * lu.blockSize;
+  const buf = n >= POOL_MIN ? ioBuffers.acquire(n) : Buffer.allocUnsafe(n);
   await lu.backstore.read(p.lba * lu.blockSize, buf);
   return buf;
 }

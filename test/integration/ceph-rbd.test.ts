@@ -11,7 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CephCluster } from './ceph-helpers.js';
-import { addClient, Daemon, defineTarget, GIB, QEMU_INITIATOR, requireTools, ROOT, run, TARGET_IQN, type RunResult } from './helpers.js';
+import { addClient, Daemon, defineTarget, GIB, QEMU_INITIATOR, requireTools, run, TARGET_IQN, type RunResult } from './helpers.js';
 
 const DISK = 'rbd/disk_1';
 
@@ -191,28 +191,29 @@ describe('rbd backstore + rados config store on a real Ceph', { timeout: 10 * 60
     assert.ok(blocklist.includes(before[0]!.address), `the dead owner ${before[0]!.address} was not blocklisted:\n${blocklist}`);
   });
 
-  test('cluster view and pool stats from the mon (provider API)', async () => {
-    const mod = (await import(join(ROOT, 'dist', 'src', 'backstore', 'rbd', 'provider.js'))) as typeof import('../../src/backstore/rbd/provider.js');
-    const log = { info() {}, warn() {}, error() {}, debug() {}, child() { return log; } };
-    const p = await mod.createRbdProvider({ backstore: 'rbd', data_dir: d.dir, ...ceph.settings() }, log as never);
-    try {
-      const info = await p.clusterInfo!();
-      assert.equal(info.name, 'ceph');
-      assert.match(info.fsid, /^[0-9a-f-]{36}$/);
-      assert.match(info.health.status, /^HEALTH_(OK|WARN)$/);
-      assert.deepEqual(info.osds.map((o) => [o.id, o.up, o.in]), [[0, true, true]]);
-      assert.deepEqual(info.mons.map((m) => [m.name, m.inQuorum]), [['a', true]]);
-      const pool = info.pools.find((x) => x.name === 'rbd');
-      assert.deepEqual(pool?.redundancy, { type: 'replicated', size: 1, minSize: 1 });
-      const sizes = await Promise.all((await p.listImages('rbd')).map((i) => p.imageSize('rbd', i)));
-      const committed = sizes.reduce<number>((a, b) => a + (b ?? 0), 0);
-      assert.equal(pool?.committedBytes, committed);
-      const st = await p.poolStats('rbd');
-      assert.equal(st.committedBytes, committed);
-      assert.equal(st.replicas, 1);
-      await assert.rejects(p.poolStats('nopool'), /pool nopool does not exist/);
-    } finally {
-      await p.close();
-    }
+  test('GET /api/cluster: health, topology, version and pools (x1, committed = image sizes) from the mon', async () => {
+    const r = await d.api.must('GET', '/api/cluster');
+    const c = r.body as {
+      name: string;
+      backstore: string;
+      health: string;
+      topology: Record<string, number>;
+      version?: string;
+      pools: { name: string; replication: string; committed_bytes: number; images: string[] }[];
+    };
+    assert.equal(c.name, 'ceph');
+    assert.equal(c.backstore, 'rbd');
+    assert.match(c.health, /^HEALTH_(OK|WARN)$/);
+    assert.deepEqual(c.topology, { OSDs: 1, MONs: 1 });
+    assert.match(c.version ?? '', /ceph version 16\./);
+    const pool = c.pools.find((x) => x.name === 'rbd');
+    assert.ok(pool, `pool rbd missing: ${r.text}`);
+    assert.equal(pool.replication, 'x1');
+    const images = (await ceph.must('rbd', ['ls', 'rbd'])).split('\n').filter((x) => x !== '').sort();
+    assert.deepEqual([...pool.images].sort(), images);
+    let committed = 0;
+    for (const img of images) committed += (JSON.parse(await ceph.must('rbd', ['info', `rbd/${img}`, '--format', 'json'])) as { size: number }).size;
+    assert.equal(pool.committed_bytes, committed);
   });
+
 });

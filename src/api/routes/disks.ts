@@ -97,8 +97,12 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
     // Online = mapped to a target (served by its portals) and the image is there.
     const size = await backstore.imageSize(disk.pool, disk.image).catch(() => undefined);
     const online = disk.owner !== undefined && size !== undefined && targetOfDisk(doc, id) !== undefined;
+    // size and snapshots are ours (upstream gwcli reads them from librbd); absent when unknown.
+    const snapshots = size !== undefined && backstore.snapshot !== undefined ? await backstore.snapshot.list(disk.pool, disk.image).catch(() => undefined) : undefined;
     return {
       ...disk,
+      ...(size !== undefined ? { size } : {}),
+      ...(snapshots !== undefined ? { snapshots } : {}),
       status: online ? { state: 'Online', lock_owner: disk.owner ?? '', gateways: {} } : { state: 'Unknown' },
     };
   });

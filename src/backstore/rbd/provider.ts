@@ -14,7 +14,6 @@ import {
   type BackingStore,
   type BackstoreProvider,
   type ClusterInfo,
-  type ClusterPool,
   type PoolStats,
 } from '../backstore.js';
 import type { BackstoreSettings } from '../registry.js';
@@ -70,7 +69,6 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   readonly cluster: RadosCluster;
   private readonly log: Logger;
   private readonly group: string;
-  private readonly clusterName: string;
   private readonly lockKey: string;
   /** Images this process has open (LUNs): control operations use their handle, which holds the lock. */
   private readonly opened = new Map<string, RbdImage>();
@@ -78,7 +76,6 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   constructor(cluster: RadosCluster, settings: RbdSettings, log: Logger) {
     this.cluster = cluster;
     this.log = log;
-    this.clusterName = settings.cluster_name ?? 'ceph';
     this.group = `${settings.pool ?? 'rbd'}/${settings.gateway_conf ?? 'gateway.conf'}`;
     this.lockKey = `igw.lock_owner.${settings.gateway_name !== undefined && settings.gateway_name !== '' ? settings.gateway_name : hostname()}`;
   }
@@ -316,16 +313,16 @@ export class RbdBackstoreProvider implements BackstoreProvider {
     return sum;
   }
 
-  private async redundancy(p: OsdDump['pools'][number]): Promise<ClusterPool['redundancy']> {
-    if (p.type === 3 && p.erasure_code_profile !== undefined) {
-      const prof = await this.cluster
-        .monJson<Record<string, string>>({ prefix: 'osd erasure-code-profile get', name: p.erasure_code_profile })
-        .catch(() => ({}) as Record<string, string>);
-      return { type: 'erasure', k: Number(prof.k ?? 0), m: Number(prof.m ?? 0), profile: p.erasure_code_profile };
-    }
-    return { type: 'replicated', size: p.size, minSize: p.min_size };
+  /** k and m of an erasure-coded pool's profile. */
+  private async erasure(profile: string): Promise<{ k: number; m: number }> {
+    const prof = await this.cluster.monJson<Record<string, string>>({ prefix: 'osd erasure-code-profile get', name: profile });
+    return { k: Number(prof.k ?? 0), m: Number(prof.m ?? 0) };
   }
 
+  /**
+   * `osd dump` (size, type, EC profile) and `df` (stored, max_avail; zeroes without a mgr);
+   * committed = the sum of the pool's image sizes.
+   */
   async poolStats(pool: string): Promise<PoolStats> {
     const [dump, df] = await Promise.all([
       this.cluster.monJson<OsdDump>({ prefix: 'osd dump' }),
@@ -335,61 +332,35 @@ export class RbdBackstoreProvider implements BackstoreProvider {
     if (p === undefined) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `pool ${pool} does not exist`);
     const s = df.pools?.find((x) => x.name === pool)?.stats;
     const used = s?.stored ?? 0;
-    return {
+    const stats: PoolStats = {
       name: pool,
       committedBytes: await this.committedBytes(pool),
       usedBytes: used,
       capacityBytes: used + (s?.max_avail ?? 0),
-      replicas: p.type === 3 ? 1 : p.size,
+      replicas: p.size,
     };
+    // type 3 = erasure (pg_pool_t::TYPE_ERASURE); its size is k+m
+    if (p.type === 3 && p.erasure_code_profile !== undefined) stats.ec = await this.erasure(p.erasure_code_profile);
+    return stats;
   }
 
+  /** `status` (health and its checks), `osd dump` / `mon dump` (topology), `version`. */
   async clusterInfo(): Promise<ClusterInfo> {
-    type Status = { health?: { status?: string; checks?: Record<string, { severity?: string; summary?: { message?: string } }> } };
-    type MonDump = { mons?: { name: string; public_addr?: string; addr?: string }[] };
-    type Quorum = { quorum_names?: string[] };
-    const [status, dump, df, mons, quorum] = await Promise.all([
+    type Status = { health?: { status?: string; checks?: Record<string, { summary?: { message?: string } }> } };
+    const [status, dump, mons, version] = await Promise.all([
       this.cluster.monJson<Status>({ prefix: 'status' }),
       this.cluster.monJson<OsdDump>({ prefix: 'osd dump' }),
-      this.cluster.monJson<DfReply>({ prefix: 'df' }),
-      this.cluster.monJson<MonDump>({ prefix: 'mon dump' }),
-      this.cluster.monJson<Quorum>({ prefix: 'quorum_status' }),
+      this.cluster.monJson<{ mons?: unknown[] }>({ prefix: 'mon dump' }),
+      this.cluster.monJson<{ version?: string }>({ prefix: 'version' }).catch(() => ({}) as { version?: string }),
     ]);
-    const pools: ClusterPool[] = [];
-    for (const p of dump.pools) {
-      const s = df.pools?.find((x) => x.name === p.pool_name)?.stats;
-      pools.push({
-        name: p.pool_name,
-        id: p.pool,
-        redundancy: await this.redundancy(p),
-        committedBytes: await this.committedBytes(p.pool_name),
-        usedBytes: s?.stored ?? 0,
-        rawUsedBytes: s?.bytes_used ?? 0,
-        maxAvailBytes: s?.max_avail ?? 0,
-        objects: s?.objects ?? 0,
-      });
-    }
-    const inQuorum = new Set(quorum.quorum_names ?? []);
-    return {
-      name: this.clusterName,
-      fsid: this.cluster.fsid(),
-      health: {
-        status: status.health?.status ?? 'HEALTH_UNKNOWN',
-        checks: Object.entries(status.health?.checks ?? {}).map(([name, c]) => ({
-          name,
-          severity: c.severity ?? '',
-          summary: c.summary?.message ?? '',
-        })),
-      },
-      pools,
-      osds: dump.osds.map((o) => ({ id: o.osd, up: o.up === 1, in: o.in === 1, addr: o.public_addr ?? '' })),
-      mons: (mons.mons ?? []).map((m) => ({ name: m.name, addr: m.public_addr ?? m.addr ?? '', inQuorum: inQuorum.has(m.name) })),
-      capacity: {
-        totalBytes: df.stats?.total_bytes ?? 0,
-        usedBytes: df.stats?.total_used_raw_bytes ?? 0,
-        availBytes: df.stats?.total_avail_bytes ?? 0,
-      },
+    const info: ClusterInfo = {
+      health: status.health?.status ?? 'HEALTH_UNKNOWN',
+      checks: Object.entries(status.health?.checks ?? {}).map(([name, c]) => `${name}: ${c.summary?.message ?? ''}`),
+      // down OSDs show up in the health checks (OSD_DOWN)
+      topology: { OSDs: dump.osds.length, MONs: (mons.mons ?? []).length },
     };
+    if (version.version !== undefined) info.version = version.version;
+    return info;
   }
 
   async close(): Promise<void> {

@@ -309,3 +309,57 @@ test('a data segment of exactly MaxRecvDataSegmentLength with digests, split ins
     assert.equal(f.bufferedBytes, 0);
   }
 });
+
+test('onHeader placement: the payload is read into the given buffer, split at every offset, with and without digests', () => {
+  const n = 1021; // 3 pad bytes
+  const bhs = Buffer.alloc(48);
+  bhs[0] = 0x05;
+  bhs.writeUIntBE(n, 5, 3);
+  const payload = Buffer.alloc(n + 3);
+  for (let i = 0; i < n; i++) payload[i] = (i * 13 + 1) & 0xff;
+  const want = payload.subarray(0, n).toString('hex');
+  for (const digests of [false, true]) {
+    const wire = Buffer.concat([withDigests(Buffer.concat([bhs, payload]), digests, digests), withDigests(NO_DATA, digests, digests)]);
+    for (let cut = 1; cut < wire.length; cut++) {
+      const target = Buffer.alloc(n + 8, 0xee);
+      const got: RawPdu[] = [];
+      const f = framer({
+        headerDigest: digests,
+        dataDigest: digests,
+        onPdu: (r) => got.push(r),
+        // only the Data-Out is placed, 4 bytes into a larger buffer; the R2T has no data
+        onHeader: (h) => (h[0] === 0x05 ? target.subarray(4, 4 + n) : undefined),
+      });
+      f.push(wire.subarray(0, cut));
+      f.push(wire.subarray(cut));
+      assert.equal(got.length, 2, `cut ${cut}`);
+      const d = got[0]!.data;
+      assert.equal(d.buffer, target.buffer, `cut ${cut}: data is the placed buffer`);
+      assert.equal(d.byteOffset, target.byteOffset + 4);
+      assert.equal(d.toString('hex'), want, `cut ${cut}`);
+      assert.equal(target.readUInt32BE(0), 0xeeeeeeee, 'nothing written before the slice');
+      assert.equal(target.readUInt32BE(n + 4), 0xeeeeeeee, 'pad and digest not written after it');
+      assert.equal(f.bufferedBytes, 0);
+    }
+  }
+});
+
+test('onHeader placement: a buffer of the wrong length is ignored; a placed payload with a bad data digest is reported', () => {
+  const got: RawPdu[] = [];
+  const f = framer({ onPdu: (r) => got.push(r), onHeader: () => Buffer.alloc(5) });
+  f.push(WITH_DATA); // 6 bytes of data: the 5-byte buffer does not fit, the framer buffers as usual
+  assert.equal(got[0]!.data.toString('hex'), 'deadbeef0102');
+  assert.equal(got[0]!.data.buffer, WITH_DATA.buffer);
+
+  const bhs = Buffer.alloc(48);
+  bhs[0] = 0x05;
+  bhs.writeUIntBE(8, 5, 3);
+  const wire = withDigests(Buffer.concat([bhs, Buffer.from('0102030405060708', 'hex')]), false, true);
+  wire[wire.length - 1]! ^= 0xff;
+  const bad: RawPdu[] = [];
+  const place = Buffer.alloc(8);
+  const g = framer({ dataDigest: true, onPdu: () => assert.fail('not delivered'), onHeader: () => place, onDataDigestError: (r) => bad.push(r) });
+  g.push(wire);
+  assert.equal(bad.length, 1);
+  assert.equal(bad[0]!.data, place);
+});

@@ -342,3 +342,58 @@ test('arena bytes already handed to the socket are never overwritten', () => {
   // the socket may hold chunks long after flush(): they must still read the same
   s.chunks.slice(-400).forEach((c, i) => assert.equal(c.toString('hex'), snapshots[i], `chunk ${i}`));
 });
+
+test('whenSent: called after the socket has written the burst that holds the PDUs queued before it, not before', async () => {
+  const cbs: Array<(err?: Error | null) => void> = [];
+  const sock = new FakeSocket();
+  sock.write = function (chunk: Buffer, cb?: (err?: Error | null) => void): boolean {
+    this.chunks.push(chunk);
+    if (cb !== undefined) cbs.push(cb);
+    return true;
+  };
+  const w = new PduWriter(sock, { flush: 'manual' });
+  const data = Buffer.alloc(8192, 7);
+  const pdu: DataInPdu = { opcode: IscsiOp.SCSI_DATA_IN, final: true, initiatorTaskTag: 1, expCmdSN: 1, maxCmdSN: 2, dataSN: 0, bufferOffset: 0, data };
+  w.write(pdu);
+  let sent = 0;
+  w.whenSent(() => sent++);
+  assert.equal(sent, 0);
+  w.flush();
+  assert.equal(cbs.length, 1, 'one callback, on the last piece of the burst');
+  assert.equal(sent, 0, 'not before the socket says it has written it');
+  cbs[0]!();
+  assert.equal(sent, 1);
+  // nothing queued: at once
+  w.whenSent(() => sent++);
+  w.flush();
+  assert.equal(sent, 2);
+  // a write error or a closed writer: never (the buffer is left to the GC)
+  w.write(pdu);
+  w.whenSent(() => sent++);
+  w.flush();
+  cbs[1]!(new Error('EPIPE'));
+  w.write(pdu);
+  w.whenSent(() => sent++);
+  w.close();
+  w.flush();
+  assert.equal(sent, 2);
+});
+
+test('whenSent over a real socket: the callback runs once the socket holds none of the data any more', async () => {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  const client = net.connect(port, '127.0.0.1');
+  const [peer] = (await once(server, 'connection')) as [net.Socket];
+  await once(client, 'connect');
+  peer.resume();
+  const w = new PduWriter(client);
+  const data = Buffer.alloc(256 * 1024, 1);
+  w.write({ opcode: IscsiOp.SCSI_DATA_IN, final: true, initiatorTaskTag: 1, expCmdSN: 1, maxCmdSN: 2, dataSN: 0, bufferOffset: 0, data });
+  await new Promise<void>((resolve) => w.whenSent(resolve));
+  assert.ok(client.writableLength === 0, 'nothing of it left in the socket buffer');
+  client.destroy();
+  peer.destroy();
+  server.close();
+});
