@@ -264,46 +264,28 @@ export class RbdBackstoreProvider implements BackstoreProvider {
           return names.sort();
         }
       }),
-    create: (pool: string, image: string, name: string): Promise<void> => {
-      checkSnapName(name);
-      return this.withImage(
-        pool,
-        image,
-        async (h) => {
-          const rc = await callAsync(this.rbd.rbd_snap_create, h, name);
-          if (rc === -17) throw new BackstoreError('ERR_BACKSTORE_EXISTS', `snapshot ${pool}/${image}@${name} already exists`);
-          check(`snap create ${pool}/${image}@${name}`, rc);
-        },
-        true,
-      );
-    },
-    remove: (pool: string, image: string, name: string): Promise<void> => {
-      checkSnapName(name);
-      return this.withImage(
-        pool,
-        image,
-        async (h) => {
-          const rc = await callAsync(this.rbd.rbd_snap_remove, h, name);
-          if (rc === -ENOENT) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `snapshot ${pool}/${image}@${name} does not exist`);
-          check(`snap remove ${pool}/${image}@${name}`, rc);
-        },
-        true,
-      );
-    },
-    rollback: (pool: string, image: string, name: string): Promise<void> => {
-      checkSnapName(name);
-      return this.withImage(
-        pool,
-        image,
-        async (h) => {
-          const rc = await callAsync(this.rbd.rbd_snap_rollback, h, name);
-          if (rc === -ENOENT) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `snapshot ${pool}/${image}@${name} does not exist`);
-          check(`snap rollback ${pool}/${image}@${name}`, rc);
-        },
-        true,
-      );
-    },
+    create: (pool: string, image: string, name: string): Promise<void> => this.snapOp('create', pool, image, name),
+    remove: (pool: string, image: string, name: string): Promise<void> => this.snapOp('remove', pool, image, name),
+    rollback: (pool: string, image: string, name: string): Promise<void> => this.snapOp('rollback', pool, image, name),
   };
+
+  /** Snapshot create/remove/rollback through the image's handle (the LUN's, when it is open). */
+  private snapOp(op: 'create' | 'remove' | 'rollback', pool: string, image: string, name: string): Promise<void> {
+    checkSnapName(name);
+    const fn = { create: this.rbd.rbd_snap_create, remove: this.rbd.rbd_snap_remove, rollback: this.rbd.rbd_snap_rollback }[op];
+    const what = `${pool}/${image}@${name}`;
+    return this.withImage(
+      pool,
+      image,
+      async (h) => {
+        const rc = await callAsync(fn, h, name);
+        if (op === 'create' && rc === -17) throw new BackstoreError('ERR_BACKSTORE_EXISTS', `snapshot ${what} already exists`);
+        if (op !== 'create' && rc === -ENOENT) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `snapshot ${what} does not exist`);
+        check(`snap ${op} ${what}`, rc);
+      },
+      true,
+    );
+  }
 
   // ------------------------------------------------------------ cluster view
 
