@@ -14,7 +14,8 @@
 #   CEPH_MINI_STORE=memstore|bluestore  OSD object store (memstore: RAM, saved to DIR on a clean stop)
 #   CEPH_MINI_STORE_BYTES=N             memstore capacity / bluestore file size (8 GiB / 10 GiB)
 #   CEPH_MINI_MGR=1|0                   run a ceph-mgr (needed for `ceph df` usage numbers; +300 MB RSS)
-#   CEPH_MINI_PORT=N                    mon msgr2 port N, msgr1 N+1 (default: 3300/6789 if free, else 40000+)
+#   CEPH_MINI_PORT=N                    mon msgr2 port N, msgr1 N+1 (default: 3300/6789 if free, else a free pair
+#                                       in the 2000 ports below the ephemeral range)
 #   CEPH_MINI_POOL=rbd                  RBD pool created with the cluster
 #   CEPH_MINI_PG_NUM=8                  its PG count
 #   CEPH_MINI_TIMEOUT=120               seconds to wait for a usable cluster
@@ -31,7 +32,7 @@ say() { printf '%s: %s\n' "$me" "$*" >&2; }
 fail() { printf '%s: error: %s\n' "$me" "$*" >&2; exit 1; }
 
 if [ $# -ne 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 
@@ -100,7 +101,12 @@ choose_ports() {
     return
   fi
   if ! in_use 3300 && ! in_use 6789; then v2=3300 v1=6789; return; fi
-  for ((p = 40000; p < 42000; p += 2)); do
+  # Below the ephemeral range: a port there can be some connection's local end (TIME-WAIT),
+  # which a connect probe does not see but which makes the mon's bind fail.
+  local low
+  low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [[ "$low" =~ ^[0-9]+$ ]] && ((low > 12000)) || low=32768
+  for ((p = low - 2000; p < low - 1; p += 2)); do
     if ! in_use "$p" && ! in_use $((p + 1)); then v2=$p v1=$((p + 1)); return; fi
   done
   fail "no free port pair for the mon (set CEPH_MINI_PORT)"
