@@ -11,7 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CephCluster } from './ceph-helpers.js';
-import { addClient, Daemon, defineTarget, GIB, QEMU_INITIATOR, requireTools, run, TARGET_IQN, type RunResult } from './helpers.js';
+import { addClient, Daemon, defineTarget, GIB, QEMU_INITIATOR, requireTools, ROOT, run, TARGET_IQN, type RunResult } from './helpers.js';
 
 const DISK = 'rbd/disk_1';
 
@@ -216,4 +216,25 @@ describe('rbd backstore + rados config store on a real Ceph', { timeout: 10 * 60
     assert.equal(pool.committed_bytes, committed);
   });
 
+  test('gwcli on Ceph: disks create makes the RBD image; ls /cluster in the upstream form', async () => {
+    const gwcli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+    const gw = (...args: string[]): Promise<RunResult> => run(process.execPath, [gwcli, '--api', `http://127.0.0.1:${d.apiPort}`, ...args], { timeoutMs: 60_000 });
+    // the seeds' gwcli command creates the RBD image with upstream's features
+    assertOk(await gw('/disks', 'create', 'pool=rbd', 'image=disk_gw', 'size=64M'), 'gwcli /disks create');
+    const info = await ceph.must('rbd', ['info', 'rbd/disk_gw']);
+    assert.match(info, /size 64 MiB/);
+    assert.match(info, /features: layering, exclusive-lock, object-map, fast-diff, deep-flatten/);
+    const r = await gw('ls', '/cluster');
+    assertOk(r, 'gwcli ls /cluster');
+    const lines = r.stdout.split('\n');
+    for (const re of [
+      /^o- cluster \.+ \[Clusters: 1\]$/,
+      /^ {2}o- ceph \.+ \[HEALTH_(OK|WARN)\]$/,
+      /^ {4}\| o- rbd \.+ \[\(x1\), Commit: \S+\/\S+ \(\d+%\), Used: \S+\]$/,
+      /^ {4}o- topology \.+ \[OSDs: 1,MONs: 1\]$/,
+    ]) assert.ok(lines.some((l) => re.test(l)), `no line matches ${re}\n${r.stdout}`);
+    const attach = await gw('/disks', 'attach', 'rbd/no_such_image');
+    assert.equal(attach.code, 1);
+    assert.ok(attach.stderr.trim().length > 0, 'a clear message for an image that does not exist');
+  });
 });
