@@ -17,7 +17,7 @@ import type { Logger } from '../util/log.js';
 import { configTime, seedConfig, type GatewayConfig } from './schema.js';
 import type { ConfigStore } from './store.js';
 import { migrateConfig } from './migrate.js';
-import { ConfigWatchers, SerialQueue, SingleFlight } from './store-watchers.js';
+import { WatchedConfigStore } from './store-watchers.js';
 
 export interface FileConfigStoreOptions {
   /** The document: normally `<data_dir>/gateway.conf`. Its directory is created when missing. */
@@ -51,7 +51,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-export class FileConfigStore implements ConfigStore {
+export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
   readonly path: string;
   /**
    * proper-lockfile's lock directory: hidden (`.gateway.conf.lock`), because data_dir is
@@ -63,17 +63,12 @@ export class FileConfigStore implements ConfigStore {
   private readonly pollIntervalMs: number;
   private readonly lockTimeoutMs: number;
   private readonly lockStaleMs: number;
-  private readonly log: Logger | undefined;
-  /** In-process serialisation of update()s. */
-  private readonly queue = new SerialQueue();
-  private readonly watchers: ConfigWatchers;
-  private readonly checker: SingleFlight;
   private fsWatcher: fs.FSWatcher | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private lastStat: string | undefined;
-  private closed = false;
 
   constructor(opts: FileConfigStoreOptions) {
+    super(opts.logger);
     this.path = path.resolve(opts.path);
     this.dir = path.dirname(this.path);
     this.base = path.basename(this.path);
@@ -81,9 +76,10 @@ export class FileConfigStore implements ConfigStore {
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.lockTimeoutMs = opts.lockTimeoutMs ?? 30_000;
     this.lockStaleMs = Math.max(opts.lockStaleMs ?? 10_000, 2000);
-    this.log = opts.logger;
-    this.watchers = new ConfigWatchers(this.log);
-    this.checker = new SingleFlight((fromPoll) => this.check(fromPoll), () => this.watchers.size > 0);
+  }
+
+  protected get where(): string {
+    return this.path;
   }
 
   /** A fresh read of the document; seeds it (exclusively) when absent or empty. */
@@ -135,29 +131,13 @@ export class FileConfigStore implements ConfigStore {
     return this.queue.run(run);
   }
 
-  watch(onChange: (doc: GatewayConfig) => void): () => void {
-    this.assertOpen();
-    // Learn the current epoch without calling back: only changes are reported.
-    const stop = this.watchers.add(onChange, this.readDoc().then((got) => got?.doc.epoch), () => this.stopWatching());
-    this.startWatching();
-    return stop;
-  }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    this.watchers.clear();
-    this.stopWatching();
-    await this.queue.drain();
-  }
 
   // -------------------------------------------------------------------------
 
-  private assertOpen(): void {
-    if (this.closed) throw new GatewayError('ERR_CONFIG_CLOSED', `config store ${this.path} is closed`);
-  }
 
   /** Reads + parses + migrates; undefined when the file is absent or empty (never written). */
-  private async readDoc(): Promise<{ doc: GatewayConfig; changed: boolean } | undefined> {
+  protected async readDoc(): Promise<{ doc: GatewayConfig; changed: boolean } | undefined> {
     let text: string;
     try {
       text = await fsp.readFile(this.path, 'utf8');
@@ -304,7 +284,7 @@ export class FileConfigStore implements ConfigStore {
 
   // ------------------------------------------------------------------ watch
 
-  private startWatching(): void {
+  protected startWatching(): void {
     if (this.pollTimer !== undefined) return;
     try {
       this.fsWatcher = fs.watch(this.dir, { persistent: false }, (_event, filename) => {
@@ -324,14 +304,14 @@ export class FileConfigStore implements ConfigStore {
     this.pollTimer.unref();
   }
 
-  private stopWatching(): void {
+  protected stopWatching(): void {
     this.fsWatcher?.close();
     this.fsWatcher = undefined;
     if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
     this.pollTimer = undefined;
   }
 
-  private async check(fromPoll: boolean): Promise<void> {
+  protected async check(fromPoll: boolean): Promise<void> {
     if (this.watchers.size === 0) return;
     try {
       const st = await fsp.stat(this.path);

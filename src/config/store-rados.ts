@@ -25,7 +25,7 @@ import { migrateConfig } from './migrate.js';
 import { configTime, seedConfig, type GatewayConfig } from './schema.js';
 import { formatConfig } from './store-file.js';
 import type { ConfigStore } from './store.js';
-import { ConfigWatchers, SerialQueue, SingleFlight } from './store-watchers.js';
+import { WatchedConfigStore } from './store-watchers.js';
 
 /** The librados object operations the store needs. */
 export interface RadosObjects {
@@ -67,35 +67,28 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-export class RadosConfigStore implements ConfigStore {
+export class RadosConfigStore extends WatchedConfigStore implements ConfigStore {
   readonly pool: string;
   readonly object: string;
   private readonly rados: RadosObjects;
   private readonly pollIntervalMs: number;
   private readonly lockTimeoutMs: number;
-  private readonly log: Logger | undefined;
-  private readonly queue = new SerialQueue();
-  private readonly watchers: ConfigWatchers;
-  private readonly checker: SingleFlight;
   private watchHandle: { close(): Promise<void> } | undefined;
   private watchStarting = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private rewatchTimer: NodeJS.Timeout | undefined;
   private lastXattr: string | undefined;
-  private closed = false;
 
   constructor(opts: RadosConfigStoreOptions) {
+    super(opts.logger);
     this.rados = opts.rados;
     this.pool = opts.pool ?? 'rbd';
     this.object = opts.object ?? 'gateway.conf';
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.lockTimeoutMs = opts.lockTimeoutMs ?? 30_000;
-    this.log = opts.logger;
-    this.watchers = new ConfigWatchers(this.log);
-    this.checker = new SingleFlight((fromPoll) => this.check(fromPoll), () => this.watchers.size > 0);
   }
 
-  private get where(): string {
+  protected get where(): string {
     return `rados object ${this.pool}/${this.object}`;
   }
 
@@ -138,27 +131,12 @@ export class RadosConfigStore implements ConfigStore {
     return this.queue.run(run);
   }
 
-  watch(onChange: (doc: GatewayConfig) => void): () => void {
-    this.assertOpen();
-    const stop = this.watchers.add(onChange, this.readDoc().then((got) => got?.doc.epoch), () => this.stopWatching());
-    this.startWatching();
-    return stop;
-  }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    this.watchers.clear();
-    this.stopWatching();
-    await this.queue.drain();
-  }
 
   // -------------------------------------------------------------------------
 
-  private assertOpen(): void {
-    if (this.closed) throw new GatewayError('ERR_CONFIG_CLOSED', `config store ${this.where} is closed`);
-  }
 
-  private async readDoc(): Promise<{ doc: GatewayConfig; changed: boolean } | undefined> {
+  protected async readDoc(): Promise<{ doc: GatewayConfig; changed: boolean } | undefined> {
     let data: Buffer | undefined;
     try {
       data = await this.rados.readFull(this.pool, this.object);
@@ -224,7 +202,7 @@ export class RadosConfigStore implements ConfigStore {
     );
   }
 
-  private startWatching(): void {
+  protected startWatching(): void {
     if (this.pollTimer === undefined) {
       this.pollTimer = setInterval(() => this.checker.trigger(true), this.pollIntervalMs);
       this.pollTimer.unref();
@@ -270,7 +248,7 @@ export class RadosConfigStore implements ConfigStore {
     this.rewatchTimer.unref();
   }
 
-  private stopWatching(): void {
+  protected stopWatching(): void {
     if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
     this.pollTimer = undefined;
     if (this.rewatchTimer !== undefined) clearTimeout(this.rewatchTimer);
@@ -280,7 +258,7 @@ export class RadosConfigStore implements ConfigStore {
     void h?.close();
   }
 
-  private async check(fromPoll: boolean): Promise<void> {
+  protected async check(fromPoll: boolean): Promise<void> {
     if (this.watchers.size === 0 || this.closed) return;
     try {
       if (fromPoll) {

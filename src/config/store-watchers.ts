@@ -2,8 +2,9 @@
  * The bookkeeping every ConfigStore shares: watch() callbacks that hear of each new epoch
  * once (each with its own copy of the document), a single-flight "check for a new document"
  * that coalesces triggers arriving while one runs, and the in-process queue that serialises
- * update()s.
+ * update()s. WatchedConfigStore puts them together for the file and RADOS stores.
  */
+import { GatewayError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { GatewayConfig } from './schema.js';
 
@@ -98,5 +99,50 @@ export class SerialQueue {
   /** Resolves when everything queued so far has settled. */
   async drain(): Promise<void> {
     await this.tail;
+  }
+}
+
+/**
+ * What the file and RADOS config stores have in common: the update() queue, the watchers and
+ * their single-flight check, watch(), close() and the closed guard. A store supplies how to
+ * read its document, how to notice changes (start/stopWatching) and what a check does.
+ */
+export abstract class WatchedConfigStore {
+  protected readonly queue = new SerialQueue();
+  protected readonly watchers: ConfigWatchers;
+  protected readonly checker: SingleFlight;
+  protected closed = false;
+
+  constructor(protected readonly log: Logger | undefined) {
+    this.watchers = new ConfigWatchers(log);
+    this.checker = new SingleFlight((fromPoll) => this.check(fromPoll), () => this.watchers.size > 0);
+  }
+
+  /** For messages: where the document lives. */
+  protected abstract get where(): string;
+  /** Reads + parses + migrates; undefined when the document was never written. */
+  protected abstract readDoc(): Promise<{ doc: GatewayConfig; changed: boolean } | undefined>;
+  protected abstract startWatching(): void;
+  protected abstract stopWatching(): void;
+  /** Looks for a new document and delivers it to the watchers. */
+  protected abstract check(fromPoll: boolean): Promise<void>;
+
+  watch(onChange: (doc: GatewayConfig) => void): () => void {
+    this.assertOpen();
+    // Learn the current epoch without calling back: only changes are reported.
+    const stop = this.watchers.add(onChange, this.readDoc().then((got) => got?.doc.epoch), () => this.stopWatching());
+    this.startWatching();
+    return stop;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.watchers.clear();
+    this.stopWatching();
+    await this.queue.drain();
+  }
+
+  protected assertOpen(): void {
+    if (this.closed) throw new GatewayError('ERR_CONFIG_CLOSED', `config store ${this.where} is closed`);
   }
 }
