@@ -223,18 +223,7 @@ export class Framer {
         const first = this.chunks[0] as Buffer;
         const h = this.head;
         const dest = this.dest;
-        if (dest !== undefined) {
-          // Straight into the caller's buffer: one copy from the socket chunks, however many.
-          this.consumeInto(dest);
-          data = dest;
-          if (checkDigest) {
-            want = crc32c(data);
-            if (pad !== 0) want = crc32c(this.consume(pad), want);
-            digest = this.readU32LE();
-          } else if (pad !== 0) {
-            this.skip(pad);
-          }
-        } else if (first.length - h >= this.need) {
+        if (dest === undefined && first.length - h >= this.need) {
           // Whole payload in one chunk: one view, pad and digest read in place.
           data = first.subarray(h, h + dsl);
           if (checkDigest) {
@@ -243,7 +232,13 @@ export class Framer {
           }
           this.skip(this.need);
         } else {
-          data = this.consume(dsl); // spans chunks: one exact-size copy
+          if (dest !== undefined) {
+            // Straight into the caller's buffer: one copy from the socket chunks, however many.
+            this.consumeInto(dest);
+            data = dest;
+          } else {
+            data = this.consume(dsl); // spans chunks: one exact-size copy
+          }
           if (checkDigest) {
             want = crc32c(data);
             if (pad !== 0) want = crc32c(this.consume(pad), want);
