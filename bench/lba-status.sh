@@ -16,38 +16,22 @@ MAP_TIMEOUT=${MAP_TIMEOUT:-900}
 IQN=iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw
 QEMU_INITIATOR=iqn.2008-11.org.linux-kvm
 lib() { timeout 60 node "$ROOT/bench/lib.mjs" "$@"; }
+. "$ROOT/bench/common.sh"
 [[ -f dist/src/main.js ]] || { echo "dist/src/main.js missing: npm run build" >&2; exit 3; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/igw-lbastatus.XXXXXX")
 OURS_PID='' TGT_PID='' TGT_CTL=''
 cleanup() {
   set +e
-  if [[ -n "$OURS_PID" ]] && kill -0 "$OURS_PID" 2>/dev/null; then
-    kill -TERM "$OURS_PID"
-    for _ in $(seq 100); do kill -0 "$OURS_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$OURS_PID" 2>/dev/null && kill -KILL "$OURS_PID"
-  fi
+  stop_pid "$OURS_PID"
   [[ -n "$TGT_PID" ]] && bash "$ROOT/scripts/tgt-stop.sh" "$TGT_PID" "$TGT_CTL" >/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-api_port=$(lib freeport); iscsi_port=$(lib freeport)
-mkdir -p "$WORK/ours/data"
-cat >"$WORK/ours/iscsi-gateway.cfg" <<EOC
-[config]
-api_host = 127.0.0.1
-api_port = $api_port
-api_secure = false
-trusted_ip_list = 127.0.0.1
-data_dir = $WORK/ours/data
-iscsi_port = $iscsi_port
-gateway_name = bench-gw
-EOC
-setsid node "$ROOT/dist/src/main.js" --config "$WORK/ours/iscsi-gateway.cfg" >"$WORK/ours/daemon.log" 2>&1 </dev/null &
-OURS_PID=$!
-lib wait-ping "$api_port" 30 || { tail -20 "$WORK/ours/daemon.log" >&2; exit 1; }
+start_gateway "$WORK/ours" "$ROOT/dist"
+OURS_PID=$GW_PID api_port=$GW_API_PORT iscsi_port=$GW_ISCSI_PORT
 lib lun "$api_port" thin "$SIZE" >/dev/null
 
 TGT_CTL=$(( 2000 + RANDOM % 30000 ))

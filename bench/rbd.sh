@@ -23,6 +23,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 IQN=iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw
 QEMU_INITIATOR=iqn.2008-11.org.linux-kvm
 lib() { timeout 60 node "$ROOT/bench/lib.mjs" "$@"; }
+. "$ROOT/bench/common.sh"
 
 # name | unit | qemu-img bench count | qemu-img bench arguments | rbd bench arguments
 CASES=(
@@ -42,11 +43,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/igw-bench-rbd.XXXXXX")
 GW_PID=''
 cleanup() {
   set +e
-  if [[ -n "$GW_PID" ]] && kill -0 "$GW_PID" 2>/dev/null; then
-    kill -TERM "$GW_PID"
-    for _ in $(seq 100); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$GW_PID" 2>/dev/null && kill -KILL "$GW_PID"
-  fi
+  stop_pid "$GW_PID"
   bash "$ROOT/scripts/ceph-mini-stop.sh" "$WORK/ceph" >/dev/null 2>&1
   rm -rf "$WORK"
 }
@@ -57,25 +54,8 @@ CONF=$(CEPH_MINI_MGR=0 timeout 180 bash "$ROOT/scripts/ceph-mini-start.sh" "$WOR
   { cat "$WORK/ceph-start.log" >&2; exit 1; }
 rbdc() { timeout "$RUN_TIMEOUT" rbd --conf "$CONF" "$@"; }
 
-api_port=$(lib freeport); iscsi_port=$(lib freeport)
-cat >"$WORK/iscsi-gateway.cfg" <<EOF
-[config]
-api_host = 127.0.0.1
-api_port = $api_port
-api_user = admin
-api_password = admin
-api_secure = false
-minimum_gateways = 1
-trusted_ip_list = 127.0.0.1
-backstore = rbd
-ceph_config_dir = $WORK/ceph
-data_dir = $WORK/data
-iscsi_port = $iscsi_port
-gateway_name = bench-gw
-EOF
-setsid node ${NODE_FLAGS:-} dist/src/main.js --config "$WORK/iscsi-gateway.cfg" >"$WORK/daemon.log" 2>&1 </dev/null &
-GW_PID=$!
-lib wait-ping "$api_port" 60 || { tail -20 "$WORK/daemon.log" >&2; exit 1; }
+start_gateway "$WORK" "$ROOT/dist" 'backstore = rbd' "ceph_config_dir = $WORK/ceph"
+api_port=$GW_API_PORT iscsi_port=$GW_ISCSI_PORT
 lib lun "$api_port" bench "$SIZE" >/dev/null
 URL="iscsi://127.0.0.1:$iscsi_port/$IQN/0"
 

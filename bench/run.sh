@@ -24,6 +24,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 IQN=iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw
 QEMU_INITIATOR=iqn.2008-11.org.linux-kvm   # qemu-img's initiator name (no VM name/uuid)
 lib() { timeout 60 node "$ROOT/bench/lib.mjs" "$@"; }
+. "$ROOT/bench/common.sh"
 
 # name | unit | count | qemu-img bench arguments (exact commands: iscsi-peers-and-clients.md §6)
 ALL_CASES=(
@@ -44,13 +45,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/igw-bench.XXXXXX")
 OURS_PID='' BASE_PID='' TGT_PID='' TGT_CTL=''
 cleanup() {
   set +e
-  for p in $OURS_PID $BASE_PID; do
-    if kill -0 "$p" 2>/dev/null; then
-      kill -TERM "$p"
-      for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$p" 2>/dev/null && kill -KILL "$p"
-    fi
-  done
+  stop_pid $OURS_PID $BASE_PID
   [[ -n "$TGT_PID" ]] && bash "$ROOT/scripts/tgt-stop.sh" "$TGT_PID" "$TGT_CTL" >/dev/null
   rm -rf "$WORK"
 }
@@ -64,27 +59,9 @@ for target in $TARGETS; do
       dist=$ROOT/dist
       [[ "$target" == base ]] && dist=${BASE_DIST:?BASE_DIST=<a copy of dist/ (with package.json, node_modules link)>}
       [[ -f "$dist/src/main.js" ]] || { echo "$dist/src/main.js missing (run tsc; or TARGETS=tgt)" >&2; exit 3; }
-      api_port=$(lib freeport); iscsi_port=$(lib freeport)
-      mkdir -p "$WORK/$target/data"
-      cat >"$WORK/$target/iscsi-gateway.cfg" <<EOF
-[config]
-api_host = 127.0.0.1
-api_port = $api_port
-api_user = admin
-api_password = admin
-api_secure = false
-minimum_gateways = 1
-trusted_ip_list = 127.0.0.1
-backstore = file
-data_dir = $WORK/$target/data
-iscsi_port = $iscsi_port
-gateway_name = bench-gw
-EOF
-      # shellcheck disable=SC2086
-      setsid node ${NODE_FLAGS:-} "$dist/src/main.js" --config "$WORK/$target/iscsi-gateway.cfg" >"$WORK/$target/daemon.log" 2>&1 </dev/null &
-      pid=$!
-      if [[ "$target" == ours ]]; then OURS_PID=$pid; else BASE_PID=$pid; fi
-      lib wait-ping "$api_port" 30 || { tail -20 "$WORK/$target/daemon.log" >&2; exit 1; }
+      start_gateway "$WORK/$target" "$dist" 'backstore = file'
+      if [[ "$target" == ours ]]; then OURS_PID=$GW_PID; else BASE_PID=$GW_PID; fi
+      api_port=$GW_API_PORT iscsi_port=$GW_ISCSI_PORT pid=$GW_PID
       lib lun "$api_port" bench "$SIZE" >/dev/null
       URL[$target]="iscsi://127.0.0.1:$iscsi_port/$IQN/0"
       PID[$target]=$pid
