@@ -26,10 +26,18 @@ function poolView(s: PoolStats, images: string[]): PoolView {
 export function clusterRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { backstore, settings } = ctx.deps;
   app.get('/api/cluster', { config: { doc: 'Storage cluster view for gwcli /cluster: name, health, pools (replication, commit, used), topology\n(not in rbd-target-api: upstream gwcli asks librados directly)' } }, async () => {
-    const [info, pools] = await Promise.all([
-      backstore.clusterInfo?.() ?? Promise.resolve<ClusterInfo>({ health: 'HEALTH_OK', checks: [], topology: {} }),
-      backstore.listPools(),
-    ]);
+    let info: ClusterInfo;
+    let pools: string[];
+    try {
+      [info, pools] = await Promise.all([
+        backstore.clusterInfo?.() ?? Promise.resolve<ClusterInfo>({ health: 'HEALTH_OK', checks: [], topology: {} }),
+        backstore.listPools(),
+      ]);
+    } catch (err) {
+      // The storage does not answer: that is its health, not an API failure.
+      const why = err instanceof Error ? err.message : String(err);
+      return { name: settings.cluster_name, backstore: backstore.kind, health: 'HEALTH_ERR', checks: [`storage unreachable: ${why}`], topology: {}, pools: [] };
+    }
     const stats: PoolView[] = [];
     const checks = [...info.checks];
     for (const pool of pools) {

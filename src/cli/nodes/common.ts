@@ -1,6 +1,6 @@
 import type { ChapAuth } from '../../config/schema.js';
 import type { TreeState } from '../state.js';
-import { UsageError, bindArgs, formatInfo, humanSize, type Command, type CommandContext, type ParamSpec, type ParsedArgs, type UiNode } from '../tree.js';
+import { UsageError, bindArgs, formatInfo, humanSize, type Command, type CommandContext, type ParamSpec, type ParsedArgs } from '../tree.js';
 
 export function sizeOf(state: TreeState, id: string): number | undefined {
   return state.disks[id]?.size;
@@ -111,8 +111,7 @@ export function enc(s: string): string {
 }
 
 /** pool/image ids of the disks defined in the config (completion values). */
-export function diskIds(node: UiNode, state: TreeState): string[] {
-  void node;
+export function diskIds(state: TreeState): string[] {
   return Object.keys(state.config.disks).sort();
 }
 

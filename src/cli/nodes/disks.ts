@@ -119,7 +119,7 @@ export function disksNode(state: TreeState): UiNode {
     const p = node.add(new UiNode(pool, () => `${pool} (${totalText(state, inPool)})`));
     for (const id of inPool) p.add(imageNode(state, id));
   }
-  const idParam = { name: 'image_id', required: true, values: () => diskIds(node, state) };
+  const idParam = { name: 'image_id', required: true, values: () => diskIds(state) };
   /** `pool/image` as the first positional argument → pool and image. */
   const shortForm = (cmd: Command, args: ParsedArgs): ParsedArgs => {
     if (!args.positional[0]?.includes('/')) return args;

@@ -149,7 +149,7 @@ function targetNode(state: TreeState, iqn: string, t: TargetEntry): UiNode {
     dn.add(new UiNode(id, () => `Owner: ${state.config.disks[id]?.owner ?? ''}, Lun: ${ref.lun_id}`)).command(infoCommand('Show the disk.', () => diskInfo(state, id)));
   }
   dn.command(
-    simple('add', [{ name: 'disk', required: true, values: () => diskIds(dn, state).filter((id) => !(id in (t.disks ?? {}))) }, { name: 'lun_id' }], '<pool/image> [lun_id]', 'Map a disk to the target (PUT /api/targetlun); lun_id defaults to the lowest free one.', async (a, ctx) => {
+    simple('add', [{ name: 'disk', required: true, values: () => diskIds(state).filter((id) => !(id in (t.disks ?? {}))) }, { name: 'lun_id' }], '<pool/image> [lun_id]', 'Map a disk to the target (PUT /api/targetlun); lun_id defaults to the lowest free one.', async (a, ctx) => {
       const form: Record<string, string> = { disk: a['disk']! };
       if (a['lun_id'] !== undefined) form['lun_id'] = a['lun_id'];
       await ctx.api.put(`/api/targetlun/${enc(iqn)}`, form);
@@ -296,7 +296,7 @@ function groupNode(state: TreeState, iqn: string, t: TargetEntry, g: string): Ui
   };
   const disk: Command = {
     name: 'disk',
-    params: [{ name: 'action', required: true, values: () => ['add', 'remove'] }, { name: 'disk', required: true, values: () => diskIds(node, state) }],
+    params: [{ name: 'action', required: true, values: () => ['add', 'remove'] }, { name: 'disk', required: true, values: () => diskIds(state) }],
     syntax: 'add|remove <pool/image>',
     description: 'Give the group a disk (mapped to the target first if needed) or take it away; every member sees the group\'s disks.',
     run: async (_n, args, ctx) => {
@@ -340,7 +340,7 @@ function clientNode(state: TreeState, iqn: string, t: TargetEntry, c: string): U
   };
   const disk: Command = {
     name: 'disk',
-    params: [{ name: 'action', required: true, values: () => ['add', 'remove'] }, { name: 'disk', required: true, values: () => diskIds(node, state) }, { name: 'size' }],
+    params: [{ name: 'action', required: true, values: () => ['add', 'remove'] }, { name: 'disk', required: true, values: () => diskIds(state) }, { name: 'size' }],
     syntax: 'add|remove <pool/image> [size=<n>{M,G,T}]',
     description: 'Give the client a disk (created if unknown and size given, mapped to the target if needed) or take it away (PUT/DELETE /api/clientlun).',
     run: async (_n, args, ctx) => {

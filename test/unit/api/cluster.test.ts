@@ -65,3 +65,19 @@ test('GET /api/cluster: a provider health, EC pools, and a pool that fails to st
     await h.close();
   }
 });
+
+test('GET /api/cluster: storage that does not answer is HEALTH_ERR with the reason, not a 500', async () => {
+  const mem = new MemoryProvider({ pools: ['rbd'] });
+  const provider: BackstoreProvider = Object.assign(Object.create(mem) as MemoryProvider, {
+    clusterInfo: (): Promise<ClusterInfo> => Promise.reject(new Error('mon command timed out')),
+  });
+  const h = makeHarness({ backstore: provider });
+  try {
+    const r = await h.call('GET', '/api/cluster');
+    assert.equal(r.statusCode, 200);
+    const v = r.json<View>();
+    assert.deepEqual([v.health, v.checks, v.pools], ['HEALTH_ERR', ['storage unreachable: mon command timed out'], []]);
+  } finally {
+    await h.close();
+  }
+});
