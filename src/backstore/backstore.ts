@@ -112,7 +112,9 @@ export type BackstoreErrorCode =
   | 'ERR_BACKSTORE_IN_USE'
   | 'ERR_BACKSTORE_INVALID'
   | 'ERR_BACKSTORE_NOT_SUPPORTED'
-  | 'ERR_BACKSTORE_TIMEOUT';
+  | 'ERR_BACKSTORE_TIMEOUT'
+  /** The write needs the image's exclusive lock, which this client does not hold (or lost: blocklisted). */
+  | 'ERR_BACKSTORE_LOCK_LOST';
 
 export class BackstoreError extends GatewayError {
   /** Which direction failed, so the SCSI layer can pick MEDIUM ERROR (read) or WRITE ERROR (write). */

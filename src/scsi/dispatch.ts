@@ -163,6 +163,9 @@ export function errorToResult(err: unknown, format: SenseFormat, writeCommand: b
   if (err instanceof GatewayError && err.code.startsWith('ERR_BACKSTORE_')) {
     // LIO: a backend timeout is retryable; tcmu-runner answers NOT READY / BUSY during failover.
     if (err.code === 'ERR_BACKSTORE_TIMEOUT') return checkCondition('NOT_READY_CAUSE_NOT_REPORTABLE', {}, format);
+    // Another gateway holds the image's lock, or this one was fenced (blocklisted): never a medium
+    // error (Windows and ESXi take that for a damaged disk); the initiator retries on the AO path.
+    if (err.code === 'ERR_BACKSTORE_LOCK_LOST') return checkCondition('ALUA_TRANSITION', {}, format);
     const op = (err as GatewayError & { op?: string }).op;
     const isWrite = op === 'write' || (op !== 'read' && writeCommand);
     return checkCondition(isWrite ? 'WRITE_ERROR' : 'UNRECOVERED_READ_ERROR', {}, format);
@@ -279,11 +282,20 @@ function gates(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, port: PortContex
 export async function executeCommand(prepared: PreparedCommand): Promise<ScsiResult> {
   const state = prepared.state as ExecContext | NoLunState;
   if ('noLun' in state) return { kind: 'result', status: ScsiStatus.GOOD, dataIn: state.data };
+  const arbiter = state.entry.write === true ? state.lu.writeArbiter : undefined;
+  if (arbiter !== undefined) {
+    // As late as possible (after Data-Out): a gateway that lost its lease or lock must not apply it.
+    let refused = arbiter.begin();
+    if (refused instanceof Promise) refused = await refused.catch(() => 'ALUA_TRANSITION' as const);
+    if (refused !== undefined) return checkCondition(refused, {}, state.lu.senseFormat);
+  }
   try {
     let r = state.entry.execute(state);
     if (r instanceof Promise) r = await r;
     return toResult(r, state.p.dataInLength);
   } catch (err) {
     return errorToResult(err, state.lu.senseFormat, state.entry.write === true, state.entry.name);
+  } finally {
+    arbiter?.end();
   }
 }

@@ -48,6 +48,20 @@ export interface LogicalUnitOptions {
   maxCompareAndWriteBlocks?: number;
   /** Physical block (allocation unit) in bytes for READ CAPACITY(16) / unmap granularity; the block size by default. */
   physicalBlockSize?: number;
+  /** Decides whether medium changes may run here now (HA: exclusive lock, lease). Absent: always. */
+  writeArbiter?: WriteArbiter;
+}
+
+/**
+ * Arbiter of medium changes when several gateways export the LU (gateway/ha): before a command
+ * that changes the medium runs, `begin()` answers undefined (go on), a sense reason (refuse it,
+ * e.g. ALUA_TRANSITION while the image's exclusive lock moves to this gateway), or a promise of
+ * either (the command waits for a short transition). Every granted begin() is followed by one
+ * end() once the command has finished, so the arbiter knows when in-flight writes have drained.
+ */
+export interface WriteArbiter {
+  begin(): SenseReason | undefined | Promise<SenseReason | undefined>;
+  end(): void;
 }
 
 /** The PR engine as the dispatcher uses it (src/scsi/reservations.ts implements it). */
@@ -92,6 +106,8 @@ export class LogicalUnit {
   readonly maxUnmapDescriptors: number;
   readonly maxCompareAndWriteBlocks: number;
   readonly aluaGroups: () => AluaGroup[];
+  /** @internal consulted by dispatch before every medium change. */
+  readonly writeArbiter: WriteArbiter | undefined;
   /** @internal per-nexus unit attention queues. */
   readonly ua = new UnitAttentions();
   /** @internal persistent reservations and RESERVE(6), as the dispatcher calls them. */
@@ -128,6 +144,7 @@ export class LogicalUnit {
     this.maxUnmapDescriptors = opts.maxUnmapDescriptors ?? 256;
     this.maxCompareAndWriteBlocks = Math.min(255, opts.maxCompareAndWriteBlocks ?? 128);
     this.aluaGroups = opts.aluaGroups;
+    this.writeArbiter = opts.writeArbiter;
     this.mode = { dSense: false, swp: false, wce: opts.writeCache ?? true };
     const prOpts: ConstructorParameters<typeof Reservations>[0] = {
       establishUa: (nexusKey: string, reason: SenseReason) => this.ua.establish(nexusKey, reason),
