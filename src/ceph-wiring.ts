@@ -13,6 +13,7 @@ import { FileConfigStore } from './config/store-file.js';
 import { RadosConfigStore } from './config/store-rados.js';
 import type { ConfigStore } from './config/store.js';
 import type { RadosCluster } from './backstore/rbd/rados.js';
+import { FileBoard, RadosBoard, type Board } from './gateway/ha/board.js';
 import type { Logger } from './util/log.js';
 
 class NeedMonKey extends Error {
@@ -72,14 +73,28 @@ export async function loadSettingsWithMon(opts: LoadSettingsOptions): Promise<Lo
   }
 }
 
+export interface OpenedConfigStore {
+  store: ConfigStore;
+  /** The group's HA membership board, beside the document. */
+  board: (members: () => string[]) => Board;
+  /** Removes an OSD blocklist entry (Ceph; absent on the file store). */
+  unblocklist?: (address: string) => Promise<void>;
+  close(): Promise<void>;
+}
+
 /** The config store of `config_store`, and what to close with it. */
-export async function openConfigStore(settings: Settings, log: Logger): Promise<{ store: ConfigStore; close(): Promise<void> }> {
+export async function openConfigStore(settings: Settings, log: Logger): Promise<OpenedConfigStore> {
   if (settings.config_store === 'rados') {
     const cluster = await connectRados(settings);
     const store = new RadosConfigStore({ rados: cluster, pool: settings.pool, object: settings.gateway_conf, logger: log.child({ component: 'config' }) });
     log.info({ config: `rados://${settings.pool}/${settings.gateway_conf}` }, 'config store ready');
     return {
       store,
+      board: (members) => new RadosBoard(cluster, settings.pool, settings.gateway_conf, members),
+      unblocklist: async (addr) => {
+        const r = await cluster.monCommand({ prefix: 'osd blocklist', blocklistop: 'rm', addr });
+        if (r.rc === 0) log.info({ addr }, "removed this gateway's previous client from the OSD blocklist");
+      },
       close: async () => {
         await store.close();
         await cluster.shutdown();
@@ -87,5 +102,5 @@ export async function openConfigStore(settings: Settings, log: Logger): Promise<
     };
   }
   const store = new FileConfigStore({ path: join(settings.data_dir, settings.gateway_conf) });
-  return { store, close: () => store.close() };
+  return { store, board: () => new FileBoard(join(settings.data_dir, '.state', 'ha')), close: () => store.close() };
 }

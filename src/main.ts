@@ -102,8 +102,19 @@ async function main(): Promise<void> {
 
   try {
     const backstore = await createBackstoreProvider(settings, log);
-    const { store } = await openConfigStore(settings, log);
-    gateway = new Gateway({ settings, store, backstore, logger: log });
+    const { store, board, unblocklist } = await openConfigStore(settings, log);
+    // Ceph: image locks name their owner by the data client's address.
+    const ceph = backstore as { cluster?: { address(): string }; reconnect?: () => Promise<void> };
+    gateway = new Gateway({
+      settings,
+      store,
+      backstore,
+      logger: log,
+      board: board(() => gateway?.memberNames() ?? []),
+      ...(ceph.cluster !== undefined ? { dataAddress: () => ceph.cluster?.address() } : {}),
+      ...(ceph.reconnect !== undefined ? { rejoin: () => ceph.reconnect?.() ?? Promise.resolve() } : {}),
+      ...(unblocklist !== undefined ? { unblocklist } : {}),
+    });
     await gateway.start();
     api = buildApi({ settings, store, backstore, status: gateway, logger: log.child({ component: 'api' }) });
     const host = settings.api_host === '::' || settings.api_host === '' ? '::' : settings.api_host;

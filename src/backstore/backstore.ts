@@ -42,6 +42,33 @@ export interface BackingStore {
   /** Grows (or shrinks) the store. */
   resize(sizeBytes: number): Promise<void>;
   close(): Promise<void>;
+  /** The store's cluster-wide exclusive write lock (RBD exclusive-lock), when it has one. */
+  readonly exclusiveLock?: ExclusiveLock | undefined;
+}
+
+/**
+ * A cluster-wide single-writer lock on the store (RBD's exclusive lock), driven by the HA
+ * layer (gateway/ha) once it calls manage(): from then on writes never take the lock
+ * themselves; a write without it fails with ERR_BACKSTORE_LOCK_LOST.
+ */
+export interface ExclusiveLock {
+  /** This client's address as lock owners are named (the librados instance address). */
+  readonly clientAddress: string;
+  /**
+   * Hands the lock to the caller: no implicit acquisition on write from now on. `onLost` runs
+   * when a write finds the lock gone, with `fenced` when this client was blocklisted (every
+   * operation fails until the provider reconnects).
+   */
+  manage(onLost: (fenced: boolean) => void): void;
+  /** Whether this client holds the lock (as last seen: acquire, release, a lost-lock error). */
+  held(): boolean;
+  /** Addresses of the lock's current owners ([] when free). */
+  owners(): Promise<string[]>;
+  acquire(): Promise<void>;
+  /** Releases the lock (after the caller drained its writes). */
+  release(): Promise<void>;
+  /** Breaks `owner`'s lock: the owner's client is blocklisted first, so a stale write of it cannot land. */
+  breakLock(owner: string): Promise<void>;
 }
 
 export interface PoolStats {

@@ -45,6 +45,8 @@ export interface Settings {
   iscsi_port: number;
   /** This gateway's name in the config document; default: this host's FQDN. */
   gateway_name: string;
+  /** HA heartbeat lease (ms): peers declare this gateway dead after it; it fences itself at 3/4 of it. */
+  ha_lease_ms: number;
   // [target]: cluster-wide defaults of the target and disk controls
   target_defaults: Record<string, number | boolean>;
   disk_defaults: Record<string, number | boolean>;

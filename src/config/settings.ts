@@ -81,6 +81,10 @@ const CONFIG_KEYS: Readonly<Record<string, SysDef>> = {
   gateway_name: { type: 'str', def: '' },
   api_cert: { type: 'str', def: '' },
   api_key: { type: 'str', def: '' },
+  // A peer gateway whose heartbeat has not moved for this long is dead: its image locks are
+  // broken (its client blocklisted) and its LUNs move; a gateway that could not renew its own
+  // heartbeat within 3/4 of it stops writing (self-fencing).
+  ha_lease_ms: { type: 'int', min: 500, max: 60000, def: 3000 },
 };
 
 /** [device_status]: TCMU_DEV_STATUS_SETTINGS (the "threshhold" spelling is upstream's). */
@@ -466,6 +470,7 @@ function buildSettings(
     config_store: values.config_store as 'file' | 'rados',
     iscsi_port: values.iscsi_port as number,
     gateway_name: gatewayName,
+    ha_lease_ms: values.ha_lease_ms as number,
     target_defaults: targetDefaults,
     disk_defaults: diskDefaults,
     lock_lost_cnt_threshhold: values.lock_lost_cnt_threshhold as number,

@@ -15,10 +15,12 @@ import { IscsiServer } from '../iscsi/server.js';
 import type { Nexus, ScsiPort } from '../scsi/command.js';
 import { createScsiPort, notifyLunMapChanged, type LunMap } from '../scsi/device-server.js';
 import { setInternalErrorLogger } from '../scsi/dispatch.js';
-import { LogicalUnit, type AluaGroup } from '../scsi/logical-unit.js';
+import { LogicalUnit } from '../scsi/logical-unit.js';
 import type { Logger } from '../util/log.js';
 import { desiredState, findClient, lunMapFor, type DesiredDisk } from './desired.js';
 import { GatewayIscsiRegistry } from './iscsi-registry.js';
+import type { Board } from './ha/board.js';
+import { HaCoordinator } from './ha/coordinator.js';
 import { FileSharedPrStore } from './pr-store.js';
 import type { GatewayStatus, SessionInfo } from './status.js';
 
@@ -44,6 +46,14 @@ export interface GatewayOptions {
   store: ConfigStore;
   backstore: BackstoreProvider;
   logger: Logger;
+  /** The group's membership board (gateway/ha/board.ts), next to the config document. */
+  board: Board;
+  /** Ceph: the data-path client's address (how image locks name their owner). */
+  dataAddress?: () => string | undefined;
+  /** Ceph: removes a blocklist entry (this gateway's previous process). */
+  unblocklist?: (address: string) => Promise<void>;
+  /** Ceph: a new data client after this one was blocklisted. */
+  rejoin?: () => Promise<void>;
 }
 
 export class Gateway implements GatewayStatus {
@@ -64,6 +74,9 @@ export class Gateway implements GatewayStatus {
   /** Pending retry of portals or disks that could not be brought up (address not yet there, port busy, image missing). */
   #retryTimer: NodeJS.Timeout | undefined;
   readonly #singleGatewayWarned = new Set<string>();
+  readonly #ha: HaCoordinator;
+  /** The document being applied (LUs open before #doc switches to it). */
+  #applying: GatewayConfig | undefined;
 
   constructor(opts: GatewayOptions) {
     this.#settings = opts.settings;
@@ -81,6 +94,26 @@ export class Gateway implements GatewayStatus {
     const scsiLog = opts.logger.child({ component: 'scsi' });
     setInternalErrorLogger((err, command) => scsiLog.error({ err, command }, 'internal error in a SCSI command'));
     this.#iscsi = new IscsiServer({ registry, logger: opts.logger.child({ component: 'iscsi' }) });
+    this.#ha = new HaCoordinator({
+      gatewayName: this.gatewayName,
+      board: opts.board,
+      leaseMs: opts.settings.ha_lease_ms,
+      doc: () => this.#applying ?? this.#doc,
+      log: opts.logger.child({ component: 'ha' }),
+      ...(opts.dataAddress !== undefined ? { dataAddress: opts.dataAddress } : {}),
+      ...(opts.unblocklist !== undefined ? { unblocklist: opts.unblocklist } : {}),
+      ...(opts.rejoin !== undefined ? { rejoin: opts.rejoin } : {}),
+      onAluaChanged: (diskId) => this.#luns.get(diskId)?.lu.aluaChanged(),
+      onFenced: () => {
+        const dropped = this.#iscsi.dropSessions(() => true);
+        if (dropped > 0) this.#log.warn({ dropped }, 'sessions dropped: this gateway was fenced');
+      },
+    });
+  }
+
+  /** Lock acquisitions and hand-overs by this gateway since start (HA). */
+  get lockTransitions(): number {
+    return this.#ha.transitions;
   }
 
   #currentDoc(): GatewayConfig {
@@ -90,6 +123,7 @@ export class Gateway implements GatewayStatus {
 
   /** Loads the document, applies it, then follows every change. */
   async start(): Promise<void> {
+    await this.#ha.start();
     const doc = await this.#store.load();
     await this.#apply(doc);
     this.#stopWatch = this.#store.watch((d) => {
@@ -123,11 +157,14 @@ export class Gateway implements GatewayStatus {
   }
 
   async #apply(doc: GatewayConfig): Promise<void> {
+    this.#applying = doc;
     try {
       await this.#applyUnsafe(doc);
     } catch (err) {
       // A reconcile never takes the gateway down: log and keep serving what runs.
       this.#log.error({ err }, 'reconcile failed');
+    } finally {
+      this.#applying = undefined;
     }
   }
 
@@ -161,9 +198,8 @@ export class Gateway implements GatewayStatus {
       if (running === undefined) {
         if (!(await this.#openLun(disk))) incomplete = true;
       } else {
-        const ownerChanged = running.disk.owner !== disk.owner || JSON.stringify(running.disk.groups) !== JSON.stringify(disk.groups);
         running.disk = disk;
-        if (ownerChanged) running.lu.aluaChanged();
+        this.#ha.update(disk); // ALUA follows the owner preference, the portals and the cluster
         await this.#checkSize(running);
       }
     }
@@ -184,6 +220,7 @@ export class Gateway implements GatewayStatus {
     for (const [id, running] of this.#luns) {
       if (!want.disks.has(id)) {
         this.#luns.delete(id);
+        await this.#ha.detach(id);
         await running.lu.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing logical unit failed'));
         await running.store.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing backstore failed'));
         this.#log.info({ disk: id }, 'logical unit removed');
@@ -230,13 +267,15 @@ export class Gateway implements GatewayStatus {
       name: disk.id,
       backstore: store,
       wwn: disk.wwn,
-      aluaGroups: () => this.#aluaGroups(disk.id),
+      aluaGroups: () => this.#ha.groups(disk.id),
+      writeArbiter: this.#ha.attach(disk, store.exclusiveLock),
       sharedPr: new FileSharedPrStore({ dir: prDir, diskId: disk.id }),
     });
     try {
       await lu.open();
     } catch (err) {
       this.#log.error({ err, disk: disk.id }, 'cannot open logical unit; LUN not exported');
+      await this.#ha.detach(disk.id);
       await lu.close().catch(() => undefined);
       await store.close().catch(() => undefined);
       return false;
@@ -253,11 +292,6 @@ export class Gateway implements GatewayStatus {
       running.lu.capacityChanged();
       this.#log.info({ disk: running.disk.id, sizeBytes: size }, 'capacity changed');
     }
-  }
-
-  /** Called on every command by the ALUA gate: returns the groups computed at reconcile, no copies. */
-  #aluaGroups(diskId: string): AluaGroup[] {
-    return this.#luns.get(diskId)?.disk.groups ?? [];
   }
 
   #lunMap(target: string, initiator: string): Map<number, LogicalUnit> {
@@ -343,16 +377,28 @@ export class Gateway implements GatewayStatus {
     return out;
   }
 
+  /** Every gateway of the targets this one knows of (the HA board's members). */
+  memberNames(): string[] {
+    const names = new Set<string>([this.gatewayName]);
+    for (const t of Object.values((this.#applying ?? this.#doc)?.targets ?? {})) for (const g of Object.keys(t.portals)) names.add(g);
+    return [...names];
+  }
+
   /** Names of the disks whose logical unit is running here (for status and metrics). */
   runningDisks(): string[] {
     return [...this.#luns.keys()];
   }
 
+  /**
+   * Stops the gateway. Planned maintenance first: every LUN is handed to a peer (its lock
+   * released, the peer AO) before the portals close, so initiators move without an error.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#stopWatch?.();
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     await this.#reconciling.catch(() => undefined);
+    await this.#ha.leave().catch((err: unknown) => this.#log.warn({ err }, 'handing the LUNs over failed'));
     await this.#iscsi.close();
     for (const [id, running] of this.#luns) {
       await running.lu.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing logical unit failed'));
@@ -360,5 +406,6 @@ export class Gateway implements GatewayStatus {
     }
     this.#luns.clear();
     this.#portals.clear();
+    await this.#ha.stop();
   }
 }

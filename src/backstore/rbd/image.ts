@@ -13,7 +13,7 @@
  * referenced in `pending` until their completion is reaped.
  */
 import * as net from 'node:net';
-import { BackstoreError, type AllocationExtent, type BackingStore } from '../backstore.js';
+import { BackstoreError, type AllocationExtent, type BackingStore, type ExclusiveLock } from '../backstore.js';
 import {
   callAsync,
   errnoName,
@@ -45,11 +45,15 @@ interface Pending {
 const POLL_BATCH = 256;
 /** Errors after which the exclusive lock is taken again on the next write. */
 const LOCK_LOST = new Set([-30 /* EROFS */, -108 /* ESHUTDOWN (blocklisted) */, -125 /* ECANCELED */]);
+/** librados answers every operation of a blocklisted client with this (ESHUTDOWN). */
+const BLOCKLISTED = -108;
 
 export class RbdImage implements BackingStore {
   readonly name: string;
   private readonly b: Bindings;
-  private readonly image: Ptr;
+  private image: Ptr;
+  /** The image name inside its pool (re-open after a reconnect). */
+  private readonly imageName: string;
   /** Runs once after close() (the provider forgets the handle). */
   onClose: (() => void) | undefined;
   private size: number;
@@ -57,11 +61,14 @@ export class RbdImage implements BackingStore {
   private readonly compOut = new BigUint64Array(1);
   private readonly events = new BigUint64Array(POLL_BATCH);
   private readonly socket: net.Socket;
-  private readonly identity: LockIdentity | undefined;
+  private identity: LockIdentity | undefined;
   private readonly writeFd: number;
   private closed = false;
   private lockOwned = false;
   private locking: Promise<void> | undefined;
+  /** Set once the HA layer drives the lock (ExclusiveLock.manage): no implicit acquisition then. */
+  private onLockLost: ((fenced: boolean) => void) | undefined;
+  readonly exclusiveLock: ExclusiveLock | undefined;
   /** Serialises the read-compare-write fallback of compareAndWrite. */
   private cawChain: Promise<unknown> = Promise.resolve();
   private drained: (() => void) | undefined;
@@ -73,12 +80,39 @@ export class RbdImage implements BackingStore {
     this.identity = identity;
     this.image = image;
     this.name = name;
+    this.imageName = name.slice(name.indexOf('/') + 1);
     this.size = size;
     this.writeFd = fds[1]!;
     this.socket = new net.Socket({ fd: fds[0]!, readable: true, writable: false });
     this.socket.on('data', () => this.reap());
     this.socket.on('error', () => undefined);
     this.socket.unref();
+    this.exclusiveLock = identity === undefined ? undefined : this.lockControl(identity);
+  }
+
+  private lockControl(id: LockIdentity): ExclusiveLock {
+    const address = (): string => this.identity?.address ?? id.address;
+    return {
+      get clientAddress() {
+        return address();
+      },
+      manage: (onLost) => {
+        this.onLockLost = onLost;
+      },
+      held: () => this.lockOwned,
+      owners: () => lockOwnersAsync(this.b, this.image),
+      acquire: () => this.acquireLock(),
+      release: async () => {
+        this.lockOwned = false;
+        const rc = await callAsync(this.b.rbd.rbd_lock_release, this.image);
+        // EINVAL: not held (already lost); anything else leaves librbd's view unknown.
+        if (rc < 0 && rc !== -22) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot release the lock of ${this.name}: ${errnoName(rc)}`);
+      },
+      breakLock: async (owner) => {
+        const rc = await callAsync(this.b.rbd.rbd_lock_break, this.image, RBD_LOCK_MODE_EXCLUSIVE, owner);
+        if (rc < 0 && rc !== -2) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot break the lock of ${this.name} held by ${owner}: ${errnoName(rc)}`);
+      },
+    };
   }
 
   /** Opens `name` in the pool `io`; the image handle is ours until close(). */
@@ -126,6 +160,34 @@ export class RbdImage implements BackingStore {
     if (recorded !== owner) return;
     const rc = await callAsync(this.b.rbd.rbd_lock_break, this.image, RBD_LOCK_MODE_EXCLUSIVE, recorded);
     if (rc === 0) id.onBreak?.(recorded);
+  }
+
+  /**
+   * Re-opens the image through another client (provider.reconnect(), after this one was
+   * blocklisted): waits for the old handle's I/O (it fails fast), swaps handles, closes the
+   * old one in the background. No lock is held afterwards.
+   */
+  async reattach(io: Ptr, address: string): Promise<void> {
+    if (this.closed) return;
+    const out: Ptr[] = [0n];
+    const rc = await callAsync(this.b.rbd.rbd_open, io, this.imageName, out, null);
+    if (rc < 0) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot re-open ${this.name}: ${errnoName(rc)}`);
+    if (this.pending.size > 0 || this.waited > 0) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+      });
+      this.drained = undefined;
+    }
+    const old = this.image;
+    const n = this.b.rbd.rbd_set_image_notification(out[0]!, this.writeFd, EVENT_TYPE_PIPE);
+    if (n < 0) {
+      await callAsync(this.b.rbd.rbd_close, out[0]!).catch(() => undefined);
+      throw new BackstoreError('ERR_BACKSTORE_IO', `rbd_set_image_notification: ${errnoName(n)}`);
+    }
+    this.image = out[0]!;
+    this.lockOwned = false;
+    if (this.identity !== undefined) this.identity = { ...this.identity, address };
+    void callAsync(this.b.rbd.rbd_close, old).catch(() => undefined);
   }
 
   get sizeBytes(): number {
@@ -217,6 +279,12 @@ export class RbdImage implements BackingStore {
   }
 
   private fail(op: 'read' | 'write' | 'other', what: string, offset: number, rc: number): BackstoreError {
+    if (rc === BLOCKLISTED) {
+      // Fenced by a peer that took the image over: not a medium error, the gateway rejoins.
+      this.lockOwned = false;
+      this.onLockLost?.(true);
+      return new BackstoreError('ERR_BACKSTORE_LOCK_LOST', `${what} ${this.name} at ${offset}: this client is blocklisted`, op);
+    }
     const code = rc === -110 ? 'ERR_BACKSTORE_TIMEOUT' : 'ERR_BACKSTORE_IO';
     return new BackstoreError(code, `${what} ${this.name} at ${offset}: ${errnoName(rc)}`, op);
   }
@@ -337,12 +405,34 @@ export class RbdImage implements BackingStore {
   }
 
   private writeFailed(what: string, offset: number, rc: number): BackstoreError {
-    if (LOCK_LOST.has(rc)) this.lockOwned = false;
+    if (rc !== BLOCKLISTED && LOCK_LOST.has(rc)) {
+      this.lockLost();
+      if (this.onLockLost !== undefined) {
+        return new BackstoreError('ERR_BACKSTORE_LOCK_LOST', `${what} ${this.name} at ${offset}: exclusive lock lost (${errnoName(rc)})`, 'write');
+      }
+    }
     return this.fail('write', what, offset, rc);
   }
 
-  /** Takes the image's exclusive lock before the first write (again after losing it). */
+  private lockLost(): void {
+    const was = this.lockOwned;
+    this.lockOwned = false;
+    if (was) this.onLockLost?.(false);
+  }
+
+  /**
+   * Takes the image's exclusive lock before the first write (again after losing it); once the
+   * HA layer manages the lock, a write without it is refused instead.
+   */
   private ensureLock(): Promise<void> {
+    if (this.lockOwned) return Promise.resolve();
+    if (this.onLockLost !== undefined) {
+      return Promise.reject(new BackstoreError('ERR_BACKSTORE_LOCK_LOST', `${this.name}: this gateway does not hold the exclusive lock`, 'write'));
+    }
+    return this.acquireLock();
+  }
+
+  private acquireLock(): Promise<void> {
     if (this.lockOwned) return Promise.resolve();
     this.locking ??= (async () => {
       try {
@@ -398,15 +488,28 @@ export class RbdImage implements BackingStore {
   }
 }
 
+const MAX_OWNERS = 8;
+
 /** The image's exclusive lock owners (messenger addresses); [] when unlocked. */
 export function lockOwners(b: Bindings, image: Ptr): string[] {
-  const max = 8;
-  const buf = Buffer.alloc(8 * max);
-  const mode: number[] = [0];
-  const n: number[] = [max];
-  const rc = b.rbd.rbd_lock_get_owners(image, mode, buf, n);
+  const buf = Buffer.alloc(8 * MAX_OWNERS);
+  const n: number[] = [MAX_OWNERS];
+  return decodeOwners(b, b.rbd.rbd_lock_get_owners(image, [0], buf, n), buf, n);
+}
+
+/** lockOwners on the threadpool: librbd may ask the OSD, which must not stall the event loop. */
+export async function lockOwnersAsync(b: Bindings, image: Ptr): Promise<string[]> {
+  const buf = Buffer.alloc(8 * MAX_OWNERS);
+  const n: number[] = [MAX_OWNERS];
+  const rc = await callAsync(b.rbd.rbd_lock_get_owners, image, [0], buf, n);
+  if (rc === BLOCKLISTED) throw new BackstoreError('ERR_BACKSTORE_LOCK_LOST', 'lock owners: this client is blocklisted');
+  if (rc < 0 && rc !== -2) throw new BackstoreError('ERR_BACKSTORE_IO', `lock owners: ${errnoName(rc)}`);
+  return decodeOwners(b, rc, buf, n);
+}
+
+function decodeOwners(b: Bindings, rc: number, buf: Buffer, n: number[]): string[] {
   if (rc < 0) return [];
-  const count = Math.min(Number(n[0]), max);
+  const count = Math.min(Number(n[0]), MAX_OWNERS);
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
     const p = buf.readBigUInt64LE(8 * i);

@@ -68,6 +68,7 @@ export interface Librbd {
   rbd_lock_get_owners: Fn<[Ptr, number[], Buffer, number[]], number>;
   rbd_lock_get_owners_cleanup: Fn<[Buffer, number], void>;
   rbd_lock_break: Fn<[Ptr, number, string], number>;
+  rbd_lock_release: Fn<[Ptr], number>;
   rbd_aio_create_completion: Fn<[Ptr | null, Ptr | null, BigUint64Array], number>;
   rbd_aio_release: Fn<[Ptr], void>;
   rbd_aio_get_return_value: Fn<[Ptr], bigint | number>;
@@ -169,6 +170,7 @@ const RBD_SIGS: Record<keyof Librbd, string> = {
   rbd_lock_get_owners: 'int rbd_lock_get_owners(void *image, _Out_ int *lock_mode, void *lock_owners, _Inout_ size_t *max_lock_owners)',
   rbd_lock_get_owners_cleanup: 'void rbd_lock_get_owners_cleanup(void *lock_owners, size_t lock_owner_count)',
   rbd_lock_break: 'int rbd_lock_break(void *image, int lock_mode, const char *lock_owner)',
+  rbd_lock_release: 'int rbd_lock_release(void *image)',
   rbd_aio_create_completion: 'int rbd_aio_create_completion(void *cb_arg, void *complete_cb, void *c)',
   rbd_aio_release: 'void rbd_aio_release(void *c)',
   rbd_aio_get_return_value: 'int64_t rbd_aio_get_return_value(void *c)',

@@ -66,15 +66,19 @@ interface DfReply {
 
 export class RbdBackstoreProvider implements BackstoreProvider {
   readonly kind = 'rbd';
-  readonly cluster: RadosCluster;
+  /** The data-path client; replaced by reconnect() after this gateway was fenced (blocklisted). */
+  cluster: RadosCluster;
   private readonly log: Logger;
+  private readonly connect: (() => Promise<RadosCluster>) | undefined;
+  private reconnecting: Promise<void> | undefined;
   private readonly group: string;
   private readonly lockKey: string;
   /** Images this process has open (LUNs): control operations use their handle, which holds the lock. */
   private readonly opened = new Map<string, RbdImage>();
 
-  constructor(cluster: RadosCluster, settings: RbdSettings, log: Logger) {
+  constructor(cluster: RadosCluster, settings: RbdSettings, log: Logger, connect?: () => Promise<RadosCluster>) {
     this.cluster = cluster;
+    this.connect = connect;
     this.log = log;
     this.group = `${settings.pool ?? 'rbd'}/${settings.gateway_conf ?? 'gateway.conf'}`;
     this.lockKey = `igw.lock_owner.${settings.gateway_name !== undefined && settings.gateway_name !== '' ? settings.gateway_name : hostname()}`;
@@ -345,6 +349,31 @@ export class RbdBackstoreProvider implements BackstoreProvider {
     return info;
   }
 
+  /**
+   * A peer blocklisted this client (it took our images over while we were frozen or cut off):
+   * every operation of it now fails with ESHUTDOWN. Rejoin with a new client: open images are
+   * re-attached in place (same RbdImage objects, new handles, no lock held); the old client is
+   * shut down in the background.
+   */
+  reconnect(): Promise<void> {
+    const connect = this.connect;
+    if (connect === undefined) return Promise.resolve();
+    this.reconnecting ??= (async () => {
+      const old = this.cluster;
+      const next = await connect();
+      this.cluster = next;
+      for (const [key, img] of this.opened) {
+        const pool = key.slice(0, key.indexOf('/'));
+        await img.reattach(await next.ioctx(pool), next.address()).catch((err: unknown) => this.log.error({ err, image: key }, 'cannot re-open the image on the new client'));
+      }
+      this.log.warn({ old: old.address(), now: next.address() }, 'rejoined the cluster with a new client (the previous one was blocklisted)');
+      void old.shutdown().catch(() => undefined);
+    })().finally(() => {
+      this.reconnecting = undefined;
+    });
+    return this.reconnecting;
+  }
+
   async close(): Promise<void> {
     await this.cluster.shutdown();
   }
@@ -353,14 +382,16 @@ export class RbdBackstoreProvider implements BackstoreProvider {
 /** registry.ts entry point: connects to the cluster named by the settings. */
 export async function createRbdProvider(settings: BackstoreSettings, log: Logger): Promise<BackstoreProvider> {
   const s = settings as RbdSettings;
-  const cluster = await RadosCluster.connect({
-    ...(s.cluster_name !== undefined ? { clusterName: s.cluster_name } : {}),
-    ...(s.cluster_client_name !== undefined ? { clientName: s.cluster_client_name } : {}),
-    ...(s.ceph_config_dir !== undefined ? { configDir: s.ceph_config_dir } : {}),
-    // skip-partial-discard off: UNMAP of a partial object zeroes it (reads return zeroes after UNMAP)
-    options: { rbd_skip_partial_discard: 'false' },
-  });
-  const p = new RbdBackstoreProvider(cluster, s, log);
+  const connect = (): Promise<RadosCluster> =>
+    RadosCluster.connect({
+      ...(s.cluster_name !== undefined ? { clusterName: s.cluster_name } : {}),
+      ...(s.cluster_client_name !== undefined ? { clientName: s.cluster_client_name } : {}),
+      ...(s.ceph_config_dir !== undefined ? { configDir: s.ceph_config_dir } : {}),
+      // skip-partial-discard off: UNMAP of a partial object zeroes it (reads return zeroes after UNMAP)
+      options: { rbd_skip_partial_discard: 'false' },
+    });
+  const cluster = await connect();
+  const p = new RbdBackstoreProvider(cluster, s, log, connect);
   const pool = s.pool ?? 'rbd';
   if ((await cluster.poolId(pool)) === undefined) {
     log.warn({ pool }, `pool ${pool} does not exist yet (create it with: ceph osd pool create ${pool}; rbd pool init ${pool})`);

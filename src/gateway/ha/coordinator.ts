@@ -1,0 +1,556 @@
+/**
+ * High availability of one gateway in its group: heartbeat lease, peer liveness, the exclusive
+ * lock of each disk (who writes), ALUA that follows it, hand-off, takeover and self-fencing.
+ *
+ * Timeline of a failure (lease L = ha_lease_ms, 3 s by default):
+ * - every gateway renews its board record every L/6 and reads the others' every ~L/12 (and at
+ *   once on a board notify);
+ * - a peer whose record did not move for L is dead: for each disk it held, the designated
+ *   survivor (view.ts) breaks the lock (librbd blocklists the dead client, so none of its
+ *   queued writes can land) and takes it; the ALUA view moves at the same time;
+ * - a gateway that could not renew within 3/4 L of its last renewal's start refuses every
+ *   medium change (ALUA TRANSITIONING) and drops its sessions until it has renewed again:
+ *   its peers cannot have declared it dead before that instant, so a frozen (SIGSTOP) or
+ *   partitioned gateway never applies a write after a peer took over.
+ *
+ * Hand-off between live gateways: a write reaching a gateway that does not hold the disk's
+ * lock asks for it (`wants` in the record) and waits up to WAIT_MS, else answers ALUA
+ * TRANSITIONING (the initiator retries, and RTPG steers it to the holder). The holder grants
+ * when it is idle for the disk (no write for IDLE_MS) or has held it for MIN_HOLD_MS: two
+ * initiators writing through two gateways make the lock move at most every MIN_HOLD_MS.
+ *
+ * On the file default there is no lock: every gateway writes (one data_dir, one page cache),
+ * and only the lease fencing and the ALUA view apply.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ExclusiveLock } from '../../backstore/backstore.js';
+import type { GatewayConfig } from '../../config/schema.js';
+import type { AluaGroup, WriteArbiter } from '../../scsi/logical-unit.js';
+import type { SenseReason } from '../../scsi/sense.js';
+import type { Logger } from '../../util/log.js';
+import type { Board, MemberRecord } from './board.js';
+import { designatedGateway, haAluaGroups, type ClusterView } from './view.js';
+
+/** How long a write waits for a hand-off before ALUA TRANSITIONING. */
+const WAIT_MS = 2000;
+/** How long the lock is pursued after a write asked for it. */
+const PURSUE_MS = 15_000;
+/** A holder with no write for this long hands the lock over at once. */
+const IDLE_MS = 200;
+/** A busy holder hands the lock over after holding it this long (hysteresis against ping-pong). */
+const MIN_HOLD_MS = 3000;
+
+function isFenced(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === 'ERR_BACKSTORE_LOCK_LOST';
+}
+
+export interface HaDisk {
+  id: string;
+  target: string;
+  owner: string | undefined;
+}
+
+export interface HaOptions {
+  gatewayName: string;
+  board: Board;
+  leaseMs: number;
+  doc: () => GatewayConfig | undefined;
+  log: Logger;
+  /** The data-path client's address (lock owner name), Ceph only. */
+  dataAddress?: () => string | undefined;
+  /** Removes a blocklist entry (this gateway's previous process), Ceph only. */
+  unblocklist?: (address: string) => Promise<void>;
+  /** The ALUA groups of these disks changed: tell their initiators. */
+  onAluaChanged: (diskId: string) => void;
+  /** The lease lapsed: drop every session (their queued commands must not run). */
+  onFenced: () => void;
+  /** This gateway's data client was blocklisted: connect a new one (Ceph). */
+  rejoin?: () => Promise<void>;
+  now?: () => number;
+}
+
+interface Peer {
+  record: MemberRecord;
+  /** Local monotonic time the record last moved. */
+  movedAt: number;
+}
+
+class DiskState implements WriteArbiter {
+  inflight = 0;
+  lastWriteEnd = -Infinity;
+  heldSince = 0;
+  releasing: Promise<void> | undefined;
+  pursuing: Promise<boolean> | undefined;
+  drained: (() => void) | undefined;
+  groups: AluaGroup[] = [];
+  signature = '';
+
+  constructor(
+    readonly ha: HaCoordinator,
+    public disk: HaDisk,
+    readonly lock: ExclusiveLock | undefined,
+  ) {}
+
+  begin(): SenseReason | undefined | Promise<SenseReason | undefined> {
+    if (!this.ha.leaseValid()) return 'ALUA_TRANSITION';
+    if (this.lock === undefined) return this.#grant();
+    if (this.releasing !== undefined || this.ha.leaving) return 'ALUA_TRANSITION';
+    if (this.lock.held()) return this.#grant();
+    return this.ha.pursue(this, WAIT_MS).then((ok) => (ok && this.lock?.held() === true && this.releasing === undefined && this.ha.leaseValid() ? this.#grant() : 'ALUA_TRANSITION'));
+  }
+
+  #grant(): undefined {
+    this.inflight++;
+    return undefined;
+  }
+
+  end(): void {
+    this.inflight--;
+    this.lastWriteEnd = this.ha.now();
+    if (this.inflight === 0) this.drained?.();
+  }
+
+  drain(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.drained = () => {
+        this.drained = undefined;
+        resolve();
+      };
+    });
+  }
+}
+
+export class HaCoordinator {
+  readonly #o: HaOptions;
+  readonly #log: Logger;
+  readonly now: () => number;
+  readonly incarnation = randomBytes(6).toString('hex');
+  #seq = 0;
+  /** When this gateway started watching the board: liveness is known one lease later. */
+  #startedAt = Infinity;
+  /** Local time the last successful renewal was started. */
+  #renewedAt = -Infinity;
+  #fenced = false;
+  leaving = false;
+  #stopped = false;
+  readonly #peers = new Map<string, Peer>();
+  readonly #disks = new Map<string, DiskState>();
+  readonly #wants = new Set<string>();
+  #publishing: Promise<void> | undefined;
+  #republish = false;
+  #timers: NodeJS.Timeout[] = [];
+  #refreshing: Promise<void> | undefined;
+  #changeWaiters: (() => void)[] = [];
+  #rejoining: Promise<void> | undefined;
+  /** Lock acquisitions and releases by this gateway, for the logs and tests. */
+  transitions = 0;
+
+  constructor(o: HaOptions) {
+    this.#o = o;
+    this.#log = o.log;
+    this.now = o.now ?? (() => performance.now());
+    o.board.onChange(() => void this.refresh());
+  }
+
+  get gatewayName(): string {
+    return this.#o.gatewayName;
+  }
+
+  /** Publishes the first record (after unblocklisting this gateway's previous process), starts the timers. */
+  async start(): Promise<void> {
+    const prev = await this.#o.board.read(this.gatewayName).catch(() => undefined);
+    const mine = this.#o.dataAddress?.();
+    if (prev?.dataAddress !== undefined && prev.dataAddress !== mine && this.#o.unblocklist !== undefined) {
+      // Upstream cleans this host's entries at start too; only our own previous client, so a
+      // fenced peer sharing this host's address stays fenced.
+      await this.#o.unblocklist(prev.dataAddress).catch((err: unknown) => this.#log.debug({ err }, 'blocklist clean-up failed'));
+    }
+    this.#startedAt = this.now();
+    await this.#publish();
+    await this.refresh();
+    const lease = this.#o.leaseMs;
+    this.#timers.push(setInterval(() => void this.#publish(), Math.max(100, Math.floor(lease / 6))));
+    this.#timers.push(setInterval(() => void this.refresh(), Math.max(50, Math.floor(lease / 12))));
+    for (const t of this.#timers) t.unref();
+  }
+
+  /** The lease is valid: no peer can have declared this gateway dead. Detects a lapse (and fences). */
+  leaseValid(): boolean {
+    if (this.#stopped) return false;
+    if (this.now() - this.#renewedAt < (this.#o.leaseMs * 3) / 4) return !this.#fenced;
+    this.#fence();
+    return false;
+  }
+
+  #fence(): void {
+    if (this.#fenced) return;
+    this.#fenced = true;
+    this.#log.warn({ leaseMs: this.#o.leaseMs }, 'HA lease lapsed (frozen or cut off from the cluster): refusing writes and dropping sessions until renewed');
+    for (const d of this.#disks.values()) {
+      // A peer may have taken the lock over (blocklisting this client): held no more until re-checked.
+      if (d.lock?.held() === true) d.heldSince = -Infinity;
+    }
+    this.#o.onFenced();
+    this.#recompute();
+  }
+
+  #record(): MemberRecord {
+    const holds: string[] = [];
+    for (const d of this.#disks.values()) if (d.lock?.held() === true && d.releasing === undefined) holds.push(d.disk.id);
+    const addr = this.#o.dataAddress?.();
+    return {
+      gateway: this.gatewayName,
+      incarnation: this.incarnation,
+      seq: ++this.#seq,
+      state: this.#stopped ? 'gone' : this.leaving ? 'leaving' : 'up',
+      ...(addr !== undefined ? { dataAddress: addr } : {}),
+      holds: holds.sort(),
+      wants: [...this.#wants].sort(),
+    };
+  }
+
+  /** Writes the record now (coalesced: one write in flight, one more after it). */
+  #publish(): Promise<void> {
+    if (this.#publishing !== undefined) {
+      this.#republish = true;
+      return this.#publishing;
+    }
+    this.#publishing = (async () => {
+      do {
+        this.#republish = false;
+        const started = this.now();
+        try {
+          await this.#o.board.publish(this.#record());
+          this.#renewedAt = started;
+          if (this.#fenced && !this.#stopped) {
+            this.#fenced = false;
+            this.#log.info('HA lease renewed: serving writes again');
+            await this.#recheckLocks();
+            this.#recompute();
+          }
+        } catch (err) {
+          this.#log.warn({ err }, 'HA heartbeat could not be written');
+        }
+      } while (this.#republish && !this.#stopped);
+    })().finally(() => {
+      this.#publishing = undefined;
+    });
+    return this.#publishing;
+  }
+
+  /** After a lapse: which locks does librbd still give this client? */
+  async #recheckLocks(): Promise<void> {
+    for (const d of this.#disks.values()) {
+      if (d.lock === undefined || !d.lock.held()) continue;
+      let owners: string[];
+      try {
+        owners = await d.lock.owners();
+      } catch (err) {
+        if (isFenced(err)) void this.rejoin();
+        owners = [];
+      }
+      if (!owners.includes(d.lock.clientAddress)) {
+        await d.lock.release().catch(() => undefined);
+        this.#log.warn({ disk: d.disk.id }, 'exclusive lock taken over by a peer while this gateway was fenced');
+      } else {
+        d.heldSince = this.now();
+      }
+    }
+  }
+
+  /** Reads the board, updates liveness, then acts (grant, take over) and recomputes ALUA. */
+  refresh(): Promise<void> {
+    if (this.#refreshing !== undefined) return this.#refreshing;
+    this.#refreshing = (async () => {
+      try {
+        const records = await this.#o.board.readAll();
+        const t = this.now();
+        for (const r of records) {
+          if (r.gateway === this.gatewayName) continue;
+          const p = this.#peers.get(r.gateway);
+          if (p === undefined || p.record.seq !== r.seq || p.record.incarnation !== r.incarnation) this.#peers.set(r.gateway, { record: r, movedAt: t });
+        }
+      } catch (err) {
+        this.#log.debug({ err }, 'HA board read failed');
+      }
+      this.#act();
+      this.#recompute();
+      const waiters = this.#changeWaiters;
+      this.#changeWaiters = [];
+      for (const w of waiters) w();
+    })().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  /** A peer is present while its lease runs and it has not said gone. */
+  #present(p: Peer): boolean {
+    return p.record.state !== 'gone' && this.now() - p.movedAt < this.#o.leaseMs;
+  }
+
+  view(): ClusterView {
+    const alive = new Set<string>();
+    const holders = new Map<string, string>();
+    if (!this.#fenced && !this.leaving && !this.#stopped) alive.add(this.gatewayName);
+    for (const [name, p] of this.#peers) {
+      if (this.#present(p) && p.record.state === 'up') {
+        alive.add(name);
+        for (const d of p.record.holds) holders.set(d, name);
+      }
+    }
+    for (const d of this.#disks.values()) if (d.lock?.held() === true && alive.has(this.gatewayName)) holders.set(d.disk.id, this.gatewayName);
+    return { alive, holders };
+  }
+
+  #act(): void {
+    if (this.#stopped || this.#fenced) return;
+    const view = this.view();
+    const doc = this.#o.doc();
+    for (const d of this.#disks.values()) {
+      const lock = d.lock;
+      if (lock === undefined) continue;
+      if (lock.held() && d.releasing === undefined) {
+        if (this.leaving || this.#wanted(d.disk.id)) this.#maybeRelease(d);
+        continue;
+      }
+      // Nobody alive holds it and this gateway is the one to serve it: take it (breaking a dead holder's lock).
+      const target = doc?.targets[d.disk.target];
+      if (target === undefined || this.leaving || d.pursuing !== undefined) continue;
+      if (!view.holders.has(d.disk.id) && designatedGateway(target, d.disk.id, d.disk.owner, view.alive) === this.gatewayName) {
+        void this.pursue(d, 0);
+      }
+    }
+  }
+
+  #wanted(diskId: string): boolean {
+    for (const p of this.#peers.values()) if (this.#present(p) && p.record.state === 'up' && p.record.wants.includes(diskId)) return true;
+    return false;
+  }
+
+  #maybeRelease(d: DiskState): void {
+    const t = this.now();
+    const idle = d.inflight === 0 && t - d.lastWriteEnd >= IDLE_MS;
+    if (!this.leaving && !idle && t - d.heldSince < MIN_HOLD_MS) return; // re-checked at the next refresh
+    void this.release(d, this.leaving ? 'gateway leaving' : idle ? 'peer asked, idle here' : 'peer asked, held long enough');
+  }
+
+  release(d: DiskState, why: string): Promise<void> {
+    d.releasing ??= (async () => {
+      const t0 = this.now();
+      await this.#publish(); // holds without it: peers stop waiting on this record
+      await d.drain();
+      try {
+        await d.lock?.release();
+        this.transitions++;
+        this.#log.info({ disk: d.disk.id, why, drainMs: Math.round(this.now() - t0), transitions: this.transitions }, 'HA: exclusive lock handed over');
+      } catch (err) {
+        this.#log.warn({ err, disk: d.disk.id }, 'HA: releasing the exclusive lock failed');
+      }
+    })().finally(() => {
+      d.releasing = undefined;
+      void this.#publish();
+      this.#recompute();
+    });
+    return d.releasing;
+  }
+
+  /**
+   * Gets the disk's lock for this gateway: takes it when free, breaks it when its owner is
+   * dead (or an unknown, old client), asks the live holder otherwise. Resolves within
+   * `waitMs` (true when held); the pursuit itself goes on for PURSUE_MS.
+   */
+  pursue(d: DiskState, waitMs: number): Promise<boolean> {
+    d.pursuing ??= this.#pursue(d).finally(() => {
+      d.pursuing = undefined;
+      if (this.#wants.delete(d.disk.id)) void this.#publish();
+    });
+    if (waitMs <= 0) return d.pursuing;
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      d.pursuing,
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), waitMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  async #pursue(d: DiskState): Promise<boolean> {
+    const lock = d.lock;
+    if (lock === undefined) return true;
+    const t0 = this.now();
+    while (!this.#stopped && !this.leaving && this.now() - t0 < PURSUE_MS) {
+      if (!this.leaseValid()) return false;
+      if (lock.held()) return true;
+      let owners: string[];
+      try {
+        owners = await lock.owners();
+      } catch (err) {
+        if (isFenced(err)) await this.rejoin();
+        else this.#log.warn({ err, disk: d.disk.id }, 'HA: cannot read the lock owners');
+        await this.#nextChange();
+        continue;
+      }
+      const owner = owners[0];
+      if (owner === undefined || owner === lock.clientAddress) {
+        try {
+          await lock.acquire();
+          d.heldSince = this.now();
+          this.transitions++;
+          this.#wants.delete(d.disk.id);
+          this.#log.info({ disk: d.disk.id, waitedMs: Math.round(this.now() - t0), transitions: this.transitions }, 'HA: exclusive lock acquired');
+          await this.#publish();
+          this.#recompute();
+          return true;
+        } catch (err) {
+          this.#log.debug({ err, disk: d.disk.id }, 'HA: lock acquisition lost a race; retrying');
+          await this.#nextChange();
+          continue;
+        }
+      }
+      const holder = [...this.#peers.values()].find((p) => p.record.dataAddress === owner);
+      if (holder !== undefined && this.#present(holder)) {
+        if (!this.#wants.has(d.disk.id)) {
+          this.#wants.add(d.disk.id);
+          void this.#publish();
+        }
+        await this.#nextChange();
+        continue;
+      }
+      // Dead holder (lease expired) or a client no live record names (a previous process):
+      // read the board once more before breaking, then break (librbd blocklists it first).
+      if (holder === undefined) {
+        // Only once this gateway has watched the board for a whole lease does an owner no
+        // record names mean a dead process (a live one renews its record within the lease).
+        if (this.now() - this.#startedAt < this.#o.leaseMs) {
+          await this.#nextChange();
+          continue;
+        }
+        await this.refresh();
+        if ([...this.#peers.values()].some((p) => p.record.dataAddress === owner && this.#present(p))) continue;
+      }
+      try {
+        await lock.breakLock(owner);
+        this.#log.warn({ disk: d.disk.id, owner, peer: holder?.record.gateway ?? 'unknown client' }, 'HA: broke the exclusive lock of a dead holder (its client is blocklisted)');
+      } catch (err) {
+        this.#log.warn({ err, disk: d.disk.id, owner }, 'HA: breaking the lock failed');
+        await this.#nextChange();
+      }
+    }
+    return lock.held();
+  }
+
+  /**
+   * A peer blocklisted this gateway's data client (it was declared dead and its disks taken
+   * over): nothing it queued can land. Reconnect with a new client and serve again as a
+   * non-holder (writes then ask for the locks as usual).
+   */
+  rejoin(): Promise<void> {
+    const rejoin = this.#o.rejoin;
+    if (rejoin === undefined || this.#stopped) return Promise.resolve();
+    this.#rejoining ??= (async () => {
+      this.#log.warn('HA: this gateway was fenced by a peer (its client is blocklisted): rejoining with a new client');
+      try {
+        await rejoin();
+      } catch (err) {
+        this.#log.error({ err }, 'HA: rejoin failed; retried at the next fenced operation');
+      }
+      await this.#publish();
+      this.#recompute();
+    })().finally(() => {
+      this.#rejoining = undefined;
+    });
+    return this.#rejoining;
+  }
+
+  /** Resolves at the next board refresh. */
+  #nextChange(): Promise<void> {
+    return new Promise((resolve) => this.#changeWaiters.push(resolve));
+  }
+
+  #recompute(): void {
+    const doc = this.#o.doc();
+    if (doc === undefined) return;
+    const view = this.view();
+    for (const d of this.#disks.values()) {
+      const target = doc.targets[d.disk.target];
+      if (target === undefined) continue;
+      const groups = haAluaGroups(target, d.disk.id, d.disk.owner, view, this.gatewayName);
+      const sig = JSON.stringify(groups);
+      if (sig === d.signature) continue;
+      const first = d.signature === '';
+      d.groups = groups;
+      d.signature = sig;
+      if (!first) {
+        this.#log.info({ disk: d.disk.id, groups: groups.map((g) => `${g.id}:${g.state}`).join(' ') }, 'ALUA state changed');
+        this.#o.onAluaChanged(d.disk.id);
+      }
+    }
+  }
+
+  /** Starts managing a disk: its write arbiter. */
+  attach(disk: HaDisk, lock: ExclusiveLock | undefined): WriteArbiter {
+    const d = new DiskState(this, disk, lock);
+    lock?.manage((fenced) => {
+      if (fenced) {
+        void this.rejoin();
+        return;
+      }
+      this.#log.warn({ disk: disk.id }, 'HA: exclusive lock lost');
+      void this.#publish();
+      this.#recompute();
+    });
+    this.#disks.set(disk.id, d);
+    this.#recompute();
+    this.#act();
+    return d;
+  }
+
+  /** The config changed (owner, target): recompute. */
+  update(disk: HaDisk): void {
+    const d = this.#disks.get(disk.id);
+    if (d === undefined) return;
+    d.disk = disk;
+    this.#recompute();
+    this.#act();
+  }
+
+  async detach(diskId: string): Promise<void> {
+    const d = this.#disks.get(diskId);
+    if (d === undefined) return;
+    if (d.lock?.held() === true) await this.release(d, 'disk removed from this gateway');
+    this.#disks.delete(diskId);
+    void this.#publish();
+  }
+
+  /** The disk's ALUA groups as computed at the last change. */
+  groups(diskId: string): AluaGroup[] {
+    return this.#disks.get(diskId)?.groups ?? [];
+  }
+
+  /**
+   * Planned stop: take nothing more, hand every lock over (peers take them at once), keep
+   * serving reads meanwhile. Resolves when every lock is released.
+   */
+  async leave(): Promise<void> {
+    if (this.leaving) return;
+    this.leaving = true;
+    this.#log.info('HA: leaving the group (maintenance): handing every LUN over');
+    this.#recompute();
+    await this.#publish();
+    await Promise.all([...this.#disks.values()].filter((d) => d.lock?.held() === true).map((d) => this.release(d, 'gateway leaving')));
+    await this.#publish();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    await this.#publishing?.catch(() => undefined);
+    await this.#o.board.publish(this.#record()).catch(() => undefined);
+    for (const w of this.#changeWaiters) w();
+    this.#changeWaiters = [];
+    await this.#o.board.close();
+  }
+}

