@@ -4,28 +4,18 @@
  * - the exclusive lock moves to the gateway a write arrives at, without an error (hand-off);
  * - kill -9 of the holder: the survivor takes the lock over (blocklisting the dead client)
  *   and serves writes within the lease; never a MEDIUM ERROR; RTPG identical on both paths;
- * - the killed gateway restarted: writes through it succeed again.
+ * - the killed gateway restarted: writes through it succeed again;
+ * - the holder frozen (SIGSTOP) with a write queued: the survivor takes over within the
+ *   lease after the initiator gave up on the frozen path; resumed, the frozen gateway's
+ *   queued write does not land over the newer data (lease fencing + blocklist), and the
+ *   gateway rejoins with a new client.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CephCluster } from './ceph-helpers.js';
 import { Daemon, freePortOn, QEMU_INITIATOR, requireTools, TARGET_IQN, waitFor } from './helpers.js';
-import { ALUA_STATE, CDB, MiniInitiator, parseRtpg, type ScsiReply } from './mini-initiator.js';
-
-function write10(lba: number, blocks: number): Buffer {
-  const c = Buffer.alloc(10);
-  c[0] = 0x2a;
-  c.writeUInt32BE(lba, 2);
-  c.writeUInt16BE(blocks, 7);
-  return c;
-}
-
-function senseOf(r: ScsiReply): { key: number; asc: number; ascq: number } {
-  const s = r.sense;
-  if (s.length < 3) return { key: -1, asc: -1, ascq: -1 };
-  if ((s[0]! & 0x7f) >= 0x72) return { key: s[1]! & 0x0f, asc: s[2]!, ascq: s[3]! };
-  return { key: s[2]! & 0x0f, asc: s[12] ?? -1, ascq: s[13] ?? -1 };
-}
+import { rw10, writeUntilGood } from './ha-helpers.js';
+import { ALUA_STATE, CDB, MiniInitiator, parseRtpg } from './mini-initiator.js';
 
 describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeout: 8 * 60_000 }, () => {
   let ceph: CephCluster;
@@ -66,19 +56,6 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
     assert.equal(r.status, 0);
     return JSON.stringify(parseRtpg(r.data));
   };
-  /** Writes until GOOD, retrying on NOT READY / UNIT ATTENTION as multipath does; every other answer fails the test. */
-  const writeUntilGood = async (i: MiniInitiator, lba: number, fill: number, seen: string[]): Promise<number> => {
-    const t0 = performance.now();
-    for (;;) {
-      const r = await i.commandOut(0, write10(lba, 8), Buffer.alloc(4096, fill));
-      if (r.status === 0) return performance.now() - t0;
-      const s = senseOf(r);
-      seen.push(`${r.status}/${s.key}/${s.asc.toString(16)}/${s.ascq.toString(16)}`);
-      assert.ok(r.status === 2 && (s.key === 2 || s.key === 6), `write answered status ${r.status} sense ${JSON.stringify(s)}`);
-      assert.ok(performance.now() - t0 < 20_000, 'no GOOD within 20 s');
-    }
-  };
-
   test('the lock follows the writes between live gateways, without an error', async (t) => {
     const ia = await session('127.0.0.1', a);
     const ib = await session('127.0.0.2', b);
@@ -128,6 +105,52 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
       assert.equal(await rtpg(ia2), await rtpg(ib), 'RTPG identical through both gateways after failback');
     } finally {
       ia2.close();
+      ib.close();
+    }
+  });
+
+  test('SIGSTOP of the holder with a write queued: the survivor serves, the stale write never lands', async (t) => {
+    const lba = 64;
+    const ia = await session('127.0.0.1', a);
+    const ib = await session('127.0.0.2', b);
+    const seen: string[] = [];
+    try {
+      await writeUntilGood(ia, lba, 0x71, seen); // gw-a holds the lock
+      const lapsedBefore = (a.log().match(/HA lease lapsed/g) ?? []).length;
+      a.child?.kill('SIGSTOP');
+      // The initiator's write reaches the frozen gateway and gets no answer.
+      const stale = ia.commandOut(0, rw10(0x2a, lba, 8), Buffer.alloc(4096, 0x72)).catch(() => undefined);
+      void stale;
+      // ... it gives up on that path (its command timeout) and retries through the survivor.
+      ia.close();
+      const retryAt = performance.now();
+      await writeUntilGood(ib, lba, 0x72, seen);
+      const served = performance.now() - retryAt;
+      await writeUntilGood(ib, lba, 0x73, seen); // newer data
+      t.diagnostic(`gw-a frozen: the retry through gw-b was served after ${served.toFixed(0)} ms`);
+      assert.ok(served < 5000 + lease, `survivor served after ${served.toFixed(0)} ms`);
+      // Frozen for 30 s in total, as the issue asks, then resumed.
+      await waitFor('30 s frozen', async () => (performance.now() - retryAt >= 30_000 ? true : undefined), 40_000, 500);
+      a.child?.kill('SIGCONT');
+      await waitFor('gw-a noticed its lapsed lease', async () => ((a.log().match(/HA lease lapsed/g) ?? []).length > lapsedBefore ? true : undefined), 20_000, 100);
+      await waitFor('gw-a rejoined with a new client', async () => (/rejoined the cluster with a new client/.test(a.log()) ? true : undefined), 30_000, 200);
+      // A new session: the old one did not answer the target's NOP-In pings while the test waited.
+      const ib2 = await session('127.0.0.2', b);
+      const r = await ib2.command(0, rw10(0x28, lba, 8), 4096);
+      ib2.close();
+      assert.equal(r.status, 0);
+      assert.ok(r.data.every((x) => x === 0x73), `the newer data survived (found 0x${r.data[0]?.toString(16)})`);
+      // The resumed gateway serves again: a write through it takes the lock back.
+      const ia2 = await session('127.0.0.1', a);
+      try {
+        await writeUntilGood(ia2, lba + 8, 0x74, seen);
+        const r2 = await ia2.command(0, rw10(0x28, lba, 8), 4096);
+        assert.ok(r2.data.every((x) => x === 0x73), 'gw-a reads the newer data too');
+      } finally {
+        ia2.close();
+      }
+    } finally {
+      a.child?.kill('SIGCONT');
       ib.close();
     }
   });

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { rw10, writeUntilGood } from './ha-helpers.js';
 import { ALUA_STATE, CDB, MiniInitiator, parseReadKeys, parseRtpg, proutParams, type TpgDescriptor, vpd83Designators } from './mini-initiator.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -163,6 +164,42 @@ describe('two gateways, one target: shared config, cross-portal data, failover',
     ok(await qemuIo(a.portal(), ['read -P 0xb2 1M 1M']), 'read via A');
   });
 
+  test('gateway A frozen (SIGSTOP) 30 s with a write queued: B serves; resumed, the stale write of A does not land', async (t) => {
+    const lba = 8192;
+    const seen: string[] = [];
+    const ia = await MiniInitiator.connect('127.0.0.1', a.iscsiPort);
+    await ia.login(CLIENT_IQN, TARGET_IQN);
+    await ia.commandRetryUa(0, CDB.testUnitReady(), 0);
+    const ib = await MiniInitiator.connect('127.0.0.2', b.iscsiPort);
+    await ib.login(CLIENT_IQN, TARGET_IQN);
+    await ib.commandRetryUa(0, CDB.testUnitReady(), 0);
+    try {
+      await writeUntilGood(ia, lba, 0x51, seen);
+      const lapsedBefore = (a.log().match(/HA lease lapsed/g) ?? []).length;
+      a.child?.kill('SIGSTOP');
+      void ia.commandOut(0, rw10(0x2a, lba, 8), Buffer.alloc(4096, 0x52)).catch(() => undefined); // queued in the frozen gateway
+      ia.close(); // the initiator gives up on that path ...
+      const retryAt = performance.now();
+      await writeUntilGood(ib, lba, 0x52, seen); // ... retries through B
+      t.diagnostic(`A frozen: the retry through B was served after ${(performance.now() - retryAt).toFixed(0)} ms`);
+      await writeUntilGood(ib, lba, 0x53, seen); // newer data
+      await waitFor('30 s frozen', async () => (performance.now() - retryAt >= 30_000 ? true : undefined), 40_000, 500);
+      a.child?.kill('SIGCONT');
+      // A's loop runs again once its API answers: the queued command was read before that.
+      await waitFor('A answers again', async () => ((await a.api.get('/api/_ping').catch(() => undefined))?.status === 200 ? true : undefined), 20_000, 100);
+      const ib2 = await MiniInitiator.connect('127.0.0.2', b.iscsiPort); // ib missed NOP-In pings meanwhile
+      await ib2.login(CLIENT_IQN, TARGET_IQN);
+      const r = await ib2.commandRetryUa(0, rw10(0x28, lba, 8), 4096);
+      ib2.close();
+      assert.equal(r.status, 0);
+      assert.ok(r.data.every((x) => x === 0x53), `the newer write survived (found 0x${r.data[0]?.toString(16)})`);
+      assert.ok((a.log().match(/HA lease lapsed/g) ?? []).length > lapsedBefore, 'A logged its lapsed lease');
+    } finally {
+      a.child?.kill('SIGCONT');
+      ib.close();
+    }
+  });
+
   test('gateway A killed: gateway B keeps serving reads and writes', async (t) => {
     const ex = await a.stop('SIGKILL');
     assert.equal(ex.signal, 'SIGKILL');
@@ -177,9 +214,21 @@ describe('two gateways, one target: shared config, cross-portal data, failover',
       const rtpg = await ini.commandRetryUa(0, CDB.rtpg(1024), 1024);
       assert.equal(rtpg.status, 0);
       const groups = parseRtpg(rtpg.data);
-      t.diagnostic(`after gw-a died, gw-b reports ${JSON.stringify(groups)}`);
+      t.diagnostic(`right after gw-a died, gw-b reports ${JSON.stringify(groups)}`);
       // B's own group must stay usable (AO or ANO), never standby/unavailable/offline.
       assert.ok(groups.some((g) => g.state === ALUA_STATE.AO || g.state === ALUA_STATE.ANO));
+      // Once A's lease expired, B is AO and A's group unavailable.
+      const after = await waitFor(
+        'gw-b AO',
+        async () => {
+          const g = parseRtpg((await ini.commandRetryUa(0, CDB.rtpg(1024), 1024)).data);
+          return g.find((x) => x.tpgId === 2)?.state === ALUA_STATE.AO ? g : undefined;
+        },
+        10_000,
+        100,
+      );
+      t.diagnostic(`after gw-a's lease expired, gw-b reports ${JSON.stringify(after)}`);
+      assert.equal(after.find((x) => x.tpgId === 1)?.state, ALUA_STATE.UNAVAILABLE);
     } finally {
       ini.close();
     }

@@ -170,7 +170,12 @@ export class HaCoordinator {
     await this.#publish();
     await this.refresh();
     const lease = this.#o.leaseMs;
-    this.#timers.push(setInterval(() => void this.#publish(), Math.max(100, Math.floor(lease / 6))));
+    this.#timers.push(
+      setInterval(() => {
+        this.leaseValid(); // a lapse seen here (resumed after SIGSTOP) fences before any queued command runs
+        void this.#publish();
+      }, Math.max(100, Math.floor(lease / 6))),
+    );
     this.#timers.push(setInterval(() => void this.refresh(), Math.max(50, Math.floor(lease / 12))));
     for (const t of this.#timers) t.unref();
   }
