@@ -154,4 +154,35 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
       ib.close();
     }
   });
+
+  test('SIGTERM of the holder (maintenance): locks handed over, the survivor AO within 1 s, no error', async (t) => {
+    const ia = await session('127.0.0.1', a);
+    const ib = await session('127.0.0.2', b);
+    const seen: string[] = [];
+    try {
+      await writeUntilGood(ia, 128, 0x81, seen); // gw-a holds the lock
+      const t0 = performance.now();
+      const stopped = a.stop('SIGTERM', 15_000);
+      const groups = await waitFor(
+        'gw-b AO after SIGTERM of gw-a',
+        async () => {
+          const g = parseRtpg((await ib.commandRetryUa(0, CDB.rtpg(1024), 1024)).data);
+          return g.find((x) => x.tpgId === 2)?.state === ALUA_STATE.AO ? g : undefined;
+        },
+        10_000,
+        20,
+      );
+      const aoAfter = performance.now() - t0;
+      const took = await writeUntilGood(ib, 128, 0x82, seen);
+      const ex = await stopped;
+      t.diagnostic(`SIGTERM gw-a: gw-b AO after ${aoAfter.toFixed(0)} ms (${JSON.stringify(groups)}), write via gw-b ${took.toFixed(0)} ms, transitional answers ${seen.length}; gw-a exit ${ex.code} forced=${ex.forced}`);
+      assert.equal(ex.forced, false);
+      assert.equal(ex.code, 0);
+      assert.ok(aoAfter <= 1000, `survivor AO after ${aoAfter.toFixed(0)} ms`);
+      assert.match(a.log(), /exclusive lock handed over/);
+    } finally {
+      ia.close();
+      ib.close();
+    }
+  });
 });
