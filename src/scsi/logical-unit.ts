@@ -56,7 +56,10 @@ export interface TargetPortGroupRequest {
  * Answer undefined when the states are (or, for a transition that is not one indivisible
  * event, will be) in place, or a sense reason to refuse it, e.g. INVALID_FIELD_IN_PARAMETER_LIST
  * for a combination the HA policy does not allow or SET_TARGET_PORT_GROUPS_COMMAND_FAILED; a
- * rejected promise answers SET TARGET PORT GROUPS COMMAND FAILED.
+ * rejected promise answers SET TARGET PORT GROUPS COMMAND FAILED. A second call may come before
+ * an earlier one settled (another path, another initiator): SPC-4 says a target "should not
+ * process multiple SET TARGET PORT GROUPS concurrently", so the handler serializes them (the HA
+ * layer has to serialize ownership moves across gateways anyway).
  */
 export type SetTargetPortGroups = (
   requests: TargetPortGroupRequest[],
