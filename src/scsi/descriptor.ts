@@ -68,6 +68,11 @@ export interface CommandDescriptor {
   readonly write?: boolean;
   /** false: skip the reservation conflict check (commands SPC-4 allows under every reservation type). */
   readonly pr?: boolean;
+  /**
+   * Supported only by some LUs (absent: by every LU). An LU for which it answers false neither
+   * lists the command in REPORT SUPPORTED OPERATION CODES nor runs it: INVALID COMMAND OPERATION CODE.
+   */
+  readonly available?: (lu: LogicalUnit) => boolean;
   /** Reported and executed even with a pending unit attention (SAM-5: INQUIRY, REPORT LUNS, REQUEST SENSE). */
   readonly uaExempt?: boolean;
   /** Nominal and recommended timeouts for RSOC RCTD (seconds). */

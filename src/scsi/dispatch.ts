@@ -118,10 +118,14 @@ const BY_OPCODE: ReadonlyArray<CommandDescriptor | Map<number, CommandDescriptor
   return t;
 })();
 
-/** The commands an LU supports (UNMAP only when the backstore can deallocate). */
+/** Whether an LU supports a command (UNMAP only when the backstore can deallocate, STPG only with explicit ALUA). */
+function supportedBy(c: CommandDescriptor, lu: LogicalUnit): boolean {
+  return (!THIN_ONLY_OPS.has(c.op) || lu.thin) && c.available?.(lu) !== false;
+}
+
+/** The commands an LU supports. */
 export function commandsFor(lu: LogicalUnit): CommandDescriptor[] {
-  const thin = lu.thin;
-  return COMMANDS.filter((c) => thin || !THIN_ONLY_OPS.has(c.op));
+  return COMMANDS.filter((c) => supportedBy(c, lu));
 }
 
 type Lookup = CommandDescriptor | 'BAD_OPCODE' | 'BAD_SA';
@@ -243,7 +247,9 @@ function gates(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, port: PortContex
   // SAM-5: the first command of a new I_T nexus sees POWER ON, RESET, OR BUS DEVICE RESET OCCURRED.
   if (!lu.ua.isKnown(key)) lu.ua.register(key);
   let entry = lookup(cdb);
-  if (entry !== 'BAD_OPCODE' && entry !== 'BAD_SA' && THIN_ONLY_OPS.has(entry.op) && !lu.thin) entry = 'BAD_OPCODE';
+  // Not supported by this LU: as an unknown operation code. For SET TARGET PORT GROUPS without explicit
+  // ALUA that is also what LIO answers (TCM_UNSUPPORTED_SCSI_OPCODE): no MAINTENANCE OUT service action is left.
+  if (entry !== 'BAD_OPCODE' && entry !== 'BAD_SA' && !supportedBy(entry, lu)) entry = 'BAD_OPCODE';
   // SAM-5 "Unit attention condition": reported on the next command except INQUIRY,
   // REPORT LUNS and REQUEST SENSE; one condition per command.
   if (typeof entry === 'string' || entry.uaExempt !== true) {

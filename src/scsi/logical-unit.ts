@@ -14,12 +14,57 @@ export type { PrStore, SharedPrStore, SharedPrSnapshot } from './reservations.js
 
 export type AluaState = 'active-optimized' | 'active-non-optimized' | 'standby' | 'unavailable' | 'transitioning';
 
+/**
+ * Why a group is in its state, as REPORT TARGET PORT GROUPS reports it (SPC-4 "STATUS CODE field"):
+ * 'none' 00h no status available, 'explicit' 01h altered by SET TARGET PORT GROUPS,
+ * 'implicit' 02h altered by implicit asymmetric logical unit access behaviour.
+ */
+export type AluaStatus = 'none' | 'explicit' | 'implicit';
+
 /** One target port group of the target (id = TPG tag). */
 export interface AluaGroup {
   id: number;
   state: AluaState;
   relativePortIds: number[];
+  /** RTPG PREF bit: a preferred group for this LU (SPC-4 "Preference Indicator"); default false. */
+  preferred?: boolean;
+  /** RTPG STATUS CODE; default 'implicit' (the gateway moves ownership by itself). */
+  status?: AluaStatus;
 }
+
+/**
+ * Asymmetric access management the LU offers (SPC-4 "Asymmetric logical unit access"):
+ * 'implicit' (TPGS 01b) the target alone changes the states; 'explicit' (TPGS 11b) it still
+ * does, and initiators may ask for states with SET TARGET PORT GROUPS too.
+ */
+export type AluaAccess = 'implicit' | 'explicit';
+
+/** ASYMMETRIC ACCESS STATE codes SET TARGET PORT GROUPS accepts: 0h active/optimized, 1h active/non-optimized, 2h standby. */
+export type SettableAccessState = 0x0 | 0x1 | 0x2;
+
+/** One set target port group descriptor of a SET TARGET PORT GROUPS parameter list, validated. */
+export interface TargetPortGroupRequest {
+  /** TARGET PORT GROUP: the id of one of the LU's AluaGroups. */
+  groupId: number;
+  /** ASYMMETRIC ACCESS STATE asked for the group. */
+  state: SettableAccessState;
+}
+
+/**
+ * Carries out a validated SET TARGET PORT GROUPS (the HA layer moves the LU's ownership).
+ * `requests` lists each group once, in parameter list order; `nexus` is the I_T nexus that sent it.
+ * Answer undefined when the states are (or, for a transition that is not one indivisible
+ * event, will be) in place, or a sense reason to refuse it, e.g. INVALID_FIELD_IN_PARAMETER_LIST
+ * for a combination the HA policy does not allow or SET_TARGET_PORT_GROUPS_COMMAND_FAILED; a
+ * rejected promise answers SET TARGET PORT GROUPS COMMAND FAILED. A second call may come before
+ * an earlier one settled (another path, another initiator): SPC-4 says a target "should not
+ * process multiple SET TARGET PORT GROUPS concurrently", so the handler serializes them (the HA
+ * layer has to serialize ownership moves across gateways anyway).
+ */
+export type SetTargetPortGroups = (
+  requests: TargetPortGroupRequest[],
+  nexus: Nexus,
+) => SenseReason | undefined | Promise<SenseReason | undefined>;
 
 export interface LogicalUnitOptions {
   /** "pool/image". */
@@ -34,6 +79,10 @@ export interface LogicalUnitOptions {
   revision?: string;
   /** All target port groups of the target; read on every RTPG and ALUA gate. */
   aluaGroups: () => AluaGroup[];
+  /** 'implicit' (default) or 'explicit' ALUA (iscsi-gateway.cfg alua_failover_type); explicit needs setTargetPortGroups. */
+  aluaAccess?: AluaAccess;
+  /** SET TARGET PORT GROUPS handler; required when aluaAccess is 'explicit', ignored otherwise. */
+  setTargetPortGroups?: SetTargetPortGroups;
   /** APTPL persistence for a single gateway (ignored when sharedPr is given). */
   prStore?: PrStore;
   /** Persistent reservation state shared by every gateway exporting this LU. */
@@ -106,6 +155,9 @@ export class LogicalUnit {
   readonly maxUnmapDescriptors: number;
   readonly maxCompareAndWriteBlocks: number;
   readonly aluaGroups: () => AluaGroup[];
+  readonly aluaAccess: AluaAccess;
+  /** @internal called by SET TARGET PORT GROUPS (explicit ALUA only). */
+  readonly setTargetPortGroups: SetTargetPortGroups | undefined;
   /** @internal consulted by dispatch before every medium change. */
   readonly writeArbiter: WriteArbiter | undefined;
   /** @internal per-nexus unit attention queues. */
@@ -144,6 +196,11 @@ export class LogicalUnit {
     this.maxUnmapDescriptors = opts.maxUnmapDescriptors ?? 256;
     this.maxCompareAndWriteBlocks = Math.min(255, opts.maxCompareAndWriteBlocks ?? 128);
     this.aluaGroups = opts.aluaGroups;
+    this.aluaAccess = opts.aluaAccess ?? 'implicit';
+    if (this.aluaAccess === 'explicit' && opts.setTargetPortGroups === undefined) {
+      throw new TypeError('explicit ALUA needs a setTargetPortGroups handler');
+    }
+    this.setTargetPortGroups = this.aluaAccess === 'explicit' ? opts.setTargetPortGroups : undefined;
     this.writeArbiter = opts.writeArbiter;
     this.mode = { dSense: false, swp: false, wce: opts.writeCache ?? true };
     const prOpts: ConstructorParameters<typeof Reservations>[0] = {
@@ -198,9 +255,13 @@ export class LogicalUnit {
     this.ua.establishAll('CAPACITY_DATA_HAS_CHANGED');
   }
 
-  /** ASYMMETRIC ACCESS STATE CHANGED to every nexus (SPC-4 "Asymmetric logical unit access"). */
-  aluaChanged(): void {
-    this.ua.establishAll('ASYMMETRIC_ACCESS_STATE_CHANGED');
+  /**
+   * ASYMMETRIC ACCESS STATE CHANGED to every nexus (SPC-4 "Transitions between target port
+   * asymmetric access states"). After an explicit change pass the key of the nexus that sent
+   * SET TARGET PORT GROUPS: it does not get the condition.
+   */
+  aluaChanged(exceptNexusKey?: string): void {
+    this.ua.establishAll('ASYMMETRIC_ACCESS_STATE_CHANGED', exceptNexusKey);
   }
 
   /** The ALUA access state of the group a nexus reaches this LU through (active-optimized when unknown). */

@@ -397,6 +397,11 @@ function accessOf(cdb: Buffer): Access {
       if (sa === MI_REPORT_SUPPORTED_OPERATION_CODES || sa === MI_REPORT_SUPPORTED_TMF) return Access.INFO;
       return Access.WRITE;
     }
+    case ScsiOp.MAINTENANCE_OUT:
+      // SPC-4 table: SET TARGET PORT GROUPS (and the other MAINTENANCE OUT service actions)
+      // conflict under Write Exclusive and Exclusive Access, are allowed for registered
+      // I_T nexuses under the registrants-only and all-registrants types: a write.
+      return Access.WRITE;
     case ScsiOp.SERVICE_ACTION_IN_16: {
       const sa = cdb.length > 1 ? cdb.readUInt8(1) & 0x1f : -1;
       // SBC-4 table: READ CAPACITY(16) allowed; GET LBA STATUS is a read.

@@ -1,16 +1,16 @@
 /**
  * Primary commands (SPC-4) handled by the device server: INQUIRY, TEST UNIT
- * READY, REQUEST SENSE, REPORT LUNS, MODE SENSE/SELECT, REPORT TARGET PORT
- * GROUPS, START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL, RESERVE/RELEASE(6),
+ * READY, REQUEST SENSE, REPORT LUNS, MODE SENSE/SELECT, REPORT and SET TARGET
+ * PORT GROUPS, START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL, RESERVE/RELEASE(6),
  * PERSISTENT RESERVE IN/OUT. REPORT SUPPORTED OPERATION CODES lives in
  * dispatch.ts because it is built from the whole table.
  */
 import { ScsiStatus, type ScsiResult } from './command.js';
 import { checkControl, checkReserved, invalidField } from './cdb.js';
-import { MaintenanceIn, ScsiOp, VpdPage } from './constants.js';
+import { MaintenanceIn, MaintenanceOut, ScsiOp, VpdPage } from './constants.js';
 import { AluaAllowed, parsed, type CommandDescriptor, type ExecContext } from './descriptor.js';
 import { modeSelect, modeSense } from './mode-pages.js';
-import { reportTargetPortGroups } from './alua.js';
+import { executeSetTargetPortGroups, parseSetTargetPortGroups, reportTargetPortGroups } from './alua.js';
 import { sanitizeGate } from './sanitize.js';
 import { encodeSense, type SenseFormat, type SenseReason } from './sense.js';
 import {
@@ -309,7 +309,21 @@ export const SPC_COMMANDS: readonly CommandDescriptor[] = [
     alua: AluaAllowed.TRANSITIONING,
     pr: false,
     parse: parseRtpg,
-    execute: (ctx) => reportTargetPortGroups(ctx.lu.aluaGroups(), ctx.p.flags === 1),
+    execute: (ctx) => reportTargetPortGroups(ctx.lu.aluaGroups(), ctx.p.flags === 1, ctx.lu.aluaAccess),
+  },
+  {
+    op: ScsiOp.MAINTENANCE_OUT,
+    sa: MaintenanceOut.SET_TARGET_PORT_GROUPS,
+    name: 'SET TARGET PORT GROUPS',
+    usage: usage(ScsiOp.MAINTENANCE_OUT, 12, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
+    // SPC-4 "Standby state" and "Unavailable state" list it; "Transitions between target port
+    // asymmetric access states" does not (LIO core_alua_state_transition refuses it too).
+    alua: AluaAllowed.UNAVAILABLE,
+    // Reservations: SPC-4 table "SPC commands that are allowed in the presence of various
+    // reservations" has it conflict like a write (reservations.ts accessOf).
+    available: (lu) => lu.aluaAccess === 'explicit',
+    parse: parseSetTargetPortGroups,
+    execute: executeSetTargetPortGroups,
   },
   {
     op: ScsiOp.START_STOP_UNIT,

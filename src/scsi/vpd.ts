@@ -35,7 +35,8 @@ export function standardInquiry(lu: LogicalUnit | undefined): Buffer {
   b.writeUInt8(0x06, 2); // VERSION: SPC-4
   b.writeUInt8(0x12, 3); // HISUP | RESPONSE DATA FORMAT 2
   b.writeUInt8(b.length - 5, 4); // ADDITIONAL LENGTH (n - 4)
-  b.writeUInt8(0x18, 5); // TPGS 01b: implicit ALUA | 3PC: EXTENDED COPY (xcopy.ts), as tcmu-runner
+  // TPGS 01b implicit ALUA, or 11b implicit and explicit (SET TARGET PORT GROUPS) | 3PC: EXTENDED COPY (xcopy.ts), as tcmu-runner
+  b.writeUInt8((lu?.aluaAccess === 'explicit' ? 0x30 : 0x10) | 0x08, 5);
   b.writeUInt8(0x00, 6);
   b.writeUInt8(0x02, 7); // CMDQUE
   putAscii(b, 8, 8, lu?.vendor ?? 'LIO-ORG');
