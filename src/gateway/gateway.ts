@@ -15,9 +15,10 @@ import { IscsiServer } from '../iscsi/server.js';
 import type { Nexus, ScsiPort } from '../scsi/command.js';
 import { createScsiPort, notifyLunMapChanged, type LunMap } from '../scsi/device-server.js';
 import { setInternalErrorLogger } from '../scsi/dispatch.js';
-import { LogicalUnit } from '../scsi/logical-unit.js';
+import { LogicalUnit, type TargetPortGroupRequest } from '../scsi/logical-unit.js';
+import type { SenseReason } from '../scsi/sense.js';
 import type { Logger } from '../util/log.js';
-import { desiredState, findClient, lunMapFor, type DesiredDisk } from './desired.js';
+import { bareIp, desiredState, findClient, lunMapFor, type DesiredDisk } from './desired.js';
 import { GatewayIscsiRegistry } from './iscsi-registry.js';
 import type { Board } from './ha/board.js';
 import { HaCoordinator } from './ha/coordinator.js';
@@ -98,6 +99,7 @@ export class Gateway implements GatewayStatus {
       gatewayName: this.gatewayName,
       board: opts.board,
       leaseMs: opts.settings.ha_lease_ms,
+      explicit: opts.settings.alua_failover_type === 'explicit',
       doc: () => this.#applying ?? this.#doc,
       log: opts.logger.child({ component: 'ha' }),
       ...(opts.dataAddress !== undefined ? { dataAddress: opts.dataAddress } : {}),
@@ -269,6 +271,8 @@ export class Gateway implements GatewayStatus {
       wwn: disk.wwn,
       aluaGroups: () => this.#ha.groups(disk.id),
       writeArbiter: this.#ha.attach(disk, store.exclusiveLock),
+      aluaAccess: this.#settings.alua_failover_type,
+      setTargetPortGroups: (requests) => this.#setTargetPortGroups(disk.id, requests),
       sharedPr: new FileSharedPrStore({ dir: prDir, diskId: disk.id }),
     });
     try {
@@ -283,6 +287,19 @@ export class Gateway implements GatewayStatus {
     this.#luns.set(disk.id, { disk, store, lu });
     this.#log.info({ disk: disk.id, sizeBytes: store.sizeBytes }, 'logical unit ready');
     return true;
+  }
+
+  /** SET TARGET PORT GROUPS (explicit ALUA): the group asked active/optimized gets the LUN's lock. */
+  #setTargetPortGroups(diskId: string, requests: TargetPortGroupRequest[]): SenseReason | undefined | Promise<SenseReason | undefined> {
+    const ao = requests.filter((r) => r.state === 0);
+    if (ao.length === 0) return undefined; // one AO group per LUN: the others are non-optimized already
+    if (ao.length > 1) return 'INVALID_FIELD_IN_PARAMETER_LIST';
+    const running = this.#luns.get(diskId);
+    const target = running !== undefined ? this.#doc?.targets[running.disk.target] : undefined;
+    const ip = target?.ip_list[ao[0]!.groupId - 1];
+    const gateway = ip === undefined ? undefined : Object.entries(target?.portals ?? {}).find(([, p]) => p.portal_ip_addresses.some((x) => bareIp(x) === bareIp(ip)))?.[0];
+    if (gateway === undefined) return 'INVALID_FIELD_IN_PARAMETER_LIST';
+    return this.#ha.setActive(diskId, gateway);
   }
 
   async #checkSize(running: RunningLun): Promise<void> {

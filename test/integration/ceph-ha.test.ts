@@ -14,8 +14,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CephCluster } from './ceph-helpers.js';
 import { Daemon, freePortOn, QEMU_INITIATOR, requireTools, TARGET_IQN, waitFor } from './helpers.js';
-import { rw10, writeUntilGood } from './ha-helpers.js';
-import { ALUA_STATE, CDB, MiniInitiator, parseRtpg } from './mini-initiator.js';
+import { rw10, senseOf, writeUntilGood } from './ha-helpers.js';
+import { ALUA_STATE, CDB, MiniInitiator, parseRtpg, type ScsiReply } from './mini-initiator.js';
 
 describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeout: 8 * 60_000 }, () => {
   let ceph: CephCluster;
@@ -27,7 +27,8 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
     requireTools('iscsi-ls');
     ceph = await CephCluster.start({ mgr: false });
     const port = await freePortOn(['127.0.0.1', '127.0.0.2']);
-    const extra = { ...ceph.settings({ config_store: 'rados' }), ha_lease_ms: String(lease) };
+    // Explicit ALUA here (SET TARGET PORT GROUPS moves the lock); implicit is the default elsewhere.
+    const extra = { ...ceph.settings({ config_store: 'rados' }), ha_lease_ms: String(lease), alua_failover_type: 'explicit' };
     a = await Daemon.start({ gatewayName: 'gw-a', iscsiPort: port, extra, readyTimeoutMs: 60_000 });
     b = await Daemon.start({ gatewayName: 'gw-b', iscsiPort: port, extra, readyTimeoutMs: 60_000 });
     await a.api.must('PUT', `/api/target/${TARGET_IQN}`, {});
@@ -67,6 +68,44 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
       t.diagnostic(`write via gw-a ${first.toFixed(0)} ms, then via gw-b (hand-off) ${viaB.toFixed(0)} ms, back via gw-a ${back.toFixed(0)} ms; transitional answers ${seen.join(',') || 'none'}`);
       const ra = await rtpg(ia);
       assert.equal(ra, await rtpg(ib), 'RTPG identical through both gateways');
+    } finally {
+      ia.close();
+      ib.close();
+    }
+  });
+
+  test('explicit ALUA: INQUIRY TPGS 11b; SET TARGET PORT GROUPS moves the lock and AO, the same on both paths', async (t) => {
+    const ia = await session('127.0.0.1', a);
+    const ib = await session('127.0.0.2', b);
+    const stpg = (i: MiniInitiator, group: number): Promise<ScsiReply> => {
+      const cdb = Buffer.alloc(12);
+      cdb[0] = 0xa4;
+      cdb[1] = 0x0a;
+      cdb.writeUInt32BE(8, 6);
+      const param = Buffer.alloc(8);
+      param[4] = 0x00; // active/optimized
+      param.writeUInt16BE(group, 6);
+      return i.commandOut(0, cdb, param);
+    };
+    const aoOf = async (i: MiniInitiator): Promise<number | undefined> => parseRtpg((await i.commandRetryUa(0, CDB.rtpg(1024), 1024)).data).find((g) => g.state === ALUA_STATE.AO)?.tpgId;
+    try {
+      const inq = await ia.commandRetryUa(0, Buffer.from([0x12, 0, 0, 0, 96, 0]), 96);
+      assert.equal((inq.data[5]! >> 4) & 0x03, 0x03, 'TPGS = implicit and explicit');
+      const seen: string[] = [];
+      await writeUntilGood(ia, 200, 0x91, seen); // gw-a holds
+      // Through gw-a, ask gw-b's group (2) to become AO.
+      const t0 = performance.now();
+      const r = await stpg(ia, 2);
+      assert.equal(r.status, 0, `STPG answered ${r.status} ${JSON.stringify(senseOf(r))}`);
+      const moved = performance.now() - t0;
+      assert.equal(await aoOf(ia), 2);
+      assert.equal(await aoOf(ib), 2);
+      const took = await writeUntilGood(ib, 200, 0x92, seen);
+      // And back, asked through gw-a for its own group.
+      const r2 = await stpg(ia, 1);
+      assert.equal(r2.status, 0, `STPG answered ${r2.status} ${JSON.stringify(senseOf(r2))}`);
+      assert.equal(await aoOf(ib), 1);
+      t.diagnostic(`STPG to gw-b took ${moved.toFixed(0)} ms; write via gw-b then ${took.toFixed(0)} ms; STPG back to gw-a OK`);
     } finally {
       ia.close();
       ib.close();

@@ -27,6 +27,10 @@ export interface MemberRecord {
   holds: string[];
   /** Disk ids this gateway asks the holder to hand over (a write arrived here). */
   wants: string[];
+  /** Of `wants`, those to hand over at once, hysteresis aside (SET TARGET PORT GROUPS). */
+  urgent?: string[];
+  /** Disk id -> the gateway asked to take it over now (SET TARGET PORT GROUPS through this one). */
+  offers?: Record<string, string>;
 }
 
 export interface Board {

@@ -29,7 +29,7 @@ import type { AluaGroup, WriteArbiter } from '../../scsi/logical-unit.js';
 import type { SenseReason } from '../../scsi/sense.js';
 import type { Logger } from '../../util/log.js';
 import type { Board, MemberRecord } from './board.js';
-import { designatedGateway, haAluaGroups, type ClusterView } from './view.js';
+import { activeGateway, designatedGateway, haAluaGroups, type ClusterView } from './view.js';
 
 /** How long a write waits for a hand-off before ALUA TRANSITIONING. */
 const WAIT_MS = 2000;
@@ -39,6 +39,8 @@ const PURSUE_MS = 15_000;
 const IDLE_MS = 200;
 /** A busy holder hands the lock over after holding it this long (hysteresis against ping-pong). */
 const MIN_HOLD_MS = 3000;
+/** How long SET TARGET PORT GROUPS waits for the move. */
+const STPG_MS = 10_000;
 
 function isFenced(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === 'ERR_BACKSTORE_LOCK_LOST';
@@ -67,6 +69,8 @@ export interface HaOptions {
   /** This gateway's data client was blocklisted: connect a new one (Ceph). */
   rejoin?: () => Promise<void>;
   now?: () => number;
+  /** Explicit ALUA (alua_failover_type): the PREF bit marks the config owner's group. */
+  explicit?: boolean;
 }
 
 interface Peer {
@@ -137,6 +141,9 @@ export class HaCoordinator {
   readonly #peers = new Map<string, Peer>();
   readonly #disks = new Map<string, DiskState>();
   readonly #wants = new Set<string>();
+  readonly #urgent = new Set<string>();
+  readonly #offers = new Map<string, string>();
+  #stpg: Promise<unknown> = Promise.resolve();
   #publishing: Promise<void> | undefined;
   #republish = false;
   #timers: NodeJS.Timeout[] = [];
@@ -212,6 +219,8 @@ export class HaCoordinator {
       ...(addr !== undefined ? { dataAddress: addr } : {}),
       holds: holds.sort(),
       wants: [...this.#wants].sort(),
+      urgent: [...this.#urgent].filter((d) => this.#wants.has(d)).sort(),
+      offers: Object.fromEntries(this.#offers),
     };
   }
 
@@ -320,9 +329,14 @@ export class HaCoordinator {
         if (this.leaving || this.#wanted(d.disk.id)) this.#maybeRelease(d);
         continue;
       }
+      if (!lock.held() && d.pursuing === undefined && !this.leaving && this.#offeredToMe(d.disk.id)) {
+        this.#urgent.add(d.disk.id);
+        void this.pursue(d, 0);
+        continue;
+      }
       // Nobody alive holds it and this gateway is the one to serve it: take it (breaking a dead holder's lock).
       const target = doc?.targets[d.disk.target];
-      if (target === undefined || this.leaving || d.pursuing !== undefined) continue;
+      if (target === undefined || this.leaving || d.pursuing !== undefined || this.#offers.has(d.disk.id)) continue;
       if (!view.holders.has(d.disk.id) && designatedGateway(target, d.disk.id, d.disk.owner, view.alive) === this.gatewayName) {
         void this.pursue(d, 0);
       }
@@ -334,11 +348,60 @@ export class HaCoordinator {
     return false;
   }
 
+  #wantedUrgently(diskId: string): boolean {
+    for (const p of this.#peers.values()) if (this.#present(p) && p.record.state === 'up' && p.record.urgent?.includes(diskId) === true) return true;
+    return this.#offers.has(diskId);
+  }
+
+  #offeredToMe(diskId: string): boolean {
+    for (const p of this.#peers.values()) if (this.#present(p) && p.record.offers?.[diskId] === this.gatewayName) return true;
+    return false;
+  }
+
   #maybeRelease(d: DiskState): void {
     const t = this.now();
     const idle = d.inflight === 0 && t - d.lastWriteEnd >= IDLE_MS;
-    if (!this.leaving && !idle && t - d.heldSince < MIN_HOLD_MS) return; // re-checked at the next refresh
-    void this.release(d, this.leaving ? 'gateway leaving' : idle ? 'peer asked, idle here' : 'peer asked, held long enough');
+    const urgent = this.#wantedUrgently(d.disk.id);
+    if (!this.leaving && !urgent && !idle && t - d.heldSince < MIN_HOLD_MS) return; // re-checked at the next refresh
+    void this.release(d, this.leaving ? 'gateway leaving' : urgent ? 'SET TARGET PORT GROUPS' : idle ? 'peer asked, idle here' : 'peer asked, held long enough');
+  }
+
+  /**
+   * SET TARGET PORT GROUPS asked `gateway`'s group to be active/optimized for the disk: move
+   * its lock there (at once, hysteresis aside), serialised per gateway. Resolves when the move
+   * is done, or with a sense reason when it could not be done within STPG_MS.
+   */
+  setActive(diskId: string, gateway: string): Promise<SenseReason | undefined> {
+    const run = async (): Promise<SenseReason | undefined> => {
+      const d = this.#disks.get(diskId);
+      if (d === undefined) return 'SET_TARGET_PORT_GROUPS_COMMAND_FAILED';
+      const activeNow = (): string | undefined => {
+        const target = this.#o.doc()?.targets[d.disk.target];
+        return target === undefined ? undefined : activeGateway(target, diskId, d.disk.owner, this.view());
+      };
+      if (activeNow() === gateway) return undefined;
+      if (d.lock === undefined || this.leaving || !this.leaseValid()) return 'SET_TARGET_PORT_GROUPS_COMMAND_FAILED'; // file default: AO follows the config owner
+      const deadline = this.now() + STPG_MS;
+      if (gateway === this.gatewayName) {
+        this.#urgent.add(diskId);
+        const ok = await this.pursue(d, STPG_MS);
+        this.#urgent.delete(diskId);
+        return ok ? undefined : 'SET_TARGET_PORT_GROUPS_COMMAND_FAILED';
+      }
+      this.#offers.set(diskId, gateway);
+      try {
+        await this.#publish();
+        if (d.lock.held()) await this.release(d, 'SET TARGET PORT GROUPS');
+        while (activeNow() !== gateway && this.now() < deadline && !this.#stopped) await this.#nextChange();
+        return activeNow() === gateway ? undefined : 'SET_TARGET_PORT_GROUPS_COMMAND_FAILED';
+      } finally {
+        this.#offers.delete(diskId);
+        void this.#publish();
+      }
+    };
+    const p = this.#stpg.then(run, run);
+    this.#stpg = p.catch(() => undefined);
+    return p;
   }
 
   release(d: DiskState, why: string): Promise<void> {
@@ -388,6 +451,7 @@ export class HaCoordinator {
     while (!this.#stopped && !this.leaving && this.now() - t0 < PURSUE_MS) {
       if (!this.leaseValid()) return false;
       if (lock.held()) return true;
+      if (this.#offers.has(d.disk.id)) return false; // being handed to another gateway (STPG)
       let owners: string[];
       try {
         owners = await lock.owners();
@@ -481,7 +545,7 @@ export class HaCoordinator {
     for (const d of this.#disks.values()) {
       const target = doc.targets[d.disk.target];
       if (target === undefined) continue;
-      const groups = haAluaGroups(target, d.disk.id, d.disk.owner, view, this.gatewayName);
+      const groups = haAluaGroups(target, d.disk.id, d.disk.owner, view, this.gatewayName, this.#o.explicit === true);
       const sig = JSON.stringify(groups);
       if (sig === d.signature) continue;
       const first = d.signature === '';

@@ -42,7 +42,12 @@ export function activeGateway(target: TargetEntry, diskId: string, owner: string
 }
 
 /** The disk's ALUA groups (TPG tag = index in ip_list + 1, as desired.ts numbers them). */
-export function haAluaGroups(target: TargetEntry, diskId: string, owner: string | undefined, view: ClusterView, self: string): AluaGroup[] {
+/**
+ * `pref`: set the PREF bit on the config owner's group (explicit ALUA, as upstream does). Not in
+ * implicit mode: dm-multipath's `exclusive_pref_bit` would then keep initiators on the preferred
+ * gateway after a failover and make the lock bounce.
+ */
+export function haAluaGroups(target: TargetEntry, diskId: string, owner: string | undefined, view: ClusterView, self: string, pref = false): AluaGroup[] {
   const active = activeGateway(target, diskId, owner, view);
   const gatewayOf = new Map<string, string>();
   for (const [name, p] of Object.entries(target.portals)) for (const ip of p.portal_ip_addresses) gatewayOf.set(bareIp(ip), name);
@@ -53,6 +58,7 @@ export function haAluaGroups(target: TargetEntry, diskId: string, owner: string 
     else if (gw !== undefined && view.alive.has(gw)) state = 'active-non-optimized';
     else if (gw === self) state = 'transitioning';
     else state = 'unavailable';
-    return { id: i + 1, state, relativePortIds: [i + 1] };
+    // PREF: the config owner's group (the preference failback returns to).
+    return { id: i + 1, state, relativePortIds: [i + 1], ...(pref && gw !== undefined && gw === owner ? { preferred: true } : {}) };
   });
 }
