@@ -336,7 +336,8 @@ export class HaCoordinator {
       }
       // Nobody alive holds it and this gateway is the one to serve it: take it (breaking a dead holder's lock).
       const target = doc?.targets[d.disk.target];
-      if (target === undefined || this.leaving || d.pursuing !== undefined || this.#offers.has(d.disk.id)) continue;
+      // Not when a peer asked for it: it was just handed over, to that peer.
+      if (target === undefined || this.leaving || d.pursuing !== undefined || this.#offers.has(d.disk.id) || this.#wanted(d.disk.id)) continue;
       if (!view.holders.has(d.disk.id) && designatedGateway(target, d.disk.id, d.disk.owner, view.alive) === this.gatewayName) {
         void this.pursue(d, 0);
       }

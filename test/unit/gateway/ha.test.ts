@@ -1,0 +1,291 @@
+/**
+ * gateway/ha: the ALUA view (pure) and the coordinator's protocol with two gateways on an
+ * in-memory board and an in-memory exclusive lock that behaves like RBD's (one owner, a break
+ * blocklists the owner, a blocklisted client's calls fail). Short leases keep it quick.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { ExclusiveLock } from '../../../src/backstore/backstore.js';
+import { BackstoreError } from '../../../src/backstore/backstore.js';
+import { emptyChapAuth, seedConfig, type GatewayConfig, type TargetEntry } from '../../../src/config/schema.js';
+import type { Board, MemberRecord } from '../../../src/gateway/ha/board.js';
+import { HaCoordinator } from '../../../src/gateway/ha/coordinator.js';
+import { activeGateway, designatedGateway, haAluaGroups } from '../../../src/gateway/ha/view.js';
+import type { WriteArbiter } from '../../../src/scsi/logical-unit.js';
+import { createLogger } from '../../../src/util/log.js';
+
+const IQN = 'iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw';
+const DISK = 'rbd/disk_1';
+
+function target(gateways: string[]): TargetEntry {
+  const ips = gateways.map((_, i) => `10.0.0.${i + 1}`);
+  return {
+    acl_enabled: false,
+    auth: emptyChapAuth(),
+    controls: {},
+    ip_list: ips,
+    portals: Object.fromEntries(
+      gateways.map((g, i) => [g, { portal_ip_addresses: [ips[i]!], gateway_ip_list: ips, inactive_portal_ips: ips.filter((_, j) => j !== i), tpgs: gateways.length }]),
+    ),
+    disks: { [DISK]: { lun_id: 0 } },
+    clients: {},
+    groups: {},
+    created: '',
+    updated: '',
+  };
+}
+
+function doc(t: TargetEntry): GatewayConfig {
+  const d = seedConfig();
+  d.targets[IQN] = t;
+  return d;
+}
+
+describe('ALUA view', () => {
+  const t = target(['gw-a', 'gw-b', 'gw-c']);
+
+  test('the preferred owner serves when alive; otherwise a survivor chosen by the disk, the same for everyone', () => {
+    assert.equal(designatedGateway(t, DISK, 'gw-a', new Set(['gw-a', 'gw-b', 'gw-c'])), 'gw-a');
+    const survivor = designatedGateway(t, DISK, 'gw-a', new Set(['gw-b', 'gw-c']));
+    assert.ok(survivor === 'gw-b' || survivor === 'gw-c');
+    assert.equal(designatedGateway(t, DISK, 'gw-a', new Set(['gw-c', 'gw-b'])), survivor, 'independent of set order');
+    assert.equal(designatedGateway(t, DISK, 'gw-a', new Set()), undefined);
+    // A gateway that is not a portal of the target is never chosen.
+    assert.equal(designatedGateway(t, DISK, 'gw-x', new Set(['gw-x', 'gw-b'])), 'gw-b');
+  });
+
+  test('the alive holder is AO whatever the preference; a dead holder is not', () => {
+    assert.equal(activeGateway(t, DISK, 'gw-a', { alive: new Set(['gw-a', 'gw-b']), holders: new Map([[DISK, 'gw-b']]) }), 'gw-b');
+    assert.equal(activeGateway(t, DISK, 'gw-a', { alive: new Set(['gw-a']), holders: new Map([[DISK, 'gw-b']]) }), 'gw-a');
+  });
+
+  test('groups: AO holder, ANO alive, unavailable dead, transitioning self when fenced; PREF only when asked', () => {
+    const view = { alive: new Set(['gw-b', 'gw-c']), holders: new Map([[DISK, 'gw-c']]) };
+    const g = haAluaGroups(t, DISK, 'gw-a', view, 'gw-b');
+    assert.deepEqual(
+      g.map((x) => [x.id, x.state, x.preferred === true]),
+      [
+        [1, 'unavailable', false],
+        [2, 'active-non-optimized', false],
+        [3, 'active-optimized', false],
+      ],
+    );
+    const fenced = haAluaGroups(t, DISK, 'gw-a', { alive: new Set(['gw-a', 'gw-c']), holders: new Map() }, 'gw-b', true);
+    assert.deepEqual(
+      fenced.map((x) => [x.id, x.state, x.preferred === true]),
+      [
+        [1, 'active-optimized', true],
+        [2, 'transitioning', false],
+        [3, 'active-non-optimized', false],
+      ],
+    );
+  });
+});
+
+// ------------------------------------------------------------------ the protocol
+
+class MemoryBoard {
+  readonly records = new Map<string, MemberRecord>();
+  readonly listeners: (() => void)[] = [];
+  /** Gateways whose writes fail (frozen / cut off). */
+  readonly cut = new Set<string>();
+
+  for(gateway: string): Board {
+    return {
+      publish: async (r) => {
+        if (this.cut.has(gateway)) throw new Error('cut off');
+        this.records.set(r.gateway, structuredClone(r));
+        setImmediate(() => {
+          for (const cb of this.listeners) cb();
+        });
+      },
+      readAll: async () => (this.cut.has(gateway) ? Promise.reject(new Error('cut off')) : [...this.records.values()].map((r) => structuredClone(r))),
+      read: async (g) => structuredClone(this.records.get(g)),
+      onChange: (cb) => {
+        this.listeners.push(cb);
+      },
+      close: async () => undefined,
+    };
+  }
+}
+
+class MemoryLock {
+  owner: string | undefined;
+  readonly blocklisted = new Set<string>();
+  acquisitions: string[] = [];
+
+  client(address: string): ExclusiveLock {
+    let held = false;
+    const fenced = (): void => {
+      if (this.blocklisted.has(address)) throw new BackstoreError('ERR_BACKSTORE_LOCK_LOST', 'blocklisted');
+    };
+    return {
+      clientAddress: address,
+      manage: () => undefined,
+      held: () => held && this.owner === address,
+      owners: async () => {
+        fenced();
+        return this.owner === undefined ? [] : [this.owner];
+      },
+      acquire: async () => {
+        fenced();
+        if (this.owner !== undefined && this.owner !== address) throw new BackstoreError('ERR_BACKSTORE_IO', 'busy');
+        if (this.owner !== address) this.acquisitions.push(address);
+        this.owner = address;
+        held = true;
+      },
+      release: async () => {
+        held = false;
+        if (this.owner === address) this.owner = undefined;
+      },
+      breakLock: async (owner) => {
+        fenced();
+        this.blocklisted.add(owner);
+        if (this.owner === owner) this.owner = undefined;
+      },
+    };
+  }
+}
+
+const LEASE = 600;
+const silent = createLogger({ level: process.env.HA_DEBUG ? "debug" : "silent", name: "ha-test" });
+
+function gateway(name: string, board: MemoryBoard, lock: MemoryLock, d: GatewayConfig, now?: () => number) {
+  const fenced: number[] = [];
+  const ha = new HaCoordinator({
+    gatewayName: name,
+    board: board.for(name),
+    leaseMs: LEASE,
+    doc: () => d,
+    log: silent,
+    dataAddress: () => `addr-${name}`,
+    onAluaChanged: () => undefined,
+    onFenced: () => fenced.push(1),
+    ...(now !== undefined ? { now } : {}),
+  });
+  return { ha, fenced, lock: lock.client(`addr-${name}`) };
+}
+
+async function write(arb: WriteArbiter): Promise<string> {
+  const r = await arb.begin();
+  if (r !== undefined) return r;
+  arb.end();
+  return 'ok';
+}
+
+describe('HA coordinator', () => {
+  const d = doc(target(['gw-a', 'gw-b']));
+  d.disks[DISK] = { ...(d.disks[DISK] ?? {}), owner: 'gw-a' } as GatewayConfig['disks'][string];
+
+  test('hand-off: the preferred owner takes the free lock; a write via the peer gets it once the holder is idle', async () => {
+    const board = new MemoryBoard();
+    const lock = new MemoryLock();
+    const a = gateway('gw-a', board, lock, d);
+    const b = gateway('gw-b', board, lock, d);
+    await a.ha.start();
+    await b.ha.start();
+    const disk = { id: DISK, target: IQN, owner: 'gw-a' };
+    const wa = a.ha.attach(disk, a.lock);
+    const wb = b.ha.attach(disk, b.lock);
+    try {
+      assert.equal(await write(wa), 'ok');
+      assert.equal(lock.owner, 'addr-gw-a');
+      assert.equal(a.ha.groups(DISK).find((g) => g.id === 1)?.state, 'active-optimized');
+      assert.equal(await write(wb), 'ok', 'the write through gw-b waited for the hand-off, then ran');
+      assert.equal(lock.owner, 'addr-gw-b');
+      await b.ha.refresh();
+      await a.ha.refresh();
+      assert.deepEqual(a.ha.groups(DISK), b.ha.groups(DISK), 'both gateways report the same groups');
+      assert.equal(a.ha.groups(DISK).find((g) => g.id === 2)?.state, 'active-optimized');
+      assert.equal(lock.blocklisted.size, 0, 'nobody alive is blocklisted');
+    } finally {
+      await a.ha.stop();
+      await b.ha.stop();
+    }
+  });
+
+  test('hysteresis: a busy holder keeps the lock for its minimum hold, then hands it over', async () => {
+    const board = new MemoryBoard();
+    const lock = new MemoryLock();
+    const a = gateway('gw-a', board, lock, d);
+    const b = gateway('gw-b', board, lock, d);
+    await a.ha.start();
+    await b.ha.start();
+    const disk = { id: DISK, target: IQN, owner: 'gw-a' };
+    const wa = a.ha.attach(disk, a.lock);
+    const wb = b.ha.attach(disk, b.lock);
+    try {
+      assert.equal(await write(wa), 'ok');
+      const acquiredAt = performance.now();
+      // gw-a keeps a write in flight all the time.
+      let busy = true;
+      const writer = (async () => {
+        while (busy) {
+          const r = await wa.begin();
+          if (r !== undefined) break;
+          await new Promise((res) => setTimeout(res, 20));
+          wa.end();
+        }
+      })();
+      assert.equal(await write(wb), 'ALUA_TRANSITION', 'refused while the holder is busy and held it briefly');
+      let answer = 'ALUA_TRANSITION';
+      while (answer !== 'ok') answer = await write(wb);
+      const movedAfter = performance.now() - acquiredAt;
+      busy = false;
+      await writer;
+      assert.ok(movedAfter >= 3000, `moved after ${movedAfter.toFixed(0)} ms (minimum hold 3000)`);
+      assert.deepEqual(lock.acquisitions, ['addr-gw-a', 'addr-gw-b']);
+    } finally {
+      await a.ha.stop();
+      await b.ha.stop();
+    }
+  });
+
+  test('a holder that stops renewing is declared dead: its lock is broken (blocklisted), the survivor takes over; the cut-off one fences itself', async () => {
+    const board = new MemoryBoard();
+    const lock = new MemoryLock();
+    const a = gateway('gw-a', board, lock, d);
+    const b = gateway('gw-b', board, lock, d);
+    await a.ha.start();
+    await b.ha.start();
+    const disk = { id: DISK, target: IQN, owner: 'gw-a' };
+    const wa = a.ha.attach(disk, a.lock);
+    const wb = b.ha.attach(disk, b.lock);
+    try {
+      assert.equal(await write(wa), 'ok');
+      board.cut.add('gw-a');
+      const t0 = performance.now();
+      let answer = await write(wb);
+      while (answer !== 'ok') answer = await write(wb);
+      const took = performance.now() - t0;
+      assert.ok(took >= LEASE * 0.9, `took over after ${took.toFixed(0)} ms, not before the lease (${LEASE})`);
+      assert.ok(lock.blocklisted.has('addr-gw-a'));
+      assert.equal(lock.owner, 'addr-gw-b');
+      assert.equal(await write(wa), 'ALUA_TRANSITION', 'the cut-off gateway refuses writes');
+      assert.ok(a.fenced.length > 0, 'and dropped its sessions');
+      assert.equal(b.ha.groups(DISK).find((g) => g.id === 1)?.state, 'unavailable');
+      assert.equal(b.ha.groups(DISK).find((g) => g.id === 2)?.state, 'active-optimized');
+    } finally {
+      await a.ha.stop();
+      await b.ha.stop();
+    }
+  });
+
+  test('a frozen gateway (its clock jumps past the lease) refuses the write it resumes with', async () => {
+    const board = new MemoryBoard();
+    const lock = new MemoryLock();
+    let skew = 0;
+    const a = gateway('gw-a', board, lock, d, () => performance.now() + skew);
+    await a.ha.start();
+    const wa = a.ha.attach({ id: DISK, target: IQN, owner: 'gw-a' }, undefined); // file default: no lock
+    try {
+      assert.equal(await write(wa), 'ok');
+      skew = 30_000; // SIGSTOP for 30 s: the first thing after SIGCONT is the queued write
+      assert.equal(await write(wa), 'ALUA_TRANSITION');
+      assert.equal(a.fenced.length, 1);
+      assert.equal(a.ha.groups(DISK).find((g) => g.id === 1)?.state, 'transitioning');
+    } finally {
+      await a.ha.stop();
+    }
+  });
+});
