@@ -116,4 +116,40 @@ describe('multipath initiator over two file-backstore gateways', { timeout: 90_0
     assert.ok(both.ok, both.describe());
     t.diagnostic(`gw-a restarted: path restored (AO) ${(tBack - tUp).toFixed(0)} ms after the restart began; ${ledger.size} acknowledged LBAs verified through both paths`);
   });
+
+  test('SIGSTOP of gw-a under writes: the path fails after ioTimeoutMs, writes go on through gw-b; on SIGCONT it returns', async (t) => {
+    await dev.waitForPath('gw-a', { alua: ALUA_STATE.AO });
+    const pid = a.pid;
+    assert.ok(pid !== undefined);
+    const w = writer({ writerId: 4, startLba: 6144, regionBlocks: 256, depth: 4 }).start();
+    await waitFor('writes before the stop', () => (w.stats.acked >= 100 ? true : undefined), 10_000, 10);
+    const acked = w.stats.acked;
+    const tStop = performance.now();
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await waitFor('writes after the stop', () => (w.stats.acked >= acked + 200 ? true : undefined), 20_000, 10);
+    } finally {
+      await w.stop();
+      process.kill(pid, 'SIGCONT');
+    }
+    const first = dev.timeline.firstAckAfter(tStop, 'write', 'gw-b');
+    assert.ok(first !== undefined);
+    const hung = dev.records.filter((r) => r.path === 'gw-a' && r.endedAt >= tStop && (r.outcome === 'timeout' || r.outcome === 'path-lost'));
+    t.diagnostic(`SIGSTOP gw-a: first write ack via gw-b ${(first - tStop).toFixed(0)} ms after the stop (ioTimeoutMs 3000); ${hung.length} attempts on gw-a timed out or were dropped with it and retried on gw-b`);
+    assert.deepEqual(dev.timeline.failures(tStop), []);
+    assert.ok(hung.some((r) => r.outcome === 'timeout'), 'no attempt timed out');
+    assert.ok(first - tStop >= 2_500 && first - tStop < 6_000, `failover after ${(first - tStop).toFixed(0)} ms`);
+    const tCont = performance.now();
+    await dev.waitForPath('gw-a', { alua: ALUA_STATE.AO, timeoutMs: 15_000 });
+    t.diagnostic(`SIGCONT gw-a: path restored ${(performance.now() - tCont).toFixed(0)} ms later`);
+
+    // The file default has no fencing: the resumed gateway still executes the writes it had
+    // received before the stop, although the initiator retried them on gw-b and wrote those
+    // LBAs again since. The verifier sees exactly those LBAs go back in time — and nothing else.
+    const inFlight = new Set(hung.flatMap((r) => Array.from({ length: r.blocks }, (_, i) => r.lba + i)));
+    const rep = await verifyAcked(dev, ledger);
+    const unexplained = rep.problems.filter((p) => p.kind !== 'stale' || !inFlight.has(p.lba));
+    assert.deepEqual(unexplained, [], rep.describe());
+    t.diagnostic(`after SIGCONT: ${new Set(rep.problems.map((p) => p.lba)).size} LBAs stale through both paths (writes that were in flight on the stopped gateway, ${inFlight.size} LBAs) — no fencing on the file default`);
+  });
 });

@@ -43,9 +43,11 @@
  *   await dev.write(lba, buf);             // resolves IoRecord; rejects IoError (err.record) on failure
  *   const data = await dev.read(lba, n);   // Buffer; rejects IoError
  *   await dev.command(cdb, { readLength }) // any CDB under the same policy: { reply, record }
- *   await dev.readVia('gw-b', lba, n);     // one path only, no failover (UA/BUSY/transitioning retried on it)
+ *   await dev.readVia('gw-b', lba, n);     // one path only, no failover (UA/BUSY/transitioning retried on it,
+ *                                          // standby/unavailable fail; a path that is not up fails at once)
  *   await dev.writeVia('gw-a', lba, buf);
  *   await dev.rtpg('gw-a');                // TpgDescriptor[] asked through that path
+ *   await dev.refresh();                   // re-ask RTPG on every live path now (and wait for it)
  *   dev.paths();                           // PathInfo[]: state, ALUA state of its group, counters
  *   await dev.waitForPath('gw-a', { alua: ALUA_STATE.AO, timeoutMs: 10000 });
  *   dev.timeline.firstAckAfter(t);         // see IoTimeline; dev.records = every attempt, dev.ios = logical I/Os
@@ -496,6 +498,11 @@ export class MultipathDevice implements BlockDevice {
     return this.execute(spec, io.via);
   }
 
+  /** Asks every live path for its group state now (what the checker does periodically); resolves when done. */
+  refresh(): Promise<void> {
+    return this.refreshGroups();
+  }
+
   /** REPORT TARGET PORT GROUPS through `path` (UNIT ATTENTIONs retried), parsed. */
   async rtpg(path: string): Promise<TpgDescriptor[]> {
     const s = this.byName(path).session;
@@ -567,9 +574,17 @@ export class MultipathDevice implements BlockDevice {
     let backoff = this.backoffMs;
     let aborted = 0;
     let uas = 0;
-    const backOff = async (): Promise<void> => {
-      await this.nextChange(Math.max(0, Math.min(backoff, deadline - performance.now())));
+    /** Waits out the back-off before retrying on `from`, unless it goes down or a better path appears first. */
+    const backOff = async (from: PathRt): Promise<void> => {
+      const until = Math.min(performance.now() + backoff, deadline);
       backoff = Math.min(backoff * 2, 1000);
+      for (;;) {
+        const left = until - performance.now();
+        if (left <= 0 || from.state !== 'up') return;
+        const next = pinned ? undefined : this.bestUp();
+        if (next && next !== from && aluaRank(next.alua) < aluaRank(from.alua)) return;
+        await this.nextChange(left);
+      }
     };
     for (;;) {
       if (this.closed) end('gave-up', 'device closed');
@@ -636,16 +651,19 @@ export class MultipathDevice implements BlockDevice {
             att.outcome = 'failed';
             end('failed', `${rec.detail} (${aborted} times)`);
           }
-          await backOff();
+          await backOff(path);
           break;
         case 'backoff':
-          await backOff();
+          await backOff(path);
           break;
         case 'alua': {
           this.setAlua(path, v.state, `sense ${att.detail}`);
           void this.refreshGroups();
-          const next = pinned ? undefined : this.bestUp();
-          if (!next || next === path || aluaRank(next.alua) >= aluaRank(path.alua)) await backOff();
+          if (pinned && v.state !== ALUA_STATE.TRANSITIONING) {
+            att.outcome = 'failed'; // single-path I/O: standby/unavailable will not pass here
+            end('failed', rec.detail);
+          }
+          await backOff(path); // returns at once when a better path is there
           break;
         }
       }
