@@ -283,7 +283,12 @@ export class PathSession {
         this.loginWaiter?.();
         continue;
       }
-      this.onPdu(got.pdu);
+      try {
+        this.onPdu(got.pdu);
+      } catch (e) {
+        // A PDU this initiator cannot make sense of: the connection is unusable (RFC 7143 §7.2 format error).
+        this.close(`bad PDU from the target: ${e instanceof Error ? e.message : String(e)}`);
+      }
       if (this.closedWhy !== undefined) return;
     }
   }

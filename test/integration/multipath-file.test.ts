@@ -92,7 +92,7 @@ describe('multipath initiator over two file-backstore gateways', { timeout: 90_0
       `kill -9 gw-a: path down after ${(down.at - tKill).toFixed(1)} ms (${down.detail}); first write ack via gw-b ${(first - tKill).toFixed(1)} ms after the kill; ` +
         `longest gap without a write ack ${gap.gapMs.toFixed(1)} ms; ${lost.length} attempts lost with gw-a and retried`,
     );
-    t.diagnostic(`writer: ${JSON.stringify(stats)}; attempts since the kill ${JSON.stringify(dev.timeline.attemptOutcomes(tKill))}`);
+    t.diagnostic(`writer: ${JSON.stringify(stats)}; since the kill: ${dev.timeline.summary(tKill)}`);
     assert.equal(stats.failed, 0, `a write failed: ${stats.lastError}`);
     assert.deepEqual(dev.timeline.failures(tKill), []);
     // Nothing is sent to the dead path once it is down; everything after goes through gw-b.

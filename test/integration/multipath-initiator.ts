@@ -23,7 +23,8 @@
  *   ABORTED COMMAND                                   -> back-off, retried at most abortedRetries, then failed
  *   anything else (MEDIUM ERROR, HARDWARE ERROR, ILLEGAL REQUEST, DATA PROTECT, MISCOMPARE,
  *   RESERVATION CONFLICT, ...)                        -> failed: returned to the caller, not retried
- * Back-off starts at retryBackoffMs and doubles up to 1 s; a path change cuts it short.
+ * Back-off starts at retryBackoffMs and doubles up to retryBackoffMaxMs; it ends early when the
+ * path goes down or another path ranks better.
  *
  * Async Messages (RFC 7143 §11.9.1): event 1 (logout request) or 4 (renegotiate): the path takes
  * no new I/O at once, its commands in flight may finish (bounded by Parameter3 and ioTimeoutMs),
@@ -50,13 +51,27 @@
  *   await dev.refresh();                   // re-ask RTPG on every live path now (and wait for it)
  *   dev.paths();                           // PathInfo[]: state, ALUA state of its group, counters
  *   await dev.waitForPath('gw-a', { alua: ALUA_STATE.AO, timeoutMs: 10000 });
- *   dev.timeline.firstAckAfter(t);         // see IoTimeline; dev.records = every attempt, dev.ios = logical I/Os
- *   dev.events;                            // path events: up, down, alua, async, login-failed
- *   await dev.close();                     // logs out every path
+ *   dev.activePath();                      // where new I/O goes now ('gw-a'), undefined while queueing
+ *   dev.records / dev.ios;                 // every attempt (AttemptRecord) / every logical I/O (IoRecord)
+ *   dev.events;                            // path events {at, path, kind: up|down|alua|async|login-failed, detail}
+ *   await dev.close();                     // stops the checker, logs out every path
  *
- *   const w = new BlockWriter(dev, { writerId: 1, startLba: 0, regionBlocks: 2048 }).start();
- *   ...; await w.stop();
- *   const rep = await verifyAcked(dev, w.ledger, { paths: ['gw-a', 'gw-b'] }); assert.ok(rep.ok, rep.describe());
+ * Timelines (dev.timeline, times are performance.now() ms — take yours with performance.now() too):
+ *   firstAckAfter(t, op = 'write', path?)  completion of the first successful write after t
+ *   maxAckGap(from, to, op = 'write')      longest stretch without a successful completion
+ *   maxLatency(from, to, op?)              the slowest logical I/O (queueing and retries included)
+ *   failures(from) / ioOutcomes(from) / attemptOutcomes(from) / senseCounts(from) ("NOT READY 04/0A" -> n)
+ *   acksByPath(from, to, op?) / startsByPath(from, to, op?) / summary(from)
+ *
+ * Self-describing writes (block-writer.ts, re-exported here):
+ *   const ledger = new AckLedger();        // shared by writers whose regions overlap
+ *   const w = new BlockWriter(dev, { writerId: 1, startLba: 0, regionBlocks: 2048, blocksPerWrite: 8,
+ *                                    depth: 4, order: 'sequential' | 'random', via?: 'gw-b', ledger }).start();
+ *   ...; const stats = await w.stop();     // or: await w.run(n)   -> { issued, acked, failed, lastError }
+ *   const rep = await verifyAcked(dev, ledger, { paths: ['gw-a', 'gw-b'] });  // reads through each path alone
+ *   assert.ok(rep.ok, rep.describe());     // rep.problems: {path, lba, kind: stale|superseded|invalid|..., expected/found seq}
+ * Reading through a STANDBY/UNAVAILABLE path fails (the target refuses media access there): verify
+ * through the paths that can read.
  */
 import { randomBytes } from 'node:crypto';
 import { ALUA_STATE, CDB, parseReadCapacity16, parseRtpg, parseSense, vpd83Designators, type ScsiReply, type SenseInfo, type TpgDescriptor } from './mini-initiator.js';
@@ -86,8 +101,9 @@ export interface MultipathOptions {
   checkerIntervalMs?: number;
   /** Longest a logical I/O may take, queueing and retries included (default 30000). */
   giveUpMs?: number;
-  /** First retry back-off (default 50; doubles up to 1000). */
+  /** First retry back-off (default 50), doubling up to retryBackoffMaxMs (default 500). */
   retryBackoffMs?: number;
+  retryBackoffMaxMs?: number;
   abortedRetries?: number;
   uaRetries?: number;
   /** Block size; default: READ CAPACITY (16) at open. */
@@ -354,6 +370,18 @@ export class IoTimeline {
     return m;
   }
 
+  /** One line for t.diagnostic: I/O and attempt outcomes, acks by path, sense counts, since `from`. */
+  summary(from = -Infinity): string {
+    const nonZero = (o: Record<string, number>): string =>
+      Object.entries(o)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ');
+    const acks = [...this.acksByPath(from)].map(([p, n]) => `${p} ${n}`).join(', ');
+    const sense = [...this.senseCounts(from)].map(([k, n]) => `${k} x${n}`).join(', ');
+    return `I/Os: ${nonZero(this.ioOutcomes(from)) || 'none'}; attempts: ${nonZero(this.attemptOutcomes(from)) || 'none'}; acks by path: ${acks || 'none'}; sense: ${sense || 'none'}`;
+  }
+
   /** Longest logical I/O (first attempt to final answer) among those started in [from, to]. */
   maxLatency(from = -Infinity, to = Infinity, op?: IoOp): IoRecord | undefined {
     let best: IoRecord | undefined;
@@ -378,6 +406,7 @@ export class MultipathDevice implements BlockDevice {
   private readonly checkerIntervalMs: number;
   private readonly giveUpMs: number;
   private readonly backoffMs: number;
+  private readonly backoffMaxMs: number;
   private readonly abortedRetries: number;
   private readonly uaRetries: number;
   private changeWaiters = new Set<() => void>();
@@ -394,6 +423,7 @@ export class MultipathDevice implements BlockDevice {
     this.checkerIntervalMs = opts.checkerIntervalMs ?? 500;
     this.giveUpMs = opts.giveUpMs ?? 30_000;
     this.backoffMs = opts.retryBackoffMs ?? 50;
+    this.backoffMaxMs = opts.retryBackoffMaxMs ?? 500;
     this.abortedRetries = opts.abortedRetries ?? 3;
     this.uaRetries = opts.uaRetries ?? 10;
     this.blockSize = opts.blockSize ?? 512;
@@ -574,10 +604,14 @@ export class MultipathDevice implements BlockDevice {
     let backoff = this.backoffMs;
     let aborted = 0;
     let uas = 0;
-    /** Waits out the back-off before retrying on `from`, unless it goes down or a better path appears first. */
+    /**
+     * Waits out the back-off before retrying on `from`, unless first it goes down or another path
+     * ranks better. (Not cut short when `from`'s own RTPG turns better: during a transition a
+     * target may report AO before its commands stop answering TRANSITIONING.)
+     */
     const backOff = async (from: PathRt): Promise<void> => {
       const until = Math.min(performance.now() + backoff, deadline);
-      backoff = Math.min(backoff * 2, 1000);
+      backoff = Math.min(backoff * 2, this.backoffMaxMs);
       for (;;) {
         const left = until - performance.now();
         if (left <= 0 || from.state !== 'up') return;
