@@ -774,6 +774,8 @@ export class MultipathDevice implements BlockDevice {
   private async loginPath(p: PathRt): Promise<void> {
     if (p.state !== 'down' || this.closed) return;
     p.state = 'logging-in';
+    p.tpgId = undefined; // asked again: the portal may be another port now
+    p.relPort = undefined;
     let s: PathSession | undefined;
     try {
       s = await PathSession.open({
@@ -786,15 +788,6 @@ export class MultipathDevice implements BlockDevice {
         onAsync: (m) => s && this.onAsync(p, s, m),
         onClose: (why) => s && this.failPath(p, s, `connection lost: ${why}`),
       });
-      // Which target port (group) this path reaches: SPC-4 "Device Identification VPD page".
-      const vpd = await this.probe(s, CDB.inquiryVpd(0x83, 1024), 1024);
-      if (vpd.status === 0) {
-        const d = vpd83Designators(vpd.data);
-        const rel = d.get(4);
-        const tpg = d.get(5);
-        if (rel && rel.length >= 4) p.relPort = rel.readUInt16BE(2);
-        if (tpg && tpg.length >= 4) p.tpgId = tpg.readUInt16BE(2);
-      }
       await this.askRtpg(p, s);
       if (s.closed || this.closed) throw new PathError('closed', 'closed during login');
       p.session = s;
@@ -814,6 +807,18 @@ export class MultipathDevice implements BlockDevice {
   private async askRtpg(p: PathRt, s: PathSession): Promise<void> {
     let r: ScsiReply;
     try {
+      if (p.tpgId === undefined && p.relPort === undefined) {
+        // Which target port (group) this path reaches: SPC-4 "Device Identification VPD page".
+        // Asked until known (the LUN may not be mapped on this gateway yet).
+        const vpd = await this.probe(s, CDB.inquiryVpd(0x83, 1024), 1024);
+        if (vpd.status === 0) {
+          const d = vpd83Designators(vpd.data);
+          const rel = d.get(4);
+          const tpg = d.get(5);
+          if (rel && rel.length >= 4) p.relPort = rel.readUInt16BE(2);
+          if (tpg && tpg.length >= 4) p.tpgId = tpg.readUInt16BE(2);
+        }
+      }
       r = await this.probe(s, CDB.rtpg(4096), 4096);
     } catch (e) {
       if (e instanceof PathError) this.failPath(p, s, `RTPG: ${e.message}`);
