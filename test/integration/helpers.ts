@@ -590,3 +590,21 @@ export function readKnownFailures(text: string): Map<string, string> {
   }
   return known;
 }
+
+/** The two gateways of the HA tests: gw-a on 127.0.0.1, gw-b on 127.0.0.2 (same iSCSI port). */
+export const GATEWAY_PAIR = [
+  { name: 'gw-a', ip: '127.0.0.1' },
+  { name: 'gw-b', ip: '127.0.0.2' },
+] as const;
+
+/**
+ * Through `api`: the target, both GATEWAY_PAIR gateways as its portals (gw-a first, so it owns
+ * the disk), `disk` of `size` as LUN 0, and every one of `clients` in the ACL with it mapped.
+ */
+export async function defineGatewayPair(api: RestClient, disk: string, size: string, clients: readonly string[]): Promise<void> {
+  await api.must('PUT', `/api/target/${TARGET_IQN}`, {});
+  for (const gw of GATEWAY_PAIR) await api.must('PUT', `/api/gateway/${TARGET_IQN}/${gw.name}`, { ip_address: gw.ip, skipchecks: 'true' });
+  await api.must('PUT', `/api/disk/${disk}`, { mode: 'create', size, create_image: 'true' });
+  await api.must('PUT', `/api/targetlun/${TARGET_IQN}`, { disk });
+  for (const c of clients) await addClient(api, c, disk);
+}

@@ -3,6 +3,10 @@
  * so that it checks the target rather than mirroring it). One connection, login without CHAP,
  * one command at a time, Data-In collected until status. Enough to send CDBs that libiscsi's tools
  * cannot (REPORT TARGET PORT GROUPS, raw INQUIRY pages) and read the answer.
+ *
+ * The wire pieces (PDU splitting, the login exchange, the SCSI Command PDU, sense parsing) are
+ * exported as functions so that the multipath initiator (multipath-initiator.ts), which keeps
+ * several commands in flight per connection, speaks the same protocol code.
  */
 import net from 'node:net';
 
@@ -12,21 +16,199 @@ export interface ScsiReply {
   sense: Buffer;
 }
 
-function pad4(n: number): number {
+export function pad4(n: number): number {
   return (4 - (n % 4)) % 4;
 }
 
-function textSegment(keys: Record<string, string>): Buffer {
+export function textSegment(keys: Record<string, string>): Buffer {
   return Buffer.from(Object.entries(keys).map(([k, v]) => `${k}=${v}\0`).join(''), 'utf8');
 }
 
-function parseText(data: Buffer): Map<string, string> {
+export function parseText(data: Buffer): Map<string, string> {
   const m = new Map<string, string>();
   for (const kv of data.toString('utf8').split('\0')) {
     const i = kv.indexOf('=');
     if (i > 0) m.set(kv.slice(0, i), kv.slice(i + 1));
   }
   return m;
+}
+
+/** One received PDU: the 48-byte BHS and its data segment (AHS dropped, padding removed). */
+export interface RawPdu {
+  bhs: Buffer;
+  data: Buffer;
+}
+
+/** RFC 7143 §11.2: splits one whole PDU (BHS, AHS, data segment + pad) off `buf`, or undefined when incomplete. */
+export function takePdu(buf: Buffer): { pdu: RawPdu; rest: Buffer } | undefined {
+  if (buf.length < 48) return undefined;
+  const ahs = buf.readUInt8(4) * 4;
+  const dsl = buf.readUIntBE(5, 3);
+  const total = 48 + ahs + dsl + pad4(dsl);
+  if (buf.length < total) return undefined;
+  const bhs = Buffer.from(buf.subarray(0, 48));
+  const data = Buffer.from(buf.subarray(48 + ahs, 48 + ahs + dsl));
+  return { pdu: { bhs, data }, rest: buf.subarray(total) };
+}
+
+/** The ISID MiniInitiator logs in with (random-qualifier format, RFC 7143 §11.12.5). */
+export const DEFAULT_ISID = Buffer.from([0x80, 0x00, 0x00, 0x2a, 0x00, 0x01]);
+
+/** SAM LUN field: peripheral addressing below 256, flat space above. */
+export function lunField(lun: number): number {
+  return lun < 256 ? lun : 0x4000 | lun;
+}
+
+export interface LoginParams {
+  initiatorName: string;
+  targetName: string;
+  isid: Buffer;
+  itt: number;
+  cmdSN: number;
+  /** TSIH of a session being reinstated/extended; 0 for a new one. */
+  tsih?: number;
+}
+
+export interface LoginOutcome {
+  tsih: number;
+  expStatSN: number;
+  expCmdSN: number;
+  maxCmdSN: number;
+  /** Every key the target sent during the operational stage (its declarations and negotiated values). */
+  keys: Map<string, string>;
+}
+
+/** Operational keys this initiator offers (RFC 7143 §13). */
+export const OFFERED_KEYS: Readonly<Record<string, string>> = {
+  HeaderDigest: 'None',
+  DataDigest: 'None',
+  MaxRecvDataSegmentLength: '262144',
+  InitialR2T: 'Yes',
+  ImmediateData: 'Yes',
+  ErrorRecoveryLevel: '0',
+};
+
+/** RFC 7143 §11.12 Login Request. */
+function loginPdu(p: LoginParams, csg: number, nsg: number, transit: boolean, expStatSN: number, keys: Record<string, string>): Buffer {
+  const data = textSegment(keys);
+  const bhs = Buffer.alloc(48);
+  bhs[0] = 0x43; // I + Login Request
+  bhs[1] = (transit ? 0x80 : 0) | (csg << 2) | nsg;
+  bhs.writeUIntBE(data.length, 5, 3);
+  p.isid.copy(bhs, 8, 0, 6);
+  bhs.writeUInt16BE(p.tsih ?? 0, 14);
+  bhs.writeUInt32BE(p.itt, 16);
+  bhs.writeUInt32BE(p.cmdSN, 24);
+  bhs.writeUInt32BE(expStatSN, 28);
+  return Buffer.concat([bhs, data, Buffer.alloc(pad4(data.length))]);
+}
+
+function checkLogin(bhs: Buffer): void {
+  if ((bhs.readUInt8(0) & 0x3f) !== 0x23) throw new Error(`expected Login Response, got opcode 0x${bhs.readUInt8(0).toString(16)}`);
+  const cls = bhs.readUInt8(36);
+  if (cls !== 0) throw new Error(`login refused: status class ${cls} detail ${bhs.readUInt8(37)}`);
+}
+
+/**
+ * The login exchange (no CHAP) up to the full feature phase over any PDU transport: `send` writes
+ * a PDU, `next` resolves with the next one received. Throws with the status on refusal.
+ */
+export async function loginExchange(io: { send(pdu: Buffer): void; next(): Promise<RawPdu> }, p: LoginParams): Promise<LoginOutcome> {
+  const sec = { InitiatorName: p.initiatorName, SessionType: 'Normal', TargetName: p.targetName, AuthMethod: 'None' };
+  io.send(loginPdu(p, 0, 1, true, 0, sec));
+  let r = await io.next();
+  checkLogin(r.bhs);
+  let expStatSN = (r.bhs.readUInt32BE(24) + 1) >>> 0;
+  const got = new Map<string, string>();
+  const sent = new Set<string>();
+  let keys: Record<string, string> = { ...OFFERED_KEYS };
+  for (let round = 0; round < 4; round++) {
+    for (const k of Object.keys(keys)) sent.add(k);
+    io.send(loginPdu(p, 1, 3, true, expStatSN, keys));
+    r = await io.next();
+    checkLogin(r.bhs);
+    expStatSN = (r.bhs.readUInt32BE(24) + 1) >>> 0;
+    const offered = parseText(r.data);
+    for (const [k, v] of offered) got.set(k, v);
+    const flags = r.bhs.readUInt8(1);
+    if ((flags & 0x80) !== 0 && (flags & 3) === 3) {
+      // full feature phase
+      return { tsih: r.bhs.readUInt16BE(14), expStatSN, expCmdSN: r.bhs.readUInt32BE(28), maxCmdSN: r.bhs.readUInt32BE(32), keys: got };
+    }
+    // Keys the target offered that we have not negotiated yet: accept its values (RFC 7143 §6.2).
+    keys = {};
+    for (const [k, v] of offered) if (!sent.has(k)) keys[k] = v;
+  }
+  throw new Error('login did not reach full feature phase');
+}
+
+export interface CommandPduFields {
+  lun: number;
+  itt: number;
+  cmdSN: number;
+  expStatSN: number;
+  cdb: Buffer;
+  /** Expected Data Transfer Length for READ-direction commands (0: none). */
+  readLength?: number;
+  /** Expected Data Transfer Length for WRITE-direction commands (0: none). */
+  writeLength?: number;
+  /** Immediate data carried in the command PDU (RFC 7143 §3.2.4.2). */
+  immediate?: Buffer;
+}
+
+/** RFC 7143 §11.3 SCSI Command PDU (ATTR=SIMPLE, F set), with its immediate data and pad. */
+export function scsiCommandPdu(f: CommandPduFields): Buffer {
+  const read = f.readLength ?? 0;
+  const write = f.writeLength ?? 0;
+  const imm = f.immediate ?? Buffer.alloc(0);
+  const bhs = Buffer.alloc(48);
+  bhs[0] = 0x01; // SCSI Command
+  bhs[1] = 0x80 | (read > 0 ? 0x40 : 0) | (write > 0 ? 0x20 : 0) | 0x01; // F, R, W, ATTR=SIMPLE
+  bhs.writeUIntBE(imm.length, 5, 3); // DataSegmentLength = immediate data
+  bhs.writeUInt16BE(lunField(f.lun), 8);
+  bhs.writeUInt32BE(f.itt, 16);
+  bhs.writeUInt32BE(write > 0 ? write : read, 20); // Expected Data Transfer Length
+  bhs.writeUInt32BE(f.cmdSN, 24);
+  bhs.writeUInt32BE(f.expStatSN, 28);
+  f.cdb.copy(bhs, 32, 0, Math.min(16, f.cdb.length));
+  return imm.length === 0 ? bhs : Buffer.concat([bhs, imm, Buffer.alloc(pad4(imm.length))]);
+}
+
+/** RFC 7143 §11.4 SCSI Response: status byte and the sense data out of its SenseLength-prefixed segment. */
+export function responseStatusAndSense(bhs: Buffer, data: Buffer): { status: number; sense: Buffer } {
+  const sense = data.length >= 2 ? data.subarray(2, 2 + data.readUInt16BE(0)) : Buffer.alloc(0);
+  return { status: bhs.readUInt8(3), sense };
+}
+
+/** RFC 7143 §11.18 NOP-Out answering a target ping: ITT FFFFFFFFh, the ping's TTT echoed, I bit set. */
+export function nopOutReply(ttt: number, cmdSN: number, expStatSN: number): Buffer {
+  const out = Buffer.alloc(48);
+  out[0] = 0x40 | 0x00; // I + NOP-Out
+  out[1] = 0x80; // F
+  out.writeUInt32BE(0xffffffff, 16); // ITT: reply to a target ping
+  out.writeUInt32BE(ttt, 20); // TTT echoed
+  out.writeUInt32BE(cmdSN, 24);
+  out.writeUInt32BE(expStatSN, 28);
+  return out;
+}
+
+export interface SenseInfo {
+  key: number;
+  asc: number;
+  ascq: number;
+}
+
+/** SPC-4 "Sense data": key/ASC/ASCQ of fixed (70h/71h) or descriptor (72h/73h) format, or undefined. */
+export function parseSense(sense: Buffer): SenseInfo | undefined {
+  if (sense.length < 3) return undefined;
+  const code = sense.readUInt8(0) & 0x7f;
+  if (code === 0x72 || code === 0x73) {
+    return { key: sense.readUInt8(1) & 0x0f, asc: sense.length > 2 ? sense.readUInt8(2) : 0, ascq: sense.length > 3 ? sense.readUInt8(3) : 0 };
+  }
+  if (code === 0x70 || code === 0x71) {
+    return { key: sense.readUInt8(2) & 0x0f, asc: sense.length > 12 ? sense.readUInt8(12) : 0, ascq: sense.length > 13 ? sense.readUInt8(13) : 0 };
+  }
+  return undefined;
 }
 
 export class MiniInitiator {
@@ -38,7 +220,10 @@ export class MiniInitiator {
   private itt = 1;
   private tsih = 0;
 
-  private constructor(private readonly sock: net.Socket) {
+  private constructor(
+    private readonly sock: net.Socket,
+    private readonly isid: Buffer,
+  ) {
     sock.on('data', (c: Buffer) => {
       this.buf = this.buf.length === 0 ? c : Buffer.concat([this.buf, c]);
       this.wake();
@@ -56,13 +241,14 @@ export class MiniInitiator {
     for (const f of w) f();
   }
 
-  static async connect(host: string, port: number): Promise<MiniInitiator> {
+  /** `isid`: the session's ISID (6 bytes; default DEFAULT_ISID), distinct per session of one initiator. */
+  static async connect(host: string, port: number, isid: Buffer = DEFAULT_ISID): Promise<MiniInitiator> {
     const sock = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host, port }, () => resolve(s));
       s.once('error', reject);
     });
     sock.setNoDelay(true);
-    return new MiniInitiator(sock);
+    return new MiniInitiator(sock, isid);
   }
 
   close(): void {
@@ -70,19 +256,13 @@ export class MiniInitiator {
   }
 
   /** Next whole PDU (BHS + data segment), or throws after `timeoutMs`. */
-  private async readPdu(timeoutMs = 10_000): Promise<{ bhs: Buffer; data: Buffer }> {
+  private async readPdu(timeoutMs = 10_000): Promise<RawPdu> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (this.buf.length >= 48) {
-        const ahs = this.buf.readUInt8(4) * 4;
-        const dsl = this.buf.readUIntBE(5, 3);
-        const total = 48 + ahs + dsl + pad4(dsl);
-        if (this.buf.length >= total) {
-          const bhs = Buffer.from(this.buf.subarray(0, 48));
-          const data = Buffer.from(this.buf.subarray(48 + ahs, 48 + ahs + dsl));
-          this.buf = this.buf.subarray(total);
-          return { bhs, data };
-        }
+      const got = takePdu(this.buf);
+      if (got) {
+        this.buf = got.rest;
+        return got.pdu;
       }
       if (this.closed) throw new Error('connection closed by the target');
       const left = deadline - Date.now();
@@ -97,72 +277,19 @@ export class MiniInitiator {
     }
   }
 
-  /** RFC 7143 §11.12 Login Request. */
-  private loginPdu(csg: number, nsg: number, transit: boolean, keys: Record<string, string>): Buffer {
-    const data = textSegment(keys);
-    const bhs = Buffer.alloc(48);
-    bhs[0] = 0x43; // I + Login Request
-    bhs[1] = (transit ? 0x80 : 0) | (csg << 2) | nsg;
-    bhs.writeUIntBE(data.length, 5, 3);
-    Buffer.from([0x80, 0x00, 0x00, 0x2a, 0x00, 0x01]).copy(bhs, 8); // ISID
-    bhs.writeUInt16BE(this.tsih, 14);
-    bhs.writeUInt32BE(this.itt, 16);
-    bhs.writeUInt32BE(this.cmdSN, 24);
-    bhs.writeUInt32BE(this.expStatSN, 28);
-    return Buffer.concat([bhs, data, Buffer.alloc(pad4(data.length))]);
-  }
-
   /** Logs in (no CHAP) and reaches full feature phase; throws with the status on refusal. */
   async login(initiatorName: string, targetName: string): Promise<void> {
-    const sec = { InitiatorName: initiatorName, SessionType: 'Normal', TargetName: targetName, AuthMethod: 'None' };
-    this.sock.write(this.loginPdu(0, 1, true, sec));
-    let r = await this.readPdu();
-    this.checkLogin(r.bhs);
-    const sent = new Set<string>();
-    let keys: Record<string, string> = {
-      HeaderDigest: 'None',
-      DataDigest: 'None',
-      MaxRecvDataSegmentLength: '262144',
-      InitialR2T: 'Yes',
-      ImmediateData: 'Yes',
-      ErrorRecoveryLevel: '0',
-    };
-    for (let round = 0; round < 4; round++) {
-      for (const k of Object.keys(keys)) sent.add(k);
-      this.sock.write(this.loginPdu(1, 3, true, keys));
-      r = await this.readPdu();
-      this.checkLogin(r.bhs);
-      const flags = r.bhs.readUInt8(1);
-      if ((flags & 0x80) !== 0 && (flags & 3) === 3) return; // full feature phase
-      // Keys the target offered that we have not negotiated yet: accept its values (RFC 7143 §6.2).
-      keys = {};
-      for (const [k, v] of parseText(r.data)) if (!sent.has(k)) keys[k] = v;
-    }
-    throw new Error('login did not reach full feature phase');
-  }
-
-  private checkLogin(bhs: Buffer): void {
-    if ((bhs.readUInt8(0) & 0x3f) !== 0x23) throw new Error(`expected Login Response, got opcode 0x${bhs.readUInt8(0).toString(16)}`);
-    const cls = bhs.readUInt8(36);
-    if (cls !== 0) throw new Error(`login refused: status class ${cls} detail ${bhs.readUInt8(37)}`);
-    this.tsih = bhs.readUInt16BE(14);
-    this.expStatSN = (bhs.readUInt32BE(24) + 1) >>> 0;
+    const io = { send: (b: Buffer) => void this.sock.write(b), next: () => this.readPdu() };
+    const r = await loginExchange(io, { initiatorName, targetName, isid: this.isid, itt: this.itt, cmdSN: this.cmdSN, tsih: this.tsih });
+    this.tsih = r.tsih;
+    this.expStatSN = r.expStatSN;
   }
 
   /** Sends a READ-direction (or no-data) command and collects Data-In until status. */
   async command(lun: number, cdb: Buffer, allocation: number): Promise<ScsiReply> {
-    const bhs = Buffer.alloc(48);
-    bhs[0] = 0x01; // SCSI Command
-    bhs[1] = 0x80 | (allocation > 0 ? 0x40 : 0) | 0x01; // F, R, ATTR=SIMPLE
-    bhs.writeUInt16BE(lun < 256 ? lun : 0x4000 | lun, 8); // SAM LUN, peripheral/flat
     const itt = ++this.itt;
-    bhs.writeUInt32BE(itt, 16);
-    bhs.writeUInt32BE(allocation, 20); // Expected Data Transfer Length
-    bhs.writeUInt32BE(this.cmdSN, 24);
-    bhs.writeUInt32BE(this.expStatSN, 28);
-    cdb.copy(bhs, 32, 0, Math.min(16, cdb.length));
+    this.sock.write(scsiCommandPdu({ lun, itt, cmdSN: this.cmdSN, expStatSN: this.expStatSN, cdb, readLength: allocation }));
     this.cmdSN = (this.cmdSN + 1) >>> 0;
-    this.sock.write(bhs);
     const parts: Buffer[] = [];
     for (;;) {
       const { bhs: r, data } = await this.readPdu();
@@ -180,9 +307,7 @@ export class MiniInitiator {
       }
       if (op === 0x21) {
         this.expStatSN = (r.readUInt32BE(24) + 1) >>> 0;
-        const status = r.readUInt8(3);
-        const sense = data.length >= 2 ? data.subarray(2, 2 + data.readUInt16BE(0)) : Buffer.alloc(0);
-        return { status, data: Buffer.concat(parts), sense };
+        return { ...responseStatusAndSense(r, data), data: Buffer.concat(parts) };
       }
       throw new Error(`unexpected opcode 0x${op.toString(16)}`);
     }
@@ -194,27 +319,16 @@ export class MiniInitiator {
    * parameter lists (PERSISTENT RESERVE OUT, MODE SELECT).
    */
   async commandOut(lun: number, cdb: Buffer, data: Buffer): Promise<ScsiReply> {
-    const bhs = Buffer.alloc(48);
-    bhs[0] = 0x01;
-    bhs[1] = 0x80 | 0x20 | 0x01; // F, W, SIMPLE
-    bhs.writeUIntBE(data.length, 5, 3); // DataSegmentLength = immediate data
-    bhs.writeUInt16BE(lun < 256 ? lun : 0x4000 | lun, 8);
     const itt = ++this.itt;
-    bhs.writeUInt32BE(itt, 16);
-    bhs.writeUInt32BE(data.length, 20);
-    bhs.writeUInt32BE(this.cmdSN, 24);
-    bhs.writeUInt32BE(this.expStatSN, 28);
-    cdb.copy(bhs, 32, 0, Math.min(16, cdb.length));
+    this.sock.write(scsiCommandPdu({ lun, itt, cmdSN: this.cmdSN, expStatSN: this.expStatSN, cdb, writeLength: data.length, immediate: data }));
     this.cmdSN = (this.cmdSN + 1) >>> 0;
-    this.sock.write(Buffer.concat([bhs, data, Buffer.alloc(pad4(data.length))]));
     for (;;) {
       const { bhs: r, data: d } = await this.readPdu();
       const op = r.readUInt8(0) & 0x3f;
       if (op === 0x20 || r.readUInt32BE(16) !== itt) continue;
       if (op !== 0x21) throw new Error(`unexpected opcode 0x${op.toString(16)} (R2T? the parameter list is sent as immediate data)`);
       this.expStatSN = (r.readUInt32BE(24) + 1) >>> 0;
-      const sense = d.length >= 2 ? d.subarray(2, 2 + d.readUInt16BE(0)) : Buffer.alloc(0);
-      return { status: r.readUInt8(3), data: Buffer.alloc(0), sense };
+      return { ...responseStatusAndSense(r, d), data: Buffer.alloc(0) };
     }
   }
 
@@ -228,7 +342,7 @@ export class MiniInitiator {
     for (;;) {
       const left = start + ms - Date.now();
       if (left <= 0) return { pings, closed: false, closedAfterMs: -1 };
-      let pdu: { bhs: Buffer; data: Buffer };
+      let pdu: RawPdu;
       try {
         pdu = await this.readPdu(left);
       } catch (e) {
@@ -243,14 +357,7 @@ export class MiniInitiator {
       if (ttt === 0xffffffff) continue;
       pings++;
       if (!answerPings) continue;
-      const out = Buffer.alloc(48);
-      out[0] = 0x40 | 0x00; // I + NOP-Out
-      out[1] = 0x80; // F
-      out.writeUInt32BE(0xffffffff, 16); // ITT: reply to a target ping
-      out.writeUInt32BE(ttt, 20); // TTT echoed
-      out.writeUInt32BE(this.cmdSN, 24);
-      out.writeUInt32BE(this.expStatSN, 28);
-      this.sock.write(out);
+      this.sock.write(nopOutReply(ttt, this.cmdSN, this.expStatSN));
     }
   }
 
@@ -258,8 +365,7 @@ export class MiniInitiator {
   async commandRetryUa(lun: number, cdb: Buffer, allocation: number): Promise<ScsiReply> {
     for (let i = 0; i < 5; i++) {
       const r = await this.command(lun, cdb, allocation);
-      const key = r.sense.length >= 3 ? (r.sense.readUInt8(0) & 0x7f) >= 0x72 ? r.sense.readUInt8(1) & 0x0f : r.sense.readUInt8(2) & 0x0f : -1;
-      if (r.status === 0x02 && key === 0x06) continue;
+      if (r.status === 0x02 && parseSense(r.sense)?.key === 0x06) continue;
       return r;
     }
     throw new Error('unit attention did not clear');
@@ -306,11 +412,7 @@ export function vpd83Designators(page: Buffer): Map<number, Buffer> {
 export const CDB = {
   /** REPORT TARGET PORT GROUPS (MAINTENANCE IN 0xA3 / service action 0x0A). */
   rtpg(alloc: number): Buffer {
-    const c = Buffer.alloc(12);
-    c[0] = 0xa3;
-    c[1] = 0x0a;
-    c.writeUInt32BE(alloc, 6);
-    return c;
+    return serviceActionIn(12, 0xa3, 0x0a, 6, alloc);
   },
   /** INQUIRY, EVPD page `page`. */
   inquiryVpd(page: number, alloc: number): Buffer {
@@ -340,7 +442,43 @@ export const CDB = {
   testUnitReady(): Buffer {
     return Buffer.alloc(6);
   },
+  /** READ CAPACITY (16) (SERVICE ACTION IN 0x9E / 0x10). */
+  readCapacity16(alloc = 32): Buffer {
+    return serviceActionIn(16, 0x9e, 0x10, 10, alloc);
+  },
+  /** READ (16) of `blocks` blocks at `lba`. */
+  read16(lba: number, blocks: number): Buffer {
+    return rw16(0x88, lba, blocks);
+  },
+  /** WRITE (16) of `blocks` blocks at `lba` (FUA when `fua`). */
+  write16(lba: number, blocks: number, fua = false): Buffer {
+    const c = rw16(0x8a, lba, blocks);
+    if (fua) c[1] = 0x08;
+    return c;
+  },
 };
+
+/** A CDB of `length` bytes: operation code, service action, 32-bit ALLOCATION LENGTH at `allocAt`. */
+function serviceActionIn(length: number, op: number, sa: number, allocAt: number, alloc: number): Buffer {
+  const c = Buffer.alloc(length);
+  c[0] = op;
+  c[1] = sa;
+  c.writeUInt32BE(alloc, allocAt);
+  return c;
+}
+
+function rw16(op: number, lba: number, blocks: number): Buffer {
+  const c = Buffer.alloc(16);
+  c[0] = op;
+  c.writeBigUInt64BE(BigInt(lba), 2);
+  c.writeUInt32BE(blocks, 10);
+  return c;
+}
+
+/** READ CAPACITY (16) parameter data: block size and the number of blocks (last LBA + 1). */
+export function parseReadCapacity16(data: Buffer): { blocks: number; blockSize: number } {
+  return { blocks: Number(data.readBigUInt64BE(0)) + 1, blockSize: data.readUInt32BE(8) };
+}
 
 /** SPC-4 "PERSISTENT RESERVE OUT parameter list": reservation key, service action key, APTPL. */
 export function proutParams(key: bigint, serviceActionKey: bigint, aptpl = false): Buffer {
