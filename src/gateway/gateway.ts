@@ -41,6 +41,8 @@ interface OpenPort {
 
 /** How long to wait before retrying portals or disks that failed to come up. */
 const RETRY_MS = 5000;
+/** How long initiators get to log out when the gateway stops (within main.ts's 10 s stop deadline). */
+const LOGOUT_GRACE_MS = 2000;
 
 export interface GatewayOptions {
   settings: Settings;
@@ -106,6 +108,7 @@ export class Gateway implements GatewayStatus {
       ...(opts.unblocklist !== undefined ? { unblocklist: opts.unblocklist } : {}),
       ...(opts.rejoin !== undefined ? { rejoin: opts.rejoin } : {}),
       onAluaChanged: (diskId) => this.#luns.get(diskId)?.lu.aluaChanged(),
+      onPeerReset: (diskId, reason) => void this.#luns.get(diskId)?.lu.reset(reason, true),
       onFenced: () => {
         const dropped = this.#iscsi.dropSessions(() => true);
         if (dropped > 0) this.#log.warn({ dropped }, 'sessions dropped: this gateway was fenced');
@@ -274,6 +277,7 @@ export class Gateway implements GatewayStatus {
       aluaAccess: this.#settings.alua_failover_type,
       setTargetPortGroups: (requests) => this.#setTargetPortGroups(disk.id, requests),
       sharedPr: new FileSharedPrStore({ dir: prDir, diskId: disk.id }),
+      peers: { reset: (reason) => this.#ha.announceReset(disk.id, reason) },
     });
     try {
       await lu.open();
@@ -416,7 +420,9 @@ export class Gateway implements GatewayStatus {
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     await this.#reconciling.catch(() => undefined);
     await this.#ha.leave().catch((err: unknown) => this.#log.warn({ err }, 'handing the LUNs over failed'));
-    await this.#iscsi.close();
+    // Then the initiators are asked to log out (Async Message, RFC 7143 §11.9.1): they finish or
+    // retry their commands on another path rather than seeing the connection reset.
+    await this.#iscsi.close({ logoutGraceMs: LOGOUT_GRACE_MS });
     for (const [id, running] of this.#luns) {
       await running.lu.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing logical unit failed'));
       await running.store.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing backstore failed'));

@@ -71,6 +71,7 @@ export async function executeTmf(session: Session, req: TmfRequestFields, others
       // ABORT TASK SET is limited to the requesting I_T nexus (SAM-5); the others reach every initiator.
       if (exists && fn !== TmfFunction.ABORT_TASK_SET) for (const o of others()) sets.push(o.abortAll(onLun));
       await Promise.all(sets);
+      await port.settled?.(); // the reset's unit attention is queued on the other gateways too
       return done(exists ? TmfResponse.FUNCTION_COMPLETE : TmfResponse.LUN_DOES_NOT_EXIST);
     }
     case IscsiTmf.TARGET_WARM_RESET:
@@ -78,6 +79,7 @@ export async function executeTmf(session: Session, req: TmfRequestFields, others
       await Promise.all([session.abortAll(), ...others().map((o) => o.abortAll())]);
       const cold = req.fn === IscsiTmf.TARGET_COLD_RESET;
       port.taskManagement(cold ? TmfFunction.TARGET_COLD_RESET : TmfFunction.TARGET_WARM_RESET, req.lun);
+      await port.settled?.();
       // RFC 7143 §11.5.1: after a TARGET COLD RESET the target drops all connections.
       return done(TmfResponse.FUNCTION_COMPLETE, cold);
     }

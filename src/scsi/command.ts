@@ -128,6 +128,12 @@ export interface ScsiPort {
    * its outstanding tasks. Returns false when the LUN does not exist.
    */
   taskManagement(fn: TmfFunction, lun: number): boolean;
+  /**
+   * Settles when the side effects of the task management functions run so far have reached
+   * every gateway exporting the LUs (a reset's unit attention on their nexuses); the transport
+   * answers the TMF after it. Never rejects.
+   */
+  settled?(): Promise<void>;
   /** The session of this nexus ended (I_T nexus loss): RESERVE(6) released, UAs queued. */
   close(): void;
 }

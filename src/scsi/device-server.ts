@@ -51,6 +51,15 @@ class DevicePort implements ScsiPort, PortContext {
     return executeCommand(prepared);
   }
 
+  /** Resets told to the other gateways, not yet acknowledged (see settled()). */
+  private settling: Promise<void>[] = [];
+
+  settled(): Promise<void> {
+    const pending = this.settling;
+    this.settling = [];
+    return Promise.all(pending).then(() => undefined);
+  }
+
   taskManagement(fn: TmfFunction, lun: number): boolean {
     const key = this.nexus.key;
     switch (fn) {
@@ -59,8 +68,7 @@ class DevicePort implements ScsiPort, PortContext {
         if (lu === undefined) return false;
         // SAM-5 "LOGICAL UNIT RESET": RESERVE(6) released (SPC-2); BUS DEVICE RESET FUNCTION
         // OCCURRED for every I_T nexus, the requester's included (iscsi-test-cu MultipathIO.Reset).
-        lu.pr.reset();
-        lu.ua.establishAll('BUS_DEVICE_RESET');
+        this.settling.push(lu.reset('BUS_DEVICE_RESET'));
         return true;
       }
       case TmfFunction.TARGET_WARM_RESET:
@@ -69,8 +77,7 @@ class DevicePort implements ScsiPort, PortContext {
         for (const l of this.lunMap.luns()) {
           const lu = this.lunMap.get(l);
           if (lu === undefined) continue;
-          lu.pr.reset();
-          lu.ua.establishAll(reason);
+          this.settling.push(lu.reset(reason));
         }
         return true;
       }

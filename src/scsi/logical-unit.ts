@@ -99,6 +99,20 @@ export interface LogicalUnitOptions {
   physicalBlockSize?: number;
   /** Decides whether medium changes may run here now (HA: exclusive lock, lease). Absent: always. */
   writeArbiter?: WriteArbiter;
+  /** The other gateways exporting this LU (HA): told of resets. Absent: this gateway only. */
+  peers?: LuPeers;
+}
+
+/** The reset unit attentions (SAM-5 "LOGICAL UNIT RESET", "TARGET RESET"). */
+export type ResetReason = 'BUS_DEVICE_RESET' | 'POWER_ON_RESET';
+
+/**
+ * The other gateways exporting the LU. SAM-5 wants a reset's unit attention on every I_T
+ * nexus of the LU, those through other gateways included (iscsi-test-cu MultipathIO.Reset):
+ * `reset()` settles once the peers have queued it (or gave up, bounded by the HA layer).
+ */
+export interface LuPeers {
+  reset(reason: ResetReason): Promise<void>;
 }
 
 /**
@@ -160,6 +174,7 @@ export class LogicalUnit {
   readonly setTargetPortGroups: SetTargetPortGroups | undefined;
   /** @internal consulted by dispatch before every medium change. */
   readonly writeArbiter: WriteArbiter | undefined;
+  readonly #peers: LuPeers | undefined;
   /** @internal per-nexus unit attention queues. */
   readonly ua = new UnitAttentions();
   /** @internal persistent reservations and RESERVE(6), as the dispatcher calls them. */
@@ -202,6 +217,7 @@ export class LogicalUnit {
     }
     this.setTargetPortGroups = this.aluaAccess === 'explicit' ? opts.setTargetPortGroups : undefined;
     this.writeArbiter = opts.writeArbiter;
+    this.#peers = opts.peers;
     this.mode = { dSense: false, swp: false, wce: opts.writeCache ?? true };
     const prOpts: ConstructorParameters<typeof Reservations>[0] = {
       establishUa: (nexusKey: string, reason: SenseReason) => this.ua.establish(nexusKey, reason),
@@ -248,6 +264,18 @@ export class LogicalUnit {
   /** Sense data format currently selected by the Control mode page D_SENSE bit. */
   get senseFormat(): SenseFormat {
     return this.mode.dSense ? 'descriptor' : 'fixed';
+  }
+
+  /**
+   * A reset of this LU (SAM-5): RESERVE(6) released, the reset unit attention queued for every
+   * I_T nexus. A reset asked here (`fromPeer` false) reaches the other gateways too: the promise
+   * settles once they have queued their unit attentions; it never rejects.
+   */
+  reset(reason: ResetReason, fromPeer = false): Promise<void> {
+    this.pr.reset();
+    this.ua.establishAll(reason);
+    if (fromPeer || this.#peers === undefined) return Promise.resolve();
+    return this.#peers.reset(reason).catch(() => undefined);
   }
 
   /** After backstore.resize: CAPACITY DATA HAS CHANGED to every nexus (SBC-4 "Capacity data"). */

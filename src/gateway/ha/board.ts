@@ -12,6 +12,21 @@ import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RadosCluster, WatchHandle } from '../../backstore/rbd/rados.js';
+import type { ResetReason } from '../../scsi/logical-unit.js';
+
+/** A LOGICAL UNIT RESET / TARGET RESET done through one gateway (resets.ts). */
+export interface ResetEvent {
+  /** Per sender incarnation, from 1. */
+  seq: number;
+  disk: string;
+  reason: ResetReason;
+}
+
+/** The last reset event of a sender applied by the record's gateway. */
+export interface SeenMark {
+  incarnation: string;
+  seq: number;
+}
 
 export interface MemberRecord {
   gateway: string;
@@ -31,6 +46,10 @@ export interface MemberRecord {
   urgent?: string[];
   /** Disk id -> the gateway asked to take it over now (SET TARGET PORT GROUPS through this one). */
   offers?: Record<string, string>;
+  /** The latest resets done through this gateway, for the peers to apply (resets.ts). */
+  resets?: ResetEvent[];
+  /** Sender gateway -> its last reset applied here: the acknowledgement. */
+  seen?: Record<string, SeenMark>;
 }
 
 export interface Board {

@@ -28,7 +28,9 @@ import type { GatewayConfig } from '../../config/schema.js';
 import type { AluaGroup, WriteArbiter } from '../../scsi/logical-unit.js';
 import type { SenseReason } from '../../scsi/sense.js';
 import type { Logger } from '../../util/log.js';
+import type { ResetReason } from '../../scsi/logical-unit.js';
 import type { Board, MemberRecord } from './board.js';
+import { ResetRelay } from './resets.js';
 import { activeGateway, designatedGateway, haAluaGroups, type ClusterView } from './view.js';
 
 /** How long a write waits for a hand-off before ALUA TRANSITIONING. */
@@ -41,6 +43,8 @@ const IDLE_MS = 200;
 const MIN_HOLD_MS = 3000;
 /** How long SET TARGET PORT GROUPS waits for the move. */
 const STPG_MS = 10_000;
+/** How long a reset waits for the live peers to queue its unit attention. */
+const RESET_ACK_MS = 2000;
 
 function isFenced(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === 'ERR_BACKSTORE_LOCK_LOST';
@@ -71,6 +75,8 @@ export interface HaOptions {
   now?: () => number;
   /** Explicit ALUA (alua_failover_type): the PREF bit marks the config owner's group. */
   explicit?: boolean;
+  /** A peer reset a disk this gateway exports: queue the unit attention on the local nexuses. */
+  onPeerReset?: (diskId: string, reason: ResetReason) => void;
 }
 
 interface Peer {
@@ -152,9 +158,14 @@ export class HaCoordinator {
   #rejoining: Promise<void> | undefined;
   /** Lock acquisitions and releases by this gateway, for the logs and tests. */
   transitions = 0;
+  readonly #resets: ResetRelay;
 
   constructor(o: HaOptions) {
     this.#o = o;
+    this.#resets = new ResetRelay((e, from) => {
+      this.#log.info({ disk: e.disk, reason: e.reason, from }, 'HA: reset through a peer gateway');
+      o.onPeerReset?.(e.disk, e.reason);
+    });
     this.#log = o.log;
     this.now = o.now ?? (() => performance.now());
     o.board.onChange(() => void this.refresh());
@@ -221,6 +232,7 @@ export class HaCoordinator {
       wants: [...this.#wants].sort(),
       urgent: [...this.#urgent].filter((d) => this.#wants.has(d)).sort(),
       offers: Object.fromEntries(this.#offers),
+      ...this.#resets.fields(),
     };
   }
 
@@ -280,11 +292,14 @@ export class HaCoordinator {
       try {
         const records = await this.#o.board.readAll();
         const t = this.now();
+        let acknowledge = false;
         for (const r of records) {
           if (r.gateway === this.gatewayName) continue;
           const p = this.#peers.get(r.gateway);
           if (p === undefined || p.record.seq !== r.seq || p.record.incarnation !== r.incarnation) this.#peers.set(r.gateway, { record: r, movedAt: t });
+          if (this.#resets.observe(r)) acknowledge = true;
         }
+        if (acknowledge) void this.#publish();
       } catch (err) {
         this.#log.debug({ err }, 'HA board read failed');
       }
@@ -592,6 +607,30 @@ export class HaCoordinator {
     if (d.lock?.held() === true) await this.release(d, 'disk removed from this gateway');
     this.#disks.delete(diskId);
     void this.#publish();
+  }
+
+  /**
+   * A reset of the disk through this gateway: published for the peers, resolved once every
+   * live peer has queued the unit attention (or after RESET_ACK_MS, logged).
+   */
+  async announceReset(diskId: string, reason: ResetReason): Promise<void> {
+    const seq = this.#resets.announce(diskId, reason);
+    const deadline = this.now() + RESET_ACK_MS;
+    await this.#publish();
+    for (;;) {
+      const waiting = [...this.#peers.entries()]
+        .filter(([, p]) => this.#present(p) && !ResetRelay.acked(p.record, this.gatewayName, this.incarnation, seq))
+        .map(([name]) => name);
+      if (waiting.length === 0 || this.#stopped) return;
+      if (this.now() >= deadline) {
+        this.#log.warn({ disk: diskId, peers: waiting }, 'HA: peers did not acknowledge a reset in time; their nexuses may miss its unit attention');
+        return;
+      }
+      // The next board read, or a tick (which also keeps the process awake for the answer).
+      let tick: NodeJS.Timeout | undefined;
+      await Promise.race([this.#nextChange(), new Promise<void>((r) => (tick = setTimeout(r, 100)))]);
+      clearTimeout(tick);
+    }
   }
 
   /** The disk's ALUA groups as computed at the last change. */

@@ -152,6 +152,7 @@ const silent = createLogger({ level: process.env.HA_DEBUG ? "debug" : "silent", 
 
 function gateway(name: string, board: MemoryBoard, lock: MemoryLock, d: GatewayConfig, now?: () => number) {
   const fenced: number[] = [];
+  const resets: string[] = [];
   const ha = new HaCoordinator({
     gatewayName: name,
     board: board.for(name),
@@ -161,9 +162,10 @@ function gateway(name: string, board: MemoryBoard, lock: MemoryLock, d: GatewayC
     dataAddress: () => `addr-${name}`,
     onAluaChanged: () => undefined,
     onFenced: () => fenced.push(1),
+    onPeerReset: (disk, reason) => resets.push(`${disk} ${reason}`),
     ...(now !== undefined ? { now } : {}),
   });
-  return { ha, fenced, lock: lock.client(`addr-${name}`) };
+  return { ha, fenced, resets, lock: lock.client(`addr-${name}`) };
 }
 
 async function write(arb: WriteArbiter): Promise<string> {
@@ -286,6 +288,40 @@ describe('HA coordinator', () => {
       assert.equal(a.ha.groups(DISK).find((g) => g.id === 1)?.state, 'transitioning');
     } finally {
       await a.ha.stop();
+    }
+  });
+
+  test('a reset through one gateway is applied by every live peer before announceReset resolves, once', async () => {
+    const board = new MemoryBoard();
+    const lock = new MemoryLock();
+    const a = gateway('gw-a', board, lock, d);
+    const b = gateway('gw-b', board, lock, d);
+    await a.ha.start();
+    await b.ha.start();
+    await a.ha.refresh();
+    try {
+      await a.ha.announceReset(DISK, 'BUS_DEVICE_RESET');
+      assert.deepEqual(b.resets, [`${DISK} BUS_DEVICE_RESET`], 'applied by the peer before the TMF is answered');
+      assert.deepEqual(a.resets, [], 'the sender queued its own unit attentions itself');
+      await a.ha.announceReset(DISK, 'POWER_ON_RESET');
+      await b.ha.refresh();
+      await b.ha.refresh();
+      assert.deepEqual(b.resets, [`${DISK} BUS_DEVICE_RESET`, `${DISK} POWER_ON_RESET`], 'each event once');
+      // A gateway that starts later does not replay the history.
+      const c = gateway('gw-c', board, lock, d);
+      await c.ha.start();
+      await c.ha.refresh();
+      assert.deepEqual(c.resets, []);
+      await c.ha.stop();
+      // A frozen peer delays the answer by a bound, not for ever.
+      board.cut.add('gw-b');
+      const t0 = performance.now();
+      await a.ha.announceReset(DISK, 'BUS_DEVICE_RESET');
+      assert.ok(performance.now() - t0 < 5000);
+    } finally {
+      board.cut.clear();
+      await a.ha.stop();
+      await b.ha.stop();
     }
   });
 });
