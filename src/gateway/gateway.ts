@@ -23,7 +23,7 @@ import { GatewayIscsiRegistry } from './iscsi-registry.js';
 import type { Board } from './ha/board.js';
 import { HaCoordinator } from './ha/coordinator.js';
 import { FileSharedPrStore } from './pr-store.js';
-import type { GatewayStatus, SessionInfo } from './status.js';
+import type { GatewayStatus, MaintenanceReport, SessionInfo } from './status.js';
 
 interface RunningLun {
   disk: DesiredDisk;
@@ -408,6 +408,27 @@ export class Gateway implements GatewayStatus {
   /** Names of the disks whose logical unit is running here (for status and metrics). */
   runningDisks(): string[] {
     return [...this.#luns.keys()];
+  }
+
+  inMaintenance(): boolean {
+    return this.#ha.leaving;
+  }
+
+  /**
+   * Maintenance without a stop (REST `PUT /api/maintenance`, `gwcli maintenance`): every LUN is
+   * handed to a peer, then the initiators are asked to log out (they go on through the peers'
+   * paths; this gateway's group reports unavailable until it leaves maintenance).
+   */
+  async setMaintenance(on: boolean): Promise<MaintenanceReport> {
+    let logoutsRequested = 0;
+    if (on) {
+      await this.#ha.leave();
+      logoutsRequested = this.#iscsi.requestLogout(Math.ceil(LOGOUT_GRACE_MS / 1000));
+      this.#log.info({ logoutsRequested }, 'maintenance: LUNs handed over, initiators asked to log out');
+    } else {
+      await this.#ha.resume();
+    }
+    return { maintenance: this.#ha.leaving, logoutsRequested, locksHeld: [...this.#luns.values()].filter((l) => l.store.exclusiveLock?.held() === true).length };
   }
 
   /**

@@ -29,4 +29,19 @@ export interface GatewayStatus {
   ipAddresses(): string[];
   /** Applies the latest config document now (read-your-writes for API calls). */
   reconcileNow(): Promise<void>;
+  /** Whether this gateway is in maintenance (its LUNs handed to its peers). Absent: never. */
+  inMaintenance?(): boolean;
+  /**
+   * Enters (true) or leaves maintenance: every LUN handed to a peer and the initiators asked to
+   * log out, the portals staying up; leaving makes it a member again. Absent: not supported.
+   */
+  setMaintenance?(on: boolean): Promise<MaintenanceReport>;
+}
+
+export interface MaintenanceReport {
+  maintenance: boolean;
+  /** Sessions asked to log out (entering). */
+  logoutsRequested: number;
+  /** Disks whose exclusive lock this gateway still holds (0 once entered). */
+  locksHeld: number;
 }

@@ -162,6 +162,16 @@ export class IscsiServer {
     return n;
   }
 
+  /**
+   * Asks every normal session to log out within `seconds` (Async Message, RFC 7143 §11.9.1),
+   * the portals staying open; the number of connections asked.
+   */
+  requestLogout(seconds: number): number {
+    let n = 0;
+    for (const c of this.connections) if (c.requestLogout(seconds)) n++;
+    return n;
+  }
+
   /** Open connections, in any phase (added member, for status and tests). */
   connectionCount(): number {
     return this.connections.size;

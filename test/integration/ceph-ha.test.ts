@@ -8,7 +8,8 @@
  * - the holder frozen (SIGSTOP) with a write queued: the survivor takes over within the
  *   lease after the initiator gave up on the frozen path; resumed, the frozen gateway's
  *   queued write does not land over the newer data (lease fencing + blocklist), and the
- *   gateway rejoins with a new client.
+ *   gateway rejoins with a new client;
+ * - maintenance (PUT /api/maintenance on|off) and SIGTERM: the LUNs handed over, the peer AO.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -38,6 +39,23 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
     await a.api.must('PUT', `/api/targetlun/${TARGET_IQN}`, { disk: 'rbd/disk_1' });
     await a.api.must('PUT', `/api/client/${TARGET_IQN}/${QEMU_INITIATOR}`, {});
     await a.api.must('PUT', `/api/clientlun/${TARGET_IQN}/${QEMU_INITIATOR}`, { disk: 'rbd/disk_1' });
+    // gw-b follows the document through its watch: wait until it lets the client in.
+    await waitFor(
+      'gw-b serves the client',
+      async () => {
+        const i = await MiniInitiator.connect('127.0.0.2', b.iscsiPort);
+        try {
+          await i.login(QEMU_INITIATOR, TARGET_IQN);
+          return true;
+        } catch {
+          return undefined;
+        } finally {
+          i.close();
+        }
+      },
+      30_000,
+      100,
+    );
   });
 
   after(async () => {
@@ -190,6 +208,40 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
       }
     } finally {
       a.child?.kill('SIGCONT');
+      ib.close();
+    }
+  });
+
+  test('maintenance through the API (PUT /api/maintenance): the holder hands over and asks for logout, the peer is AO; off serves again', async (t) => {
+    const ia = await session('127.0.0.1', a);
+    const ib = await session('127.0.0.2', b);
+    const seen: string[] = [];
+    try {
+      await writeUntilGood(ia, 96, 0x71, []); // gw-a holds the lock
+      const t0 = performance.now();
+      const on = await a.api.must('PUT', '/api/maintenance', { state: 'on' });
+      t.after(() => a.api.put('/api/maintenance', { state: 'off' }).then(() => undefined));
+      const took = performance.now() - t0;
+      const body = on.body as { maintenance: boolean; logoutsRequested: number; locksHeld: number };
+      assert.deepEqual([body.maintenance, body.locksHeld], [true, 0], on.text);
+      assert.ok(body.logoutsRequested >= 1, 'the session through gw-a was asked to log out');
+      const viaB = await writeUntilGood(ib, 96, 0x72, seen);
+      const gb = parseRtpg((await ib.commandRetryUa(0, CDB.rtpg(1024), 1024)).data);
+      assert.equal(gb.find((x) => x.tpgId === 2)?.state, ALUA_STATE.AO, JSON.stringify(gb));
+      assert.notEqual(gb.find((x) => x.tpgId === 1)?.state, ALUA_STATE.AO);
+      t.diagnostic(`maintenance on gw-a answered in ${took.toFixed(0)} ms (${body.logoutsRequested} logout request(s)); write via gw-b ${viaB.toFixed(0)} ms; answers before GOOD ${seen.join(',') || 'none'}`);
+      // The unit attention ASYMMETRIC ACCESS STATE CHANGED (2/6/2a/6) is the news itself; NOT READY would be a transitional refusal.
+      const refusals = seen.filter((x) => !x.startsWith('2/6/'));
+      assert.deepEqual(refusals, [], `transitional answers: ${seen.join(',')}`);
+      await a.api.must('PUT', '/api/maintenance', { state: 'off' });
+      const back = await session('127.0.0.1', a);
+      try {
+        await writeUntilGood(back, 104, 0x73, seen); // the lock comes back on demand
+      } finally {
+        back.close();
+      }
+    } finally {
+      ia.close();
       ib.close();
     }
   });

@@ -1,6 +1,7 @@
 /**
  * Gateways (portals) of a target: /api/gateways/<iqn>, /api/gateway/<iqn>/<name>
- * (PUT add, DELETE remove) and the internal /api/_gateway/<iqn>/<name> GET.
+ * (PUT add, DELETE remove), the internal /api/_gateway/<iqn>/<name> GET, and the answering
+ * gateway's maintenance mode /api/maintenance (ours; upstream has none).
  */
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -9,8 +10,8 @@ import { settingsHash } from '../../config/settings.js';
 import type { ApiContext } from '../context.js';
 import type { PeerInfo } from '../peers.js';
 import { addPortal, dropUnusedGateways, gatewayNames, now, removePortal, targetOr404 } from '../doc.js';
-import { badRequest, notFound } from '../errors.js';
-import { boolField, listField, pathParam } from '../params.js';
+import { ApiError, badRequest, notFound } from '../errors.js';
+import { boolField, field, listField, pathParam } from '../params.js';
 import { iqnParam } from './common.js';
 
 // Host names (RFC 1123 labels, '_' tolerated as in container names), or an IP literal.
@@ -50,6 +51,30 @@ async function checkRemoteGateway(sysinfo: NonNullable<PeerInfo['sysinfo']>, nam
 
 export function gatewayRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const resolveHost = ctx.deps.resolveHost ?? defaultResolveHost;
+
+  app.get('/api/maintenance', async () => {
+    const status = ctx.deps.status;
+    return { gateway: status.gatewayName, maintenance: status.inMaintenance?.() ?? false };
+  });
+
+  app.put(
+    '/api/maintenance',
+    {
+      config: {
+        doc:
+          'Maintenance mode of the gateway answering (GET shows it)\n' +
+          'PUT: state (on: hand every LUN to a peer and ask the initiators to log out, portals kept; off: serve again)',
+      },
+    },
+    async (req) => {
+      const state = field(req, 'state');
+      if (state !== 'on' && state !== 'off') throw badRequest(`Invalid state '${state ?? ''}': use on or off`);
+      const status = ctx.deps.status;
+      if (status.setMaintenance === undefined) throw new ApiError(501, 'Maintenance mode is not supported by this gateway');
+      const report = await status.setMaintenance(state === 'on');
+      return { gateway: status.gatewayName, ...report, message: state === 'on' ? 'Gateway in maintenance' : 'Gateway serving' };
+    },
+  );
 
   app.get('/api/gateways/:target_iqn', { config: { doc: "Return the target's portals (gateways) as stored in the configuration" } }, async (req) => {
     const iqn = iqnParam(req, 'target_iqn');

@@ -136,5 +136,26 @@ export function buildTree(state: TreeState): UiNode {
       });
     },
   };
-  return root.command(exp).command(imp).command(info);
+  const maint: Command = {
+    name: 'maintenance',
+    params: [{ name: 'state', values: () => ['on', 'off'] }],
+    syntax: '[state=on|off]',
+    description:
+      'Maintenance of the gateway this gwcli talks to (its API endpoint): on hands every LUN to a peer\n' +
+      'gateway and asks the initiators to log out, the portals staying up; off serves again.\n' +
+      'Without a state, shows it.',
+    run: async (_n, args, ctx) => {
+      const a = bindArgs(maint, args);
+      const st = a['state'];
+      if (st === undefined) {
+        const r = await ctx.api.get<{ gateway: string; maintenance: boolean }>('/api/maintenance');
+        ctx.out(ctx.json ? JSON.stringify(r) : `${r.gateway}: ${r.maintenance ? 'in maintenance' : 'serving'}`);
+        return;
+      }
+      if (st !== 'on' && st !== 'off') throw new UsageError(`unknown state "${st}" (on or off)`, maint);
+      const r = await ctx.api.put<{ gateway: string; logoutsRequested: number; locksHeld: number; message: string }>('/api/maintenance', { state: st });
+      ctx.out(ctx.json ? JSON.stringify(r) : st === 'on' ? `${r.gateway}: in maintenance (${r.logoutsRequested} session(s) asked to log out, ${r.locksHeld} lock(s) still held)` : `${r.gateway}: serving`);
+    },
+  };
+  return root.command(exp).command(imp).command(info).command(maint);
 }

@@ -652,6 +652,16 @@ export class HaCoordinator {
     await this.#publish();
   }
 
+  /** Back from maintenance: a member again (locks are taken as writes or the preference ask). */
+  async resume(): Promise<void> {
+    if (!this.leaving || this.#stopped) return;
+    this.leaving = false;
+    this.#log.info('HA: back in the group (maintenance over)');
+    this.#recompute();
+    await this.#publish();
+    this.#act();
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;

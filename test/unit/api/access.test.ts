@@ -141,7 +141,7 @@ test('GET /api lists every public rbd-target-api route', async () => {
       '/api/settings': 'GET',
     };
     // ours, beyond upstream (documented in the listing too)
-    const extensions: Record<string, string> = { '/api/cluster': 'GET' };
+    const extensions: Record<string, string> = { '/api/cluster': 'GET', '/api/maintenance': 'GET,PUT' };
     for (const [url, methods] of Object.entries({ ...upstream, ...extensions })) {
       assert.equal(listed.get(url), `Methods: ${methods}`, url);
     }

@@ -12,7 +12,7 @@ import type { GatewayConfig } from '../../../src/config/schema.js';
 import { defaultSettings } from '../../../src/config/settings.js';
 import type { Settings } from '../../../src/config/settings-types.js';
 import type { ConfigStore } from '../../../src/config/store.js';
-import type { GatewayStatus, SessionInfo } from '../../../src/gateway/status.js';
+import type { GatewayStatus, MaintenanceReport, SessionInfo } from '../../../src/gateway/status.js';
 import { buildApi } from '../../../src/api/server.js';
 import type { ApiDeps } from '../../../src/api/server.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -69,6 +69,8 @@ export class FakeStatus implements GatewayStatus {
   reconcileError: Error | undefined;
   sessionList: SessionInfo[] = [];
   ips: string[] = ['192.168.122.10', '192.168.122.11'];
+  inMaintenance?: () => boolean;
+  setMaintenance?: (on: boolean) => Promise<MaintenanceReport>;
   constructor(readonly gatewayName: string = 'gw1.example.com') {}
   iscsiListening(): boolean {
     return this.listening;

@@ -243,3 +243,29 @@ test('gateway create without skipchecks asks the new gateway its IPs, settings h
     await h.close();
   }
 });
+
+test('maintenance: GET shows the state; PUT state=on|off asks the gateway; a bad state is a 400 naming it', async () => {
+  const h = makeHarness();
+  let on = false;
+  h.status.inMaintenance = () => on;
+  h.status.setMaintenance = async (want: boolean) => {
+    on = want;
+    return { maintenance: want, logoutsRequested: want ? 3 : 0, locksHeld: 0 };
+  };
+  try {
+    let r = await h.call('GET', '/api/maintenance');
+    assert.deepEqual(r.json(), { gateway: GW1, maintenance: false });
+    r = await h.call('PUT', '/api/maintenance', { form: { state: 'maybe' } });
+    assert.deepEqual([r.statusCode, msg(r)], [400, "Invalid state 'maybe': use on or off"]);
+    assert.equal(on, false);
+    r = await h.call('PUT', '/api/maintenance', { form: { state: 'on' } });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.json<{ logoutsRequested: number }>().logoutsRequested, 3);
+    assert.deepEqual((await h.call('GET', '/api/maintenance')).json(), { gateway: GW1, maintenance: true });
+    r = await h.call('PUT', '/api/maintenance', { form: { state: 'off' } });
+    assert.deepEqual([r.statusCode, msg(r)], [200, 'Gateway serving']);
+    assert.equal(on, false);
+  } finally {
+    await h.close();
+  }
+});
