@@ -41,8 +41,8 @@ export function activeGateway(target: TargetEntry, diskId: string, owner: string
   return designatedGateway(target, diskId, owner, view.alive);
 }
 
-/** The disk's ALUA groups (TPG tag = index in ip_list + 1, as desired.ts numbers them). */
 /**
+ * The disk's ALUA groups (TPG tag = index in ip_list + 1, as desired.ts numbers them).
  * `pref`: set the PREF bit on the config owner's group (explicit ALUA, as upstream does). Not in
  * implicit mode: dm-multipath's `exclusive_pref_bit` would then keep initiators on the preferred
  * gateway after a failover and make the lock bounce.
