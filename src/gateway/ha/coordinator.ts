@@ -43,6 +43,10 @@ const IDLE_MS = 200;
 const MIN_HOLD_MS = 3000;
 /** How long SET TARGET PORT GROUPS waits for the move. */
 const STPG_MS = 10_000;
+/** Failback (implicit ALUA): the preferred owner must have been up this long ... */
+const FAILBACK_STABLE_MS = 5000;
+/** ... and the holder idle this long before the holder hands the disk back. */
+const FAILBACK_IDLE_MS = 2000;
 /** How long a reset waits for the live peers to queue its unit attention. */
 const RESET_ACK_MS = 2000;
 
@@ -83,6 +87,8 @@ interface Peer {
   record: MemberRecord;
   /** Local monotonic time the record last moved. */
   movedAt: number;
+  /** Local monotonic time this incarnation was first seen up. */
+  upSince: number;
 }
 
 class DiskState implements WriteArbiter {
@@ -296,7 +302,10 @@ export class HaCoordinator {
         for (const r of records) {
           if (r.gateway === this.gatewayName) continue;
           const p = this.#peers.get(r.gateway);
-          if (p === undefined || p.record.seq !== r.seq || p.record.incarnation !== r.incarnation) this.#peers.set(r.gateway, { record: r, movedAt: t });
+          if (p === undefined || p.record.seq !== r.seq || p.record.incarnation !== r.incarnation) {
+            const same = p !== undefined && p.record.incarnation === r.incarnation && p.record.state === 'up' && r.state === 'up';
+            this.#peers.set(r.gateway, { record: r, movedAt: t, upSince: same ? p.upSince : t });
+          }
           if (this.#resets.observe(r)) acknowledge = true;
         }
         if (acknowledge) void this.#publish();
@@ -342,6 +351,7 @@ export class HaCoordinator {
       if (lock === undefined) continue;
       if (lock.held() && d.releasing === undefined) {
         if (this.leaving || this.#wanted(d.disk.id)) this.#maybeRelease(d);
+        else if (this.#failbackDue(d)) void this.release(d, 'failback to the preferred owner');
         continue;
       }
       if (!lock.held() && d.pursuing === undefined && !this.leaving && this.#offeredToMe(d.disk.id)) {
@@ -357,6 +367,23 @@ export class HaCoordinator {
         void this.pursue(d, 0);
       }
     }
+  }
+
+  /**
+   * Failback (implicit ALUA; in explicit mode the initiators choose with SET TARGET PORT GROUPS):
+   * the disk goes back to its preferred owner once that gateway has been up for a while and
+   * nothing has been written here for a while, so a busy writer is never disturbed and the
+   * lock does not bounce. The owner takes it (designated gateway) and the initiators are told
+   * by ASYMMETRIC ACCESS STATE CHANGED.
+   */
+  #failbackDue(d: DiskState): boolean {
+    const owner = d.disk.owner;
+    if (this.#o.explicit === true || owner === undefined || owner === this.gatewayName) return false;
+    if (this.#o.doc()?.targets[d.disk.target]?.portals[owner] === undefined) return false;
+    const p = this.#peers.get(owner);
+    if (p === undefined || !this.#present(p) || p.record.state !== 'up') return false;
+    const t = this.now();
+    return t - p.upSince >= FAILBACK_STABLE_MS && d.inflight === 0 && t - d.lastWriteEnd >= FAILBACK_IDLE_MS && t - d.heldSince >= FAILBACK_IDLE_MS;
   }
 
   #wanted(diskId: string): boolean {

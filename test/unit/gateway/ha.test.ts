@@ -324,4 +324,41 @@ describe('HA coordinator', () => {
       await b.ha.stop();
     }
   });
+
+  test('failback: the returning preferred owner gets the disk back only once the holder is idle, never from a busy writer', async () => {
+    const board = new MemoryBoard();
+    const lock = new MemoryLock();
+    const b = gateway('gw-b', board, lock, d);
+    await b.ha.start();
+    const disk = { id: DISK, target: IQN, owner: 'gw-a' };
+    const wb = b.ha.attach(disk, b.lock);
+    const a = gateway('gw-a', board, lock, d);
+    try {
+      assert.equal(await write(wb), 'ok'); // gw-a is down: gw-b serves
+      assert.equal(lock.owner, 'addr-gw-b');
+      await a.ha.start();
+      a.ha.attach(disk, a.lock);
+      // A busy writer through gw-b for longer than the failback delay keeps the lock.
+      const until = performance.now() + 6500;
+      while (performance.now() < until) {
+        assert.equal(await write(wb), 'ok');
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.equal(lock.owner, 'addr-gw-b', 'no failback under writes');
+      // Idle: the disk goes back to gw-a, the same groups on both gateways.
+      const idleAt = performance.now();
+      while ((lock.owner as string | undefined) !== 'addr-gw-a') {
+        assert.ok(performance.now() - idleAt < 5000, 'failback within the idle delay');
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      await a.ha.refresh();
+      await b.ha.refresh();
+      assert.equal(a.ha.groups(DISK).find((g) => g.id === 1)?.state, 'active-optimized');
+      assert.deepEqual(a.ha.groups(DISK), b.ha.groups(DISK));
+      assert.deepEqual(lock.acquisitions, ['addr-gw-b', 'addr-gw-a'], 'one move, no bounce');
+    } finally {
+      await a.ha.stop();
+      await b.ha.stop();
+    }
+  });
 });
