@@ -240,7 +240,8 @@ describe('multipath hosts over two Ceph gateways (implicit ALUA)', { timeout: 6 
     );
     // A busy holder keeps the lock MIN_HOLD_MS (3 s) before it grants a peer's request, so in a
     // window of W ms the lock is acquired at most W / MIN_HOLD_MS + 1 times in all (the +1: the
-    // hold in progress when the window opens may end at once), and the two gateways alternate:
+    // hold in progress when the window opens may end at once, and the last one is cut short when
+    // one host stops before the other: "idle here"), and the two gateways alternate:
     // at most ceil((W / MIN_HOLD_MS + 1) / 2) acquisitions, as many hand-overs, per gateway.
     // 60 s: 21 acquisitions in all, 11 per gateway, so at most 22 transitions per gateway, 42 in all.
     const maxAll = PINNED_MS / MIN_HOLD_MS + 1;
