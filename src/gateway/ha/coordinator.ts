@@ -15,7 +15,8 @@
  *
  * Hand-off between live gateways: a write reaching a gateway that does not hold the disk's
  * lock asks for it (`wants` in the record) and waits up to WAIT_MS, else answers ALUA
- * TRANSITIONING (the initiator retries, and RTPG steers it to the holder). The holder grants
+ * TRANSITIONING (the initiator retries, and RTPG steers it to the holder); it stops asking once
+ * no write has needed the lock for WAIT_MS (the initiator went to the holder). The holder grants
  * when it is idle for the disk (no write for IDLE_MS) or has held it for MIN_HOLD_MS: two
  * initiators writing through two gateways make the lock move at most every MIN_HOLD_MS.
  *
@@ -41,6 +42,11 @@ const PURSUE_MS = 15_000;
 const IDLE_MS = 200;
 /** A busy holder hands the lock over after holding it this long (hysteresis against ping-pong). */
 const MIN_HOLD_MS = 3000;
+/**
+ * How long a gateway that released the lock leaves it to a peer that asked for it (that peer
+ * takes it at its next board read, well within this), before its own writes may take it.
+ */
+const HANDOVER_MS = 1000;
 /** How long SET TARGET PORT GROUPS waits for the move. */
 const STPG_MS = 10_000;
 /** Failback (implicit ALUA): the preferred owner must have been up this long ... */
@@ -95,6 +101,10 @@ class DiskState implements WriteArbiter {
   inflight = 0;
   lastWriteEnd = -Infinity;
   heldSince = 0;
+  /** Last time a write here needed the lock (the demand a pursuit of a live holder serves). */
+  askedAt = -Infinity;
+  /** When this gateway last released the lock. */
+  releasedAt = -Infinity;
   releasing: Promise<void> | undefined;
   pursuing: Promise<boolean> | undefined;
   drained: (() => void) | undefined;
@@ -112,6 +122,7 @@ class DiskState implements WriteArbiter {
     if (this.lock === undefined) return this.#grant();
     if (this.releasing !== undefined || this.ha.leaving) return 'ALUA_TRANSITION';
     if (this.lock.held()) return this.#grant();
+    this.askedAt = this.ha.now();
     return this.ha.pursue(this, WAIT_MS).then((ok) => (ok && this.lock?.held() === true && this.releasing === undefined && this.ha.leaseValid() ? this.#grant() : 'ALUA_TRANSITION'));
   }
 
@@ -454,6 +465,7 @@ export class HaCoordinator {
       await d.drain();
       try {
         await d.lock?.release();
+        d.releasedAt = this.now();
         this.transitions++;
         this.#log.info({ disk: d.disk.id, why, drainMs: Math.round(this.now() - t0), transitions: this.transitions }, 'HA: exclusive lock handed over');
       } catch (err) {
@@ -469,7 +481,8 @@ export class HaCoordinator {
 
   /**
    * Gets the disk's lock for this gateway: takes it when free, breaks it when its owner is
-   * dead (or an unknown, old client), asks the live holder otherwise. Resolves within
+   * dead (or an unknown, old client), asks the live holder while writes here need it (or
+   * SET TARGET PORT GROUPS asked), gives up otherwise. Resolves within
    * `waitMs` (true when held); the pursuit itself goes on for PURSUE_MS.
    */
   pursue(d: DiskState, waitMs: number): Promise<boolean> {
@@ -505,6 +518,26 @@ export class HaCoordinator {
         continue;
       }
       const owner = owners[0];
+      const urgent = this.#urgent.has(d.disk.id);
+      const holder = owner === undefined ? undefined : [...this.#peers.values()].find((p) => p.record.dataAddress === owner);
+      // Just handed over to a peer that asked for it: that peer takes it; this gateway's next
+      // write does not grab it back but asks in turn, so the peer keeps it for MIN_HOLD_MS and
+      // the lock alternates.
+      const handedOver = owner === undefined && !urgent && this.now() - d.releasedAt < HANDOVER_MS && this.#wanted(d.disk.id);
+      if (handedOver || (holder !== undefined && this.#present(holder))) {
+        // A live holder is asked only for writes arriving here (or SET TARGET PORT GROUPS). Not
+        // for a takeover begun on a view that had not yet read the holder's record (a gateway
+        // that just started or just learnt of its peer), nor once the writes stopped asking
+        // (the initiator moved to the AO path): the lock would leave the gateway serving it,
+        // and the initiators would follow it there and back.
+        if (!urgent && this.now() - d.askedAt > WAIT_MS) return false;
+        if (!this.#wants.has(d.disk.id)) {
+          this.#wants.add(d.disk.id);
+          void this.#publish();
+        }
+        await this.#nextChange();
+        continue;
+      }
       if (owner === undefined || owner === lock.clientAddress) {
         try {
           await lock.acquire();
@@ -520,15 +553,6 @@ export class HaCoordinator {
           await this.#nextChange();
           continue;
         }
-      }
-      const holder = [...this.#peers.values()].find((p) => p.record.dataAddress === owner);
-      if (holder !== undefined && this.#present(holder)) {
-        if (!this.#wants.has(d.disk.id)) {
-          this.#wants.add(d.disk.id);
-          void this.#publish();
-        }
-        await this.#nextChange();
-        continue;
       }
       // Dead holder (lease expired) or a client no live record names (a previous process):
       // read the board once more before breaking, then break (librbd blocklists it first).

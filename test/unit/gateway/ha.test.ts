@@ -89,17 +89,26 @@ class MemoryBoard {
   readonly listeners: (() => void)[] = [];
   /** Gateways whose writes fail (frozen / cut off). */
   readonly cut = new Set<string>();
+  /** Gateways that read only their own record (not yet aware of their peers, as just after a start). */
+  readonly blind = new Set<string>();
+  /** Delay of the change notification after a publish (0: next turn of the event loop). */
+  notifyDelayMs = 0;
 
   for(gateway: string): Board {
     return {
       publish: async (r) => {
         if (this.cut.has(gateway)) throw new Error('cut off');
         this.records.set(r.gateway, structuredClone(r));
-        setImmediate(() => {
+        const notify = (): void => {
           for (const cb of this.listeners) cb();
-        });
+        };
+        if (this.notifyDelayMs > 0) setTimeout(notify, this.notifyDelayMs);
+        else setImmediate(notify);
       },
-      readAll: async () => (this.cut.has(gateway) ? Promise.reject(new Error('cut off')) : [...this.records.values()].map((r) => structuredClone(r))),
+      readAll: async () => {
+        if (this.cut.has(gateway)) throw new Error('cut off');
+        return [...this.records.values()].filter((r) => !this.blind.has(gateway) || r.gateway === gateway).map((r) => structuredClone(r));
+      },
       read: async (g) => structuredClone(this.records.get(g)),
       onChange: (cb) => {
         this.listeners.push(cb);
@@ -113,6 +122,8 @@ class MemoryLock {
   owner: string | undefined;
   readonly blocklisted = new Set<string>();
   acquisitions: string[] = [];
+  /** performance.now() of each acquisition. */
+  acquiredAt: number[] = [];
 
   client(address: string): ExclusiveLock {
     let held = false;
@@ -130,7 +141,10 @@ class MemoryLock {
       acquire: async () => {
         fenced();
         if (this.owner !== undefined && this.owner !== address) throw new BackstoreError('ERR_BACKSTORE_IO', 'busy');
-        if (this.owner !== address) this.acquisitions.push(address);
+        if (this.owner !== address) {
+          this.acquisitions.push(address);
+          this.acquiredAt.push(performance.now());
+        }
         this.owner = address;
         held = true;
       },
@@ -168,6 +182,42 @@ function gateway(name: string, board: MemoryBoard, lock: MemoryLock, d: GatewayC
   return { ha, fenced, resets, lock: lock.client(`addr-${name}`) };
 }
 
+/** gw-a and gw-b on `board` and one lock, started, the disk (preferred on gw-a) attached to both. */
+async function pair(d: GatewayConfig, board = new MemoryBoard()) {
+  const lock = new MemoryLock();
+  const a = gateway('gw-a', board, lock, d);
+  const b = gateway('gw-b', board, lock, d);
+  await a.ha.start();
+  await b.ha.start();
+  const disk = { id: DISK, target: IQN, owner: 'gw-a' };
+  const wa = a.ha.attach(disk, a.lock);
+  const wb = b.ha.attach(disk, b.lock);
+  const stop = async (): Promise<void> => {
+    await a.ha.stop();
+    await b.ha.stop();
+  };
+  return { board, lock, a, b, wa, wb, stop };
+}
+
+/** Keeps a write (20 ms each) in flight through `arb` until stop() or a refusal. */
+function busyWriter(arb: WriteArbiter): { stop(): Promise<void> } {
+  let busy = true;
+  const done = (async () => {
+    while (busy) {
+      const r = await arb.begin();
+      if (r !== undefined) break;
+      await new Promise((res) => setTimeout(res, 20));
+      arb.end();
+    }
+  })();
+  return {
+    stop: async () => {
+      busy = false;
+      await done;
+    },
+  };
+}
+
 async function write(arb: WriteArbiter): Promise<string> {
   const r = await arb.begin();
   if (r !== undefined) return r;
@@ -180,15 +230,7 @@ describe('HA coordinator', () => {
   d.disks[DISK] = { ...(d.disks[DISK] ?? {}), owner: 'gw-a' } as GatewayConfig['disks'][string];
 
   test('hand-off: the preferred owner takes the free lock; a write via the peer gets it once the holder is idle', async () => {
-    const board = new MemoryBoard();
-    const lock = new MemoryLock();
-    const a = gateway('gw-a', board, lock, d);
-    const b = gateway('gw-b', board, lock, d);
-    await a.ha.start();
-    await b.ha.start();
-    const disk = { id: DISK, target: IQN, owner: 'gw-a' };
-    const wa = a.ha.attach(disk, a.lock);
-    const wb = b.ha.attach(disk, b.lock);
+    const { lock, a, b, wa, wb, stop } = await pair(d);
     try {
       assert.equal(await write(wa), 'ok');
       assert.equal(lock.owner, 'addr-gw-a');
@@ -201,58 +243,115 @@ describe('HA coordinator', () => {
       assert.equal(a.ha.groups(DISK).find((g) => g.id === 2)?.state, 'active-optimized');
       assert.equal(lock.blocklisted.size, 0, 'nobody alive is blocklisted');
     } finally {
-      await a.ha.stop();
-      await b.ha.stop();
+      await stop();
     }
   });
 
   test('hysteresis: a busy holder keeps the lock for its minimum hold, then hands it over', async () => {
-    const board = new MemoryBoard();
-    const lock = new MemoryLock();
-    const a = gateway('gw-a', board, lock, d);
-    const b = gateway('gw-b', board, lock, d);
-    await a.ha.start();
-    await b.ha.start();
-    const disk = { id: DISK, target: IQN, owner: 'gw-a' };
-    const wa = a.ha.attach(disk, a.lock);
-    const wb = b.ha.attach(disk, b.lock);
+    const { lock, wa, wb, stop } = await pair(d);
     try {
       assert.equal(await write(wa), 'ok');
       const acquiredAt = performance.now();
       // gw-a keeps a write in flight all the time.
-      let busy = true;
-      const writer = (async () => {
-        while (busy) {
-          const r = await wa.begin();
-          if (r !== undefined) break;
-          await new Promise((res) => setTimeout(res, 20));
-          wa.end();
-        }
-      })();
+      const writer = busyWriter(wa);
       assert.equal(await write(wb), 'ALUA_TRANSITION', 'refused while the holder is busy and held it briefly');
       let answer = 'ALUA_TRANSITION';
       while (answer !== 'ok') answer = await write(wb);
       const movedAfter = performance.now() - acquiredAt;
-      busy = false;
-      await writer;
+      await writer.stop();
       assert.ok(movedAfter >= 3000, `moved after ${movedAfter.toFixed(0)} ms (minimum hold 3000)`);
       assert.deepEqual(lock.acquisitions, ['addr-gw-a', 'addr-gw-b']);
+    } finally {
+      await stop();
+    }
+  });
+
+  test('a gateway that starts serving the disk before it has read the live holder does not pull the lock away', async () => {
+    const board = new MemoryBoard();
+    const lock = new MemoryLock();
+    const a = gateway('gw-a', board, lock, d);
+    const b = gateway('gw-b', board, lock, d);
+    const disk = { id: DISK, target: IQN, owner: 'gw-b' }; // gw-b preferred: it is the designated one
+    await a.ha.start();
+    const wa = a.ha.attach(disk, a.lock);
+    try {
+      // gw-a took the free lock (gw-b not up yet) and serves writes.
+      assert.equal(await write(wa), 'ok');
+      assert.equal(lock.owner, 'addr-gw-a');
+      // gw-b (re)starts and attaches the disk before it has read gw-a's record: it sees nobody
+      // alive holding the disk and itself designated, and goes after the lock.
+      board.blind.add('gw-b');
+      await b.ha.start();
+      b.ha.attach(disk, b.lock);
+      board.blind.delete('gw-b');
+      // Once it reads the board it finds gw-a alive, holding the lock: no write asked here, so no hand-off.
+      const until = performance.now() + 3 * LEASE;
+      while (performance.now() < until) await new Promise((res) => setTimeout(res, 50));
+      assert.deepEqual(lock.acquisitions, ['addr-gw-a'], 'the lock stayed with the live holder');
+      assert.equal(lock.blocklisted.size, 0);
+      await b.ha.refresh();
+      assert.equal(b.ha.groups(DISK).find((g) => g.id === 1)?.state, 'active-optimized', 'the holder is AO');
+      assert.equal(b.ha.groups(DISK).find((g) => g.id === 2)?.state, 'active-non-optimized');
     } finally {
       await a.ha.stop();
       await b.ha.stop();
     }
   });
 
+  test('a write the initiator gave up on (it moved to the AO path) does not move the lock after the minimum hold', async () => {
+    const { lock, wa, wb, stop } = await pair(d);
+    try {
+      assert.equal(await write(wa), 'ok');
+      const acquiredAt = performance.now();
+      const writer = busyWriter(wa);
+      // One stray write through gw-b; the initiator then writes through gw-a only.
+      assert.equal(await write(wb), 'ALUA_TRANSITION');
+      // Past gw-a's minimum hold (3 s): gw-b no longer asks, so gw-a keeps the lock.
+      while (performance.now() - acquiredAt < 4500) await new Promise((res) => setTimeout(res, 50));
+      await writer.stop();
+      assert.deepEqual(lock.acquisitions, ['addr-gw-a'], 'the lock did not move');
+    } finally {
+      await stop();
+    }
+  });
+
+  test('two busy gateways: the lock alternates, the one that handed it over does not grab it back', async () => {
+    const slow = new MemoryBoard();
+    slow.notifyDelayMs = 20; // as over RADOS: the peer learns of the release a little later
+    const { lock, wa, wb, stop } = await pair(d, slow);
+    const arbiters = [wa, wb];
+    const ok = [0, 0];
+    const RUN_MS = 7000;
+    const t0 = performance.now();
+    try {
+      // Each gateway has an initiator writing all the time, retrying a refusal at once.
+      await Promise.all(
+        arbiters.map(async (arb, i) => {
+          while (performance.now() - t0 < RUN_MS) {
+            const r = await arb.begin();
+            if (r === undefined) {
+              await new Promise((res) => setTimeout(res, 10));
+              arb.end();
+              ok[i]!++;
+            } else {
+              await new Promise((res) => setImmediate(res));
+            }
+          }
+        }),
+      );
+      // (The acquisitions while both write: once one writer stops, the other gateway gets it at once.)
+      const seq = lock.acquisitions.filter((_, i) => (lock.acquiredAt[i] ?? Infinity) < t0 + RUN_MS);
+      for (let i = 1; i < seq.length; i++) assert.notEqual(seq[i], seq[i - 1], `taken back by the gateway that handed it over: ${seq.join(' ')}`);
+      // A busy holder keeps it 3 s: at most RUN_MS / 3000 + 1 holds.
+      assert.ok(seq.length >= 2 && seq.length <= Math.floor(RUN_MS / 3000) + 1, seq.join(' '));
+      assert.ok(ok[0]! > 0 && ok[1]! > 0, `writes through each gateway: ${ok.join(', ')}`);
+    } finally {
+      await stop();
+    }
+  });
+
   test('a holder that stops renewing is declared dead: its lock is broken (blocklisted), the survivor takes over; the cut-off one fences itself', async () => {
-    const board = new MemoryBoard();
-    const lock = new MemoryLock();
-    const a = gateway('gw-a', board, lock, d);
-    const b = gateway('gw-b', board, lock, d);
-    await a.ha.start();
-    await b.ha.start();
-    const disk = { id: DISK, target: IQN, owner: 'gw-a' };
-    const wa = a.ha.attach(disk, a.lock);
-    const wb = b.ha.attach(disk, b.lock);
+    const { board, lock, a, b, wa, wb, stop } = await pair(d);
     try {
       assert.equal(await write(wa), 'ok');
       board.cut.add('gw-a');
@@ -268,8 +367,7 @@ describe('HA coordinator', () => {
       assert.equal(b.ha.groups(DISK).find((g) => g.id === 1)?.state, 'unavailable');
       assert.equal(b.ha.groups(DISK).find((g) => g.id === 2)?.state, 'active-optimized');
     } finally {
-      await a.ha.stop();
-      await b.ha.stop();
+      await stop();
     }
   });
 
