@@ -2,7 +2,8 @@
  * The daemon's Ceph wiring, beside main.ts (which calls it): settings whose values are
  * `config://<key>` read from the mon config-key store (as ceph-iscsi settings.py does for
  * cephadm's iscsi-gateway.cfg), and the config store chosen by `config_store`
- * (file: <data_dir>/gateway.conf; rados: the object <pool>/<gateway_conf>).
+ * (file: <data_dir>/gateway.conf; rados: the object <pool>/<gateway_conf>), and with
+ * backstore = rbd the persistent-reservation stores in RADOS.
  * librados is loaded only when one of them needs it.
  */
 import { join } from 'node:path';
@@ -13,7 +14,10 @@ import { FileConfigStore } from './config/store-file.js';
 import { RadosConfigStore } from './config/store-rados.js';
 import type { ConfigStore } from './config/store.js';
 import type { RadosCluster } from './backstore/rbd/rados.js';
+import type { DesiredDisk } from './gateway/desired.js';
 import { FileBoard, RadosBoard, type Board } from './gateway/ha/board.js';
+import { RadosSharedPrStore } from './gateway/pr-store-rados.js';
+import type { SharedPrStore } from './scsi/reservations.js';
 import type { Logger } from './util/log.js';
 
 class NeedMonKey extends Error {
@@ -79,7 +83,32 @@ export interface OpenedConfigStore {
   board: (members: () => string[]) => Board;
   /** Removes an OSD blocklist entry (Ceph; absent on the file store). */
   unblocklist?: (address: string) => Promise<void>;
+  /** The config store's cluster connection (config_store = rados). */
+  rados?: RadosCluster;
   close(): Promise<void>;
+}
+
+/**
+ * backstore = rbd: the PR state of each disk in the RADOS object `igw.pr.<image>` of its pool
+ * (gateway/pr-store-rados.ts), through the config store's connection when there is one (it is
+ * never blocklisted), else the data client's (`dataCluster`, looked up on each use: it is
+ * replaced after a blocklist). Undefined (the file store) for other backstores.
+ */
+export function radosPrStores(
+  settings: Settings,
+  opened: OpenedConfigStore,
+  dataCluster: (() => RadosCluster | undefined) | undefined,
+  log: Logger,
+): ((disk: DesiredDisk) => SharedPrStore) | undefined {
+  if (settings.backstore !== 'rbd') return undefined;
+  const config = opened.rados;
+  const current = (): RadosCluster => {
+    const c = config ?? dataCluster?.();
+    if (c === undefined) throw new Error('no RADOS connection for the persistent-reservation state');
+    return c;
+  };
+  const prLog = log.child({ component: 'pr' });
+  return (disk) => new RadosSharedPrStore({ rados: current, pool: disk.pool, image: disk.image, lu: disk.wwn, logger: prLog });
 }
 
 /** The config store of `config_store`, and what to close with it. */
@@ -90,6 +119,7 @@ export async function openConfigStore(settings: Settings, log: Logger): Promise<
     log.info({ config: `rados://${settings.pool}/${settings.gateway_conf}` }, 'config store ready');
     return {
       store,
+      rados: cluster,
       board: (members) => new RadosBoard(cluster, settings.pool, settings.gateway_conf, members),
       unblocklist: async (addr) => {
         const r = await cluster.monCommand({ prefix: 'osd blocklist', blocklistop: 'rm', addr });

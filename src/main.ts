@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { buildApi } from './api/server.js';
 import { createBackstoreProvider } from './backstore/registry.js';
-import { loadSettingsWithMon, openConfigStore } from './ceph-wiring.js';
+import type { RadosCluster } from './backstore/rbd/rados.js';
+import { loadSettingsWithMon, openConfigStore, radosPrStores } from './ceph-wiring.js';
 import type { Settings } from './config/settings-types.js';
 import { Gateway } from './gateway/gateway.js';
 import { createLogger, type Logger } from './util/log.js';
@@ -102,9 +103,11 @@ async function main(): Promise<void> {
 
   try {
     const backstore = await createBackstoreProvider(settings, log);
-    const { store, board, unblocklist } = await openConfigStore(settings, log);
+    const opened = await openConfigStore(settings, log);
+    const { store, board, unblocklist } = opened;
     // Ceph: image locks name their owner by the data client's address.
-    const ceph = backstore as { cluster?: { address(): string }; reconnect?: () => Promise<void> };
+    const ceph = backstore as { cluster?: RadosCluster; reconnect?: () => Promise<void> };
+    const sharedPrStore = radosPrStores(settings, opened, ceph.cluster !== undefined ? () => ceph.cluster : undefined, log);
     gateway = new Gateway({
       settings,
       store,
@@ -114,6 +117,7 @@ async function main(): Promise<void> {
       ...(ceph.cluster !== undefined ? { dataAddress: () => ceph.cluster?.address() } : {}),
       ...(ceph.reconnect !== undefined ? { rejoin: () => ceph.reconnect?.() ?? Promise.resolve() } : {}),
       ...(unblocklist !== undefined ? { unblocklist } : {}),
+      ...(sharedPrStore !== undefined ? { sharedPrStore } : {}),
     });
     await gateway.start();
     api = buildApi({ settings, store, backstore, status: gateway, logger: log.child({ component: 'api' }) });

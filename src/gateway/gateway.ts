@@ -15,7 +15,7 @@ import { IscsiServer } from '../iscsi/server.js';
 import type { Nexus, ScsiPort } from '../scsi/command.js';
 import { createScsiPort, notifyLunMapChanged, type LunMap } from '../scsi/device-server.js';
 import { setInternalErrorLogger } from '../scsi/dispatch.js';
-import { LogicalUnit, type TargetPortGroupRequest } from '../scsi/logical-unit.js';
+import { LogicalUnit, type SharedPrStore, type TargetPortGroupRequest } from '../scsi/logical-unit.js';
 import type { SenseReason } from '../scsi/sense.js';
 import type { Logger } from '../util/log.js';
 import { bareIp, desiredState, findClient, lunMapFor, type DesiredDisk } from './desired.js';
@@ -57,6 +57,12 @@ export interface GatewayOptions {
   unblocklist?: (address: string) => Promise<void>;
   /** Ceph: a new data client after this one was blocklisted. */
   rejoin?: () => Promise<void>;
+  /**
+   * The persistent-reservation state store of a disk, shared by every gateway exporting it
+   * (Ceph: a RADOS object, gateway/pr-store-rados.ts). Default: the file store under
+   * `<data_dir>/.state/pr`, shared by the gateways of one data_dir.
+   */
+  sharedPrStore?: (disk: DesiredDisk) => SharedPrStore;
 }
 
 export class Gateway implements GatewayStatus {
@@ -78,6 +84,7 @@ export class Gateway implements GatewayStatus {
   #retryTimer: NodeJS.Timeout | undefined;
   readonly #singleGatewayWarned = new Set<string>();
   readonly #ha: HaCoordinator;
+  readonly #sharedPrStore: (disk: DesiredDisk) => SharedPrStore;
   /** The document being applied (LUs open before #doc switches to it). */
   #applying: GatewayConfig | undefined;
 
@@ -87,6 +94,8 @@ export class Gateway implements GatewayStatus {
     this.#backstore = opts.backstore;
     this.#log = opts.logger;
     this.gatewayName = opts.settings.gateway_name;
+    const prDir = join(opts.settings.data_dir, '.state', 'pr');
+    this.#sharedPrStore = opts.sharedPrStore ?? ((disk) => new FileSharedPrStore({ dir: prDir, diskId: disk.id }));
     const registry = new GatewayIscsiRegistry({
       doc: () => this.#currentDoc(),
       gatewayName: this.gatewayName,
@@ -265,9 +274,8 @@ export class Gateway implements GatewayStatus {
       this.#log.error({ err, disk: disk.id }, 'cannot open disk image; LUN not exported');
       return false;
     }
-    // One persistent-reservation state per disk for every gateway of this data_dir (tcmu-runner
+    // One persistent-reservation state per disk for every gateway exporting it (tcmu-runner
     // keeps it in the RBD image for the same reason): registered through one gateway, seen through all.
-    const prDir = join(this.#settings.data_dir, '.state', 'pr');
     const lu = new LogicalUnit({
       name: disk.id,
       backstore: store,
@@ -276,7 +284,7 @@ export class Gateway implements GatewayStatus {
       writeArbiter: this.#ha.attach(disk, store.exclusiveLock),
       aluaAccess: this.#settings.alua_failover_type,
       setTargetPortGroups: (requests) => this.#setTargetPortGroups(disk.id, requests),
-      sharedPr: new FileSharedPrStore({ dir: prDir, diskId: disk.id }),
+      sharedPr: this.#sharedPrStore(disk),
       peers: { reset: (reason) => this.#ha.announceReset(disk.id, reason) },
     });
     try {

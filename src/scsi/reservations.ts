@@ -32,13 +32,18 @@
  *   newest state.
  * - `conflicts()` (every READ/WRITE) never touches the store: it reads the
  *   in-memory copy, which `shared.watch()` refreshes (fs.watch + a poll for
- *   the file store; watch/notify for RADOS). Remaining window, stated plainly:
+ *   the file store; watch/notify for RADOS). File store, stated plainly:
  *   between another gateway's PR OUT completing and this gateway's watch
  *   callback re-reading the state (milliseconds with fs.watch; up to the poll
  *   interval when fs.watch is unavailable, e.g. on network filesystems) a
  *   command through this gateway is checked against the previous state. An
  *   initiator that needs a strict order issues its PR IN (which re-reads)
- *   before relying on the reservation, as cluster software does.
+ *   before relying on the reservation, as cluster software does. RADOS store:
+ *   the writer's PR OUT completes only after every live peer acknowledged
+ *   the notify, and a peer acknowledges only once its refresh() (or a PR OUT
+ *   of its own) has taken in the new version, so no window remains
+ *   between live gateways (a peer that does not answer within the notify
+ *   timeout catches up by its poll).
  * - Unit attentions the writer raises (RESERVATIONS PREEMPTED / RELEASED,
  *   REGISTRATIONS PREEMPTED) are stored with the state as a short event log
  *   tagged with the version that raised them; a gateway adopting a newer
@@ -71,9 +76,10 @@ export interface SharedPrSnapshot {
 /**
  * The PR state of one logical unit shared by every gateway exporting it. The
  * file implementation is gateway/pr-store.ts (FileSharedPrStore); the RBD one
- * maps onto one RADOS object: version in an xattr, update() = read + mutate +
- * cmpxattr(version) + write_full in one op (retried on -ECANCELED), watch() =
- * rados watch/notify, open()'s `alone` = list-watchers.
+ * (gateway/pr-store-rados.ts, RadosSharedPrStore) maps onto one RADOS object:
+ * version in an xattr, update() = read + mutate + cmpxattr(version) + write_full
+ * + setxattr in one op (retried on -ECANCELED), watch() = rados watch/notify,
+ * open()'s `alone` = no other watcher acknowledges a notify.
  */
 export interface SharedPrStore {
   /**
@@ -93,8 +99,12 @@ export interface SharedPrStore {
    * stored) on I/O failure or when the mutator throws.
    */
   update<T>(mutator: (cur: SharedPrSnapshot) => { doc?: unknown; result: T }): Promise<{ version: number; result: T }>;
-  /** `onChange` after a change by any writer (may be spurious or coalesced). Returns the unsubscribe function. */
-  watch(onChange: () => void): () => void;
+  /**
+   * `onChange` after a change by any writer (may be spurious or coalesced); the promise it
+   * returns settles once the change is adopted (a store may wait for it, e.g. to acknowledge
+   * the writer's notify). Returns the unsubscribe function.
+   */
+  watch(onChange: () => void | Promise<void>): () => void;
   /** Stops watching and drops this user's mark. */
   close(): Promise<void>;
 }
@@ -575,9 +585,7 @@ export class Reservations {
       } else {
         this.adopt(s, false);
       }
-      this.stopWatch = shared.watch(() => {
-        void this.refresh().catch(() => undefined);
-      });
+      this.stopWatch = shared.watch(() => this.refresh().catch(() => undefined));
       return;
     }
     if (this.store === undefined) return;

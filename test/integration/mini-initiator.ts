@@ -439,6 +439,23 @@ export const CDB = {
     c.writeUInt32BE(24, 5);
     return c;
   },
+  /** PERSISTENT RESERVE IN with service action `sa` (0 READ KEYS, 1 READ RESERVATION, ...). */
+  prin(sa: number, alloc: number): Buffer {
+    const c = Buffer.alloc(10);
+    c[0] = 0x5e;
+    c[1] = sa & 0x1f;
+    c.writeUInt16BE(alloc, 7);
+    return c;
+  },
+  /** PERSISTENT RESERVE OUT with service action `sa`, reservation TYPE `type` (LU scope), 24-byte parameter list. */
+  prout(sa: number, type = 0): Buffer {
+    const c = Buffer.alloc(10);
+    c[0] = 0x5f;
+    c[1] = sa & 0x1f;
+    c[2] = type & 0x0f;
+    c.writeUInt32BE(24, 5);
+    return c;
+  },
   testUnitReady(): Buffer {
     return Buffer.alloc(6);
   },
@@ -495,4 +512,11 @@ export function parseReadKeys(data: Buffer): bigint[] {
   const keys: bigint[] = [];
   for (let off = 8; off + 8 <= Math.min(data.length, 8 + len); off += 8) keys.push(data.readBigUInt64BE(off));
   return keys;
+}
+
+/** A PERSISTENT RESERVE IN READ RESERVATION answer: the holder's key and the TYPE, or undefined when nothing is reserved. */
+export function parseReadReservation(data: Buffer): { key: bigint; type: number } | undefined {
+  const len = data.readUInt32BE(4);
+  if (len < 16 || data.length < 24) return undefined;
+  return { key: data.readBigUInt64BE(8), type: data.readUInt8(21) & 0x0f };
 }

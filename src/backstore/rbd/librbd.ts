@@ -34,6 +34,9 @@ export interface Librados {
   rados_setxattr: Fn<[Ptr, string, string, Buffer, number], number>;
   rados_create_write_op: Fn<[], Ptr>;
   rados_write_op_create: Fn<[Ptr, number, string | null], void>;
+  rados_write_op_cmpxattr: Fn<[Ptr, string, number, Buffer, number], void>;
+  rados_write_op_write_full: Fn<[Ptr, Buffer, number], void>;
+  rados_write_op_setxattr: Fn<[Ptr, string, Buffer, number], void>;
   rados_write_op_operate: Fn<[Ptr, Ptr, string, Ptr | null, number], number>;
   rados_release_write_op: Fn<[Ptr], void>;
   rados_lock_exclusive: Fn<[Ptr, string, string, string, string, { tv_sec: number; tv_usec: number } | null, number], number>;
@@ -44,6 +47,7 @@ export interface Librados {
   rados_notify2: Fn<[Ptr, string, Buffer, number, number, Ptr[], number[]], number>;
   rados_notify_ack: Fn<[Ptr, string, number | bigint, number | bigint, Buffer | null, number], number>;
   rados_getaddrs: Fn<[Ptr, Ptr[]], number>;
+  rados_get_instance_id: Fn<[Ptr], bigint | number>;
 }
 
 export interface Librbd {
@@ -134,6 +138,10 @@ const RADOS_SIGS: Record<keyof Librados, string> = {
   rados_setxattr: 'int rados_setxattr(void *io, const char *oid, const char *name, const void *buf, size_t len)',
   rados_create_write_op: 'void *rados_create_write_op()',
   rados_write_op_create: 'void rados_write_op_create(void *op, int exclusive, const char *category)',
+  rados_write_op_cmpxattr:
+    'void rados_write_op_cmpxattr(void *op, const char *name, uint8_t comparison_operator, const void *value, size_t value_len)',
+  rados_write_op_write_full: 'void rados_write_op_write_full(void *op, const void *buffer, size_t len)',
+  rados_write_op_setxattr: 'void rados_write_op_setxattr(void *op, const char *name, const void *value, size_t value_len)',
   rados_write_op_operate: 'int rados_write_op_operate(void *op, void *io, const char *oid, void *mtime, int flags)',
   rados_release_write_op: 'void rados_release_write_op(void *op)',
   rados_lock_exclusive:
@@ -146,6 +154,7 @@ const RADOS_SIGS: Record<keyof Librados, string> = {
     'int rados_notify2(void *io, const char *o, const void *buf, int buf_len, uint64_t timeout_ms, _Out_ void **reply_buffer, _Out_ size_t *reply_buffer_len)',
   rados_notify_ack: 'int rados_notify_ack(void *io, const char *o, uint64_t notify_id, uint64_t cookie, const void *buf, int buf_len)',
   rados_getaddrs: 'int rados_getaddrs(void *cluster, _Out_ void **addrs)',
+  rados_get_instance_id: 'uint64_t rados_get_instance_id(void *cluster)',
 };
 
 const RBD_SIGS: Record<keyof Librbd, string> = {
@@ -263,6 +272,8 @@ export const EVENT_TYPE_PIPE = 1;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
 export const LIBRADOS_CREATE_EXCLUSIVE = 1;
+/** rados_write_op_cmpxattr comparison_operator: equal (librados.h LIBRADOS_CMPXATTR_OP_EQ). */
+export const LIBRADOS_CMPXATTR_OP_EQ = 1;
 
 // errno values that callers test for (Linux)
 export const ENOENT = 2;
@@ -272,6 +283,7 @@ export const ERANGE = 34;
 export const EILSEQ = 84;
 export const ETIMEDOUT = 110;
 export const EROFS = 30;
+export const ECANCELED = 125;
 
 /** strerror for the errnos librados/librbd return, for messages. */
 export function errnoName(rc: number): string {

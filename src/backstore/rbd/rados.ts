@@ -14,9 +14,11 @@ import {
   bindings,
   callAsync,
   errnoName,
+  ECANCELED,
   EEXIST,
   ENOENT,
   ERANGE,
+  LIBRADOS_CMPXATTR_OP_EQ,
   LIBRADOS_CREATE_EXCLUSIVE,
   type Bindings,
   type Ptr,
@@ -61,7 +63,22 @@ export interface MonReply {
 
 /** One watch on an object: `onNotify` runs on the event loop; `onError` when the watch broke. */
 export interface WatchHandle {
+  /** The watch cookie (as notify replies name the watchers, with the client's instance id). */
+  readonly cookie: bigint;
   close(): Promise<void>;
+}
+
+/** One watcher in a notify reply: client instance id (`client.<gid>`) and watch cookie. */
+export interface NotifyWatcher {
+  gid: bigint;
+  cookie: bigint;
+}
+
+/** What rados_notify2 reports: rc (-ETIMEDOUT when some watcher did not ack), who acked, who timed out. */
+export interface NotifyReply {
+  rc: number;
+  acks: NotifyWatcher[];
+  timeouts: NotifyWatcher[];
 }
 
 export class RadosCluster {
@@ -133,6 +150,11 @@ export class RadosCluster {
     const s = String(this.b.koffi.decode(p, 'char', -1));
     this.b.rados.rados_buffer_free(p);
     return s;
+  }
+
+  /** This client's instance id: the `<gid>` of `client.<gid>`, as notify replies name watchers. */
+  instanceId(): bigint {
+    return BigInt(this.b.rados.rados_get_instance_id(this.handle));
   }
 
   fsid(): string {
@@ -268,6 +290,35 @@ export class RadosCluster {
     }
   }
 
+  /**
+   * One atomic write op: the guard, then write_full(`data`) and setxattr(`xattr`, `next`).
+   * Guard: `expect` undefined = the object must not exist (exclusive create); otherwise the
+   * xattr must equal `expect` (cmpxattr EQ). Returns false when the guard failed (-ECANCELED,
+   * -EEXIST; -ENODATA when the xattr is missing): nothing was written.
+   */
+  async writeFullGuarded(pool: string, oid: string, xattr: string, expect: string | undefined, data: Buffer, next: string): Promise<boolean> {
+    const io = await this.ioctx(pool);
+    const r = this.b.rados;
+    const op = r.rados_create_write_op();
+    try {
+      if (expect === undefined) {
+        r.rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, null);
+      } else {
+        const want = Buffer.from(expect, 'utf8');
+        r.rados_write_op_cmpxattr(op, xattr, LIBRADOS_CMPXATTR_OP_EQ, want, want.length);
+      }
+      r.rados_write_op_write_full(op, data, data.length);
+      const v = Buffer.from(next, 'utf8');
+      r.rados_write_op_setxattr(op, xattr, v, v.length);
+      const rc = await callAsync(r.rados_write_op_operate, op, io, oid, null, 0);
+      if (rc === -ECANCELED || rc === -EEXIST || rc === -61 /* ENODATA */ || (expect !== undefined && rc === -ENOENT)) return false;
+      check(`write ${pool}/${oid}`, rc);
+      return true;
+    } finally {
+      r.rados_release_write_op(op);
+    }
+  }
+
   async getXattr(pool: string, oid: string, name: string): Promise<string | undefined> {
     const io = await this.ioctx(pool);
     for (let size = 64; size <= 1 << 20; size *= 16) {
@@ -307,9 +358,17 @@ export class RadosCluster {
 
   /**
    * Watches the object. `onNotify(payload)` and `onError(err)` run on the event loop (the
-   * librados thread only queues them); the notify is acknowledged at once.
+   * librados thread only queues them); the notify is acknowledged at once, or with
+   * `ackWhenDone` only when the promise `onNotify` returns settles (the notifier then knows
+   * that this watcher has acted on it).
    */
-  async watch(pool: string, oid: string, onNotify: (payload: Buffer) => void, onError: (rc: number) => void): Promise<WatchHandle> {
+  async watch(
+    pool: string,
+    oid: string,
+    onNotify: (payload: Buffer) => void | Promise<void>,
+    onError: (rc: number) => void,
+    opts: { ackWhenDone?: boolean } = {},
+  ): Promise<WatchHandle> {
     const io = await this.ioctx(pool);
     const { koffi } = this.b;
     let cookie: number | bigint = 0;
@@ -318,9 +377,22 @@ export class RadosCluster {
         // koffi runs this on the JS thread while the librados thread waits: copy, ack, defer.
         try {
           const n = Number(len);
-          const payload = n > 0 && data !== 0n ? Buffer.from(koffi.view(data, n)) : Buffer.alloc(0);
-          this.b.rados.rados_notify_ack.async(io, oid, notifyId, handle, null, 0, () => undefined);
-          setImmediate(() => onNotify(payload));
+          // A copy: the view is librados memory, gone once this callback returns.
+          const payload = n > 0 && data !== 0n ? Buffer.from(new Uint8Array(koffi.view(data, n))) : Buffer.alloc(0);
+          const ack = (): void => this.b.rados.rados_notify_ack.async(io, oid, notifyId, handle, null, 0, () => undefined);
+          if (!opts.ackWhenDone) ack();
+          setImmediate(() => {
+            let done: void | Promise<void>;
+            try {
+              done = onNotify(payload);
+            } catch {
+              done = undefined;
+            }
+            if (opts.ackWhenDone) {
+              if (done instanceof Promise) done.then(ack, ack);
+              else ack();
+            }
+          });
         } catch {
           // never throw into librados
         }
@@ -343,6 +415,7 @@ export class RadosCluster {
     cookie = out[0] ?? 0;
     let closed = false;
     return {
+      cookie: BigInt(cookie),
       close: async () => {
         if (closed) return;
         closed = true;
@@ -363,6 +436,27 @@ export class RadosCluster {
     return rc;
   }
 
+  /**
+   * rados_notify2 that also decodes the reply (librados.h rados_notify2: le32 acks, then per ack
+   * le64 gid, le64 cookie, le32 length + payload; le32 timeouts, then per timeout le64 gid,
+   * le64 cookie): who is watching the object and alive.
+   */
+  async notifyWatchers(pool: string, oid: string, payload: Buffer, timeoutMs: number): Promise<NotifyReply> {
+    const io = await this.ioctx(pool);
+    const reply: Ptr[] = [0n];
+    const replyLen: number[] = [0];
+    const rc = await callAsync(this.b.rados.rados_notify2, io, oid, payload, payload.length, timeoutMs, reply, replyLen);
+    const p = reply[0];
+    let buf = Buffer.alloc(0);
+    if (p !== undefined && p !== 0n) {
+      const n = Number(replyLen[0] ?? 0);
+      if (n > 0) buf = Buffer.from(new Uint8Array(this.b.koffi.view(p, n))); // a copy: freed below
+      this.b.rados.rados_buffer_free(p);
+    }
+    if (rc < 0 && rc !== -110 /* ETIMEDOUT: some watcher did not ack; the reply says who */) throw new RadosError(`notify ${pool}/${oid}`, rc);
+    return { rc, ...decodeNotifyReply(buf) };
+  }
+
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -373,6 +467,28 @@ export class RadosCluster {
     this.ioctxs.clear();
     await callAsync(this.b.rados.rados_shutdown, this.handle);
   }
+}
+
+/** The acks and timeouts of a rados_notify2 reply buffer (empty buffer: nobody). */
+export function decodeNotifyReply(buf: Buffer): { acks: NotifyWatcher[]; timeouts: NotifyWatcher[] } {
+  const acks: NotifyWatcher[] = [];
+  const timeouts: NotifyWatcher[] = [];
+  if (buf.length < 4) return { acks, timeouts };
+  let off = 0;
+  const nAcks = buf.readUInt32LE(off);
+  off += 4;
+  for (let i = 0; i < nAcks; i++) {
+    acks.push({ gid: buf.readBigUInt64LE(off), cookie: buf.readBigUInt64LE(off + 8) });
+    off += 16;
+    off += 4 + buf.readUInt32LE(off); // the ack's payload
+  }
+  const nTimeouts = buf.readUInt32LE(off);
+  off += 4;
+  for (let i = 0; i < nTimeouts; i++) {
+    timeouts.push({ gid: buf.readBigUInt64LE(off), cookie: buf.readBigUInt64LE(off + 8) });
+    off += 16;
+  }
+  return { acks, timeouts };
 }
 
 /** "a\0b\0\0" → ["a", "b"]. */
