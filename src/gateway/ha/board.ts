@@ -40,6 +40,8 @@ export interface MemberRecord {
   dataAddress?: string;
   /** Disk ids whose exclusive lock this gateway holds. */
   holds: string[];
+  /** Of `holds`, those whose hold has settled: ALUA reports this gateway AO for them (view.ts). */
+  settled?: string[];
   /** Disk ids this gateway asks the holder to hand over (a write arrived here). */
   wants: string[];
   /** Of `wants`, those to hand over at once, hysteresis aside (SET TARGET PORT GROUPS). */

@@ -39,7 +39,9 @@ const WAIT_MS = 2000;
 /** How long the lock is pursued after a write asked for it. */
 const PURSUE_MS = 15_000;
 /** A holder with no write for this long hands the lock over at once. */
-const IDLE_MS = 200;
+const IDLE_MS = 20;
+/** A hold taken for writes through a non-designated gateway becomes what ALUA reports after this long (view.ts). */
+const SETTLE_MS = 10_000;
 /** A busy holder hands the lock over after holding it this long (hysteresis against ping-pong). */
 const MIN_HOLD_MS = 3000;
 /**
@@ -101,6 +103,10 @@ class DiskState implements WriteArbiter {
   inflight = 0;
   lastWriteEnd = -Infinity;
   heldSince = 0;
+  /** The hold is reported by ALUA (view.ts): taken as the designated gateway, for STPG, or held SETTLE_MS. */
+  settled = false;
+  /** Re-check of a wanted lock once this holder may be idle or has held it long enough. */
+  recheck: NodeJS.Timeout | undefined;
   /** Last time a write here needed the lock (the demand a pursuit of a live holder serves). */
   askedAt = -Infinity;
   /** When this gateway last released the lock. */
@@ -134,7 +140,10 @@ class DiskState implements WriteArbiter {
   end(): void {
     this.inflight--;
     this.lastWriteEnd = this.ha.now();
-    if (this.inflight === 0) this.drained?.();
+    if (this.inflight === 0) {
+      this.drained?.();
+      this.ha.idleSoon(this);
+    }
   }
 
   drain(): Promise<void> {
@@ -237,7 +246,12 @@ export class HaCoordinator {
 
   #record(): MemberRecord {
     const holds: string[] = [];
-    for (const d of this.#disks.values()) if (d.lock?.held() === true && d.releasing === undefined) holds.push(d.disk.id);
+    const settled: string[] = [];
+    for (const d of this.#disks.values()) {
+      if (d.lock?.held() !== true || d.releasing !== undefined) continue;
+      holds.push(d.disk.id);
+      if (d.settled) settled.push(d.disk.id);
+    }
     const addr = this.#o.dataAddress?.();
     return {
       gateway: this.gatewayName,
@@ -246,6 +260,7 @@ export class HaCoordinator {
       state: this.#stopped ? 'gone' : this.leaving ? 'leaving' : 'up',
       ...(addr !== undefined ? { dataAddress: addr } : {}),
       holds: holds.sort(),
+      settled: settled.sort(),
       wants: [...this.#wants].sort(),
       urgent: [...this.#urgent].filter((d) => this.#wants.has(d)).sort(),
       offers: Object.fromEntries(this.#offers),
@@ -342,15 +357,21 @@ export class HaCoordinator {
   view(): ClusterView {
     const alive = new Set<string>();
     const holders = new Map<string, string>();
+    const locks = new Map<string, string>();
     if (!this.#fenced && !this.leaving && !this.#stopped) alive.add(this.gatewayName);
     for (const [name, p] of this.#peers) {
       if (this.#present(p) && p.record.state === 'up') {
         alive.add(name);
-        for (const d of p.record.holds) holders.set(d, name);
+        for (const d of p.record.holds) locks.set(d, name);
+        for (const d of p.record.settled ?? p.record.holds) holders.set(d, name); // a record without `settled`: every hold
       }
     }
-    for (const d of this.#disks.values()) if (d.lock?.held() === true && alive.has(this.gatewayName)) holders.set(d.disk.id, this.gatewayName);
-    return { alive, holders };
+    for (const d of this.#disks.values()) {
+      if (d.lock?.held() !== true || !alive.has(this.gatewayName)) continue;
+      locks.set(d.disk.id, this.gatewayName);
+      if (d.settled) holders.set(d.disk.id, this.gatewayName);
+    }
+    return { alive, holders, locks };
   }
 
   #act(): void {
@@ -361,6 +382,11 @@ export class HaCoordinator {
       const lock = d.lock;
       if (lock === undefined) continue;
       if (lock.held() && d.releasing === undefined) {
+        if (!d.settled && this.now() - d.heldSince >= SETTLE_MS) {
+          d.settled = true; // held long enough: ALUA reports it here now
+          void this.#publish();
+          this.#recompute();
+        }
         if (this.leaving || this.#wanted(d.disk.id)) this.#maybeRelease(d);
         else if (this.#failbackDue(d)) void this.release(d, 'failback to the preferred owner');
         continue;
@@ -374,7 +400,7 @@ export class HaCoordinator {
       const target = doc?.targets[d.disk.target];
       // Not when a peer asked for it: it was just handed over, to that peer.
       if (target === undefined || this.leaving || d.pursuing !== undefined || this.#offers.has(d.disk.id) || this.#wanted(d.disk.id)) continue;
-      if (!view.holders.has(d.disk.id) && designatedGateway(target, d.disk.id, d.disk.owner, view.alive) === this.gatewayName) {
+      if (!view.locks?.has(d.disk.id) && designatedGateway(target, d.disk.id, d.disk.owner, view.alive) === this.gatewayName) {
         void this.pursue(d, 0);
       }
     }
@@ -412,11 +438,40 @@ export class HaCoordinator {
     return false;
   }
 
+  /**
+   * A hold taken as the gateway that should serve the disk (takeover, preference, failback),
+   * or for SET TARGET PORT GROUPS, is reported by ALUA at once; one taken for writes through a
+   * non-designated path only after SETTLE_MS (view.ts).
+   */
+  #settlesAtOnce(d: DiskState, urgent: boolean): boolean {
+    if (urgent || this.#offeredToMe(d.disk.id)) return true;
+    const target = this.#o.doc()?.targets[d.disk.target];
+    return target !== undefined && designatedGateway(target, d.disk.id, d.disk.owner, this.view().alive) === this.gatewayName;
+  }
+
+  /** The disk's last write here ended: if a peer waits for the lock, look again once idle. */
+  idleSoon(d: DiskState): void {
+    if (d.lock?.held() === true && d.releasing === undefined && this.#wanted(d.disk.id)) this.#recheck(d, IDLE_MS);
+  }
+
+  #recheck(d: DiskState, delayMs: number): void {
+    if (d.recheck !== undefined) return;
+    d.recheck = setTimeout(() => {
+      d.recheck = undefined;
+      this.#act();
+    }, Math.max(1, Math.ceil(delayMs)));
+    d.recheck.unref();
+  }
+
   #maybeRelease(d: DiskState): void {
     const t = this.now();
     const idle = d.inflight === 0 && t - d.lastWriteEnd >= IDLE_MS;
     const urgent = this.#wantedUrgently(d.disk.id);
-    if (!this.leaving && !urgent && !idle && t - d.heldSince < MIN_HOLD_MS) return; // re-checked at the next refresh
+    if (!this.leaving && !urgent && !idle && t - d.heldSince < MIN_HOLD_MS) {
+      // Looked at again when the holder may be idle, or at the end of its minimum hold.
+      this.#recheck(d, d.inflight === 0 ? d.lastWriteEnd + IDLE_MS - t : d.heldSince + MIN_HOLD_MS - t);
+      return;
+    }
     void this.release(d, this.leaving ? 'gateway leaving' : urgent ? 'SET TARGET PORT GROUPS' : idle ? 'peer asked, idle here' : 'peer asked, held long enough');
   }
 
@@ -473,6 +528,7 @@ export class HaCoordinator {
       }
     })().finally(() => {
       d.releasing = undefined;
+      d.settled = false;
       void this.#publish();
       this.#recompute();
     });
@@ -542,6 +598,7 @@ export class HaCoordinator {
         try {
           await lock.acquire();
           d.heldSince = this.now();
+          d.settled = this.#settlesAtOnce(d, urgent);
           this.transitions++;
           this.#wants.delete(d.disk.id);
           this.#log.info({ disk: d.disk.id, waitedMs: Math.round(this.now() - t0), transitions: this.transitions }, 'HA: exclusive lock acquired');

@@ -2,8 +2,12 @@
  * Who is active/optimized for a disk, from facts every gateway sees alike (the config document
  * and the membership board): pure functions, so RTPG gives the same answer on every path.
  *
- * - The holder of the disk's exclusive lock, when it is alive, is AO (the data path is there).
- * - Nobody alive holds it: the designated gateway: the config's `owner` (the preference) when
+ * - The holder of the disk's exclusive lock, when it is alive and its hold has settled, is AO
+ *   (the data path is there). A hold settles when the holder took the lock as the designated
+ *   gateway (takeover, preference, failback), for SET TARGET PORT GROUPS, or after holding it
+ *   SETTLE_MS: a lock moved for a short burst of writes through another path does not move AO
+ *   back and forth, so initiators are not flooded with ASYMMETRIC ACCESS STATE CHANGED.
+ * - Otherwise: the designated gateway: the config's `owner` (the preference) when
  *   alive, else one of the alive gateways of the target chosen by a hash of the disk id (so
  *   the LUNs of a dead gateway spread over the survivors, and all agree on who takes which).
  * - Other alive gateways are active/non-optimized; dead ones unavailable; this gateway while
@@ -16,8 +20,10 @@ import { bareIp } from '../desired.js';
 export interface ClusterView {
   /** Gateways up with a valid lease (not leaving, not fenced). */
   alive: ReadonlySet<string>;
-  /** Disk id -> the alive gateway holding its lock. */
+  /** Disk id -> the alive gateway holding its lock, its hold settled (what ALUA reports). */
   holders: ReadonlyMap<string, string>;
+  /** Disk id -> the alive gateway holding its lock, settled or not (absent: as `holders`). */
+  locks?: ReadonlyMap<string, string>;
 }
 
 function hash(s: string): number {
