@@ -62,8 +62,13 @@ export interface RadosSharedPrStoreOptions {
   lu?: string;
   /** igw.version poll interval (default 1000 ms). */
   pollIntervalMs?: number;
-  /** How long a writer waits for the watchers' acks, and open() for the census (default 3000 ms). */
+  /** How long a writer waits for the watchers' acks (default 3000 ms). */
   notifyTimeoutMs?: number;
+  /**
+   * How long open()'s census waits (default 1000 ms): live peers ack it at once, a killed
+   * gateway's lingering watch never does, and the LU open waits that long for it.
+   */
+  censusTimeoutMs?: number;
   /** How long update() keeps retrying lost compare-and-write races (default 20 000 ms). */
   updateTimeoutMs?: number;
   logger?: Logger;
@@ -124,6 +129,7 @@ export class RadosSharedPrStore implements SharedPrStore {
   readonly #lu: string | undefined;
   readonly #pollMs: number;
   readonly #notifyMs: number;
+  readonly #censusMs: number;
   readonly #updateMs: number;
   readonly #log: Logger | undefined;
   /** In-process serialisation of update()s. */
@@ -146,6 +152,7 @@ export class RadosSharedPrStore implements SharedPrStore {
     this.#lu = opts.lu;
     this.#pollMs = opts.pollIntervalMs ?? 1000;
     this.#notifyMs = opts.notifyTimeoutMs ?? 3000;
+    this.#censusMs = opts.censusTimeoutMs ?? 1000;
     this.#updateMs = opts.updateTimeoutMs ?? 20_000;
     this.#log = opts.logger;
   }
@@ -165,7 +172,7 @@ export class RadosSharedPrStore implements SharedPrStore {
     const mine = this.#watch;
     let alone = true;
     try {
-      const r = await this.#rados().notifyWatchers(this.pool, this.oid, Buffer.from('{"hello":true}'), this.#notifyMs);
+      const r = await this.#rados().notifyWatchers(this.pool, this.oid, Buffer.from('{"hello":true}'), this.#censusMs);
       const me = this.#rados().instanceId();
       alone = !r.acks.some((a) => !(a.gid === me && a.cookie === mine?.cookie));
     } catch (err) {
