@@ -4,6 +4,7 @@
  * reconciled from the config document) and the rbd-target-api compatible REST
  * API. The only file that wires all layers together.
  */
+import './util/threadpool.js';
 import { readFileSync } from 'node:fs';
 import { buildApi } from './api/server.js';
 import { createBackstoreProvider } from './backstore/registry.js';

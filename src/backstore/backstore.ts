@@ -25,6 +25,11 @@ export interface BackingStore {
   read(offset: number, dest: Buffer): Promise<void>;
   /** Writes `src` at `offset`; with fua the data is durable when the promise settles. */
   write(offset: number, src: Buffer, fua?: boolean): Promise<void>;
+  /**
+   * Set by the HA layer (file default): consulted right before each write is handed to the OS;
+   * false fails it with ERR_BACKSTORE_LOCK_LOST (this gateway lost its lease meanwhile).
+   */
+  fence?: (() => boolean) | undefined;
   /** Makes every completed write durable (SYNCHRONIZE CACHE). */
   flush(): Promise<void>;
   /** Deallocates the range; later reads return zeroes (UNMAP, WRITE SAME with UNMAP). Absent: no thin provisioning. */

@@ -209,6 +209,7 @@ export class FileBackingStore implements BackingStore {
       // SBC-4 "FUA": the write completes only when the data is on the medium.
       if (fua === true) await this.fdatasync();
     } catch (err) {
+      if (err instanceof BackstoreError) throw err; // fenced: not an I/O error of the medium
       throw ioError('write', `write ${this.name} at ${offset + done}`, err);
     } finally {
       this.leave();
@@ -241,8 +242,14 @@ export class FileBackingStore implements BackingStore {
     });
   }
 
+  fence: (() => boolean) | undefined;
+
   private pwrite(buf: Buffer, off: number, len: number, pos: number): Promise<number> {
     return new Promise((resolve, reject) => {
+      if (this.fence !== undefined && !this.fence()) {
+        reject(new BackstoreError('ERR_BACKSTORE_LOCK_LOST', `${this.name}: HA lease lapsed, write not applied`));
+        return;
+      }
       fs.write(this.fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n)));
     });
   }

@@ -276,6 +276,7 @@ export class Gateway implements GatewayStatus {
     }
     // One persistent-reservation state per disk for every gateway exporting it (tcmu-runner
     // keeps it in the RBD image for the same reason): registered through one gateway, seen through all.
+    if (store.exclusiveLock === undefined) store.fence = () => this.#ha.leaseValid(); // file default: no lock, the lease fences
     const lu = new LogicalUnit({
       name: disk.id,
       backstore: store,
