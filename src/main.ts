@@ -118,6 +118,8 @@ async function main(): Promise<void> {
       ...(ceph.cluster !== undefined ? { dataAddress: () => ceph.cluster?.address() } : {}),
       ...(ceph.reconnect !== undefined ? { rejoin: () => ceph.reconnect?.() ?? Promise.resolve() } : {}),
       ...(unblocklist !== undefined ? { unblocklist } : {}),
+      // Ceph fences a dead holder by blocklisting its client; the file default ends its process.
+      ...(ceph.cluster === undefined ? { fenceLocalPeers: true } : {}),
       ...(sharedPrStore !== undefined ? { sharedPrStore } : {}),
     });
     await gateway.start();

@@ -21,7 +21,8 @@ import type { Logger } from '../util/log.js';
 import { bareIp, desiredState, findClient, lunMapFor, type DesiredDisk } from './desired.js';
 import { GatewayIscsiRegistry } from './iscsi-registry.js';
 import type { Board } from './ha/board.js';
-import { HaCoordinator } from './ha/coordinator.js';
+import { HaCoordinator, type HaOptions } from './ha/coordinator.js';
+import { fenceLocalProcess, localIdentity } from './ha/fence.js';
 import { FileSharedPrStore } from './pr-store.js';
 import type { GatewayStatus, MaintenanceReport, SessionInfo } from './status.js';
 
@@ -57,6 +58,11 @@ export interface GatewayOptions {
   unblocklist?: (address: string) => Promise<void>;
   /** Ceph: a new data client after this one was blocklisted. */
   rejoin?: () => Promise<void>;
+  /**
+   * File default: fence a peer on this host whose lease lapsed by ending its process, and
+   * publish this process so the peers can do the same (gateway/ha/fence.ts).
+   */
+  fenceLocalPeers?: boolean;
   /**
    * The persistent-reservation state store of a disk, shared by every gateway exporting it
    * (Ceph: a RADOS object, gateway/pr-store-rados.ts). Default: the file store under
@@ -116,6 +122,7 @@ export class Gateway implements GatewayStatus {
       ...(opts.dataAddress !== undefined ? { dataAddress: opts.dataAddress } : {}),
       ...(opts.unblocklist !== undefined ? { unblocklist: opts.unblocklist } : {}),
       ...(opts.rejoin !== undefined ? { rejoin: opts.rejoin } : {}),
+      ...this.#peerFencing(opts),
       onAluaChanged: (diskId) => this.#luns.get(diskId)?.lu.aluaChanged(),
       onPeerReset: (diskId, reason) => void this.#luns.get(diskId)?.lu.reset(reason, true),
       onFenced: () => {
@@ -123,6 +130,14 @@ export class Gateway implements GatewayStatus {
         if (dropped > 0) this.#log.warn({ dropped }, 'sessions dropped: this gateway was fenced');
       },
     });
+  }
+
+  #peerFencing(opts: GatewayOptions): Pick<HaOptions, 'identity' | 'fencePeer'> {
+    const self = opts.fenceLocalPeers === true ? localIdentity() : undefined;
+    if (self === undefined) return {};
+    // A killed peer exits within milliseconds; one stuck inside a write gets a lease to finish it.
+    const waitMs = opts.settings.ha_lease_ms;
+    return { identity: self, fencePeer: (id) => fenceLocalProcess(id, { self, waitMs }) };
   }
 
   /** Lock acquisitions and hand-overs by this gateway since start (HA). */

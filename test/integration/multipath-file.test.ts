@@ -117,45 +117,52 @@ describe('multipath initiator over two file-backstore gateways', { timeout: 90_0
     t.diagnostic(`gw-a restarted: path restored (AO) ${(tBack - tUp).toFixed(0)} ms after the restart began; ${ledger.size} acknowledged LBAs verified through both paths`);
   });
 
-  // Runs and asserts; reported TODO: on the file default, one write in flight in the frozen gateway
-  // sometimes lands after SIGCONT over a newer acknowledged write (about half the runs on
-  // 2026-12-04, found by this test; docs/ha.md "What remains"). Open in issue 8.
-  test(
-    'SIGSTOP of gw-a under writes: the path fails after ioTimeoutMs, writes go on through gw-b; on SIGCONT it returns',
-    { todo: 'file default: a write in flight in the frozen gateway can land after SIGCONT' },
-    async (t) => {
+  test('SIGSTOP of gw-a under writes: the path fails (I/O timeout or fence), writes go on through gw-b, which fences the frozen gateway; restarted, it returns', async (t) => {
     await dev.waitForPath('gw-a', { alua: ALUA_STATE.AO });
     const pid = a.pid;
-    assert.ok(pid !== undefined);
+    const exit = a.exit;
+    assert.ok(pid !== undefined && exit !== null);
+    let ended: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    void exit.then((x) => (ended = x));
     const w = writer({ writerId: 4, startLba: 6144, regionBlocks: 256, depth: 4 }).start();
     await waitFor('writes before the stop', () => (w.stats.acked >= 100 ? true : undefined), 10_000, 10);
     const acked = w.stats.acked;
     const tStop = performance.now();
     process.kill(pid, 'SIGSTOP');
+    let tFenced: number;
     try {
       await waitFor('writes after the stop', () => (w.stats.acked >= acked + 200 ? true : undefined), 20_000, 10);
+      // Writes handed to the frozen gateway's thread pool before the stop would land when it
+      // resumes; gw-b ends it (same host) once its lease lapsed, and waits for its exit.
+      await waitFor('gw-a fenced by gw-b', () => ended, 15_000, 10);
+      tFenced = performance.now();
     } finally {
       await w.stop();
-      process.kill(pid, 'SIGCONT');
+      if (ended === undefined) process.kill(pid, 'SIGCONT');
     }
     const first = dev.timeline.firstAckAfter(tStop, 'write', 'gw-b');
     assert.ok(first !== undefined);
     const hung = dev.records.filter((r) => r.path === 'gw-a' && r.endedAt >= tStop && (r.outcome === 'timeout' || r.outcome === 'path-lost'));
     t.diagnostic(`SIGSTOP gw-a: first write ack via gw-b ${(first - tStop).toFixed(0)} ms after the stop (ioTimeoutMs 3000); ${hung.length} attempts on gw-a timed out or were dropped with it and retried on gw-b`);
     assert.deepEqual(dev.timeline.failures(tStop), []);
-    assert.ok(hung.some((r) => r.outcome === 'timeout'), 'no attempt timed out');
+    // Timed out by the initiator, or dropped with the connection when gw-b ended gw-a.
+    assert.ok(hung.length > 0, 'no attempt was in flight on gw-a when it froze');
     assert.ok(first - tStop >= 2_500 && first - tStop < 6_000, `failover after ${(first - tStop).toFixed(0)} ms`);
-    const tCont = performance.now();
-    await dev.waitForPath('gw-a', { alua: ALUA_STATE.AO, timeoutMs: 15_000 });
-    t.diagnostic(`SIGCONT gw-a: path restored ${(performance.now() - tCont).toFixed(0)} ms later`);
+    assert.equal(ended?.signal, 'SIGKILL', `gw-a ended with ${JSON.stringify(ended)}`);
+    assert.match(b.log(), /fenced a peer whose lease lapsed/);
+    t.diagnostic(`gw-b fenced the frozen gw-a (SIGKILL, exit seen ${(tFenced - tStop).toFixed(0)} ms after the stop)`);
 
-    // The resumed gateway's lease lapsed while it was stopped: the writes it had received are
-    // refused (ALUA TRANSITIONING, to an initiator that gave up on them), never applied over
-    // the newer data written through gw-b since.
+    // None of the writes queued in the frozen gateway landed over the newer data written
+    // through gw-b since: every acknowledged write reads back through gw-b, then, once gw-a is
+    // restarted (as its service manager would), through both paths.
+    const survivor = await verifyAcked(dev, ledger, { paths: ['gw-b'] });
+    assert.ok(survivor.ok, survivor.describe());
+    const tUp = performance.now();
+    await a.restart();
+    await dev.waitForPath('gw-a', { alua: ALUA_STATE.AO, timeoutMs: 15_000 });
+    t.diagnostic(`gw-a restarted: path restored (AO) ${(performance.now() - tUp).toFixed(0)} ms after the restart began`);
     const rep = await verifyAcked(dev, ledger);
     assert.ok(rep.ok, rep.describe());
-    assert.match(a.log(), /HA lease lapsed/);
-    t.diagnostic(`after SIGCONT: every acknowledged write reads back through both paths (${ledger.size} LBAs); ${hung.length} writes queued in the stopped gateway did not land`);
-  },
-  );
+    t.diagnostic(`every acknowledged write reads back through both paths (${ledger.size} LBAs); ${hung.length} writes queued in the stopped gateway did not land`);
+  });
 });

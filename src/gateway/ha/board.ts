@@ -13,6 +13,7 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RadosCluster, WatchHandle } from '../../backstore/rbd/rados.js';
 import type { ResetReason } from '../../scsi/logical-unit.js';
+import type { ProcessIdentity } from './fence.js';
 
 /** A LOGICAL UNIT RESET / TARGET RESET done through one gateway (resets.ts). */
 export interface ResetEvent {
@@ -38,6 +39,8 @@ export interface MemberRecord {
   state: 'up' | 'leaving' | 'gone';
   /** The data-path client address, as the image lock names its owner (Ceph only). */
   dataAddress?: string;
+  /** The gateway's process (file default): a peer on the same host can fence it (fence.ts). */
+  process?: ProcessIdentity;
   /** Disk ids whose exclusive lock this gateway holds. */
   holds: string[];
   /** Of `holds`, those whose hold has settled: ALUA reports this gateway AO for them (view.ts). */

@@ -21,7 +21,9 @@
  * initiators writing through two gateways make the lock move at most every MIN_HOLD_MS.
  *
  * On the file default there is no lock: every gateway writes (one data_dir, one page cache),
- * and only the lease fencing and the ALUA view apply.
+ * and only the lease fencing and the ALUA view apply, plus the fence of a lapsed peer's process
+ * on this host (fence.ts): it may have writes in its thread pool that its own lease check
+ * cannot stop.
  */
 import { randomBytes } from 'node:crypto';
 import type { ExclusiveLock } from '../../backstore/backstore.js';
@@ -31,6 +33,7 @@ import type { SenseReason } from '../../scsi/sense.js';
 import type { Logger } from '../../util/log.js';
 import type { ResetReason } from '../../scsi/logical-unit.js';
 import type { Board, MemberRecord } from './board.js';
+import type { FenceOutcome, ProcessIdentity } from './fence.js';
 import { ResetRelay } from './resets.js';
 import { activeGateway, designatedGateway, haAluaGroups, type ClusterView } from './view.js';
 
@@ -84,6 +87,13 @@ export interface HaOptions {
   onFenced: () => void;
   /** This gateway's data client was blocklisted: connect a new one (Ceph). */
   rejoin?: () => Promise<void>;
+  /** This process, published so that a peer on the same host can fence it (file default). */
+  identity?: ProcessIdentity;
+  /**
+   * Fences a peer whose lease lapsed while its process may still run (file default: kills it,
+   * fence.ts). Ceph needs none: breaking the dead holder's lock blocklists its client.
+   */
+  fencePeer?: (id: ProcessIdentity) => Promise<FenceOutcome>;
   now?: () => number;
   /** Explicit ALUA (alua_failover_type): the PREF bit marks the config owner's group. */
   explicit?: boolean;
@@ -97,6 +107,8 @@ interface Peer {
   movedAt: number;
   /** Local monotonic time this incarnation was first seen up. */
   upSince: number;
+  /** Fencing of this record's process after its lease lapsed (fencePeer), once per record. */
+  fencing?: Promise<void>;
 }
 
 class DiskState implements WriteArbiter {
@@ -182,6 +194,8 @@ export class HaCoordinator {
   #refreshing: Promise<void> | undefined;
   #changeWaiters: (() => void)[] = [];
   #rejoining: Promise<void> | undefined;
+  /** Local time of the last board refresh: a longer gap means this gateway was not running. */
+  #lastRefreshAt = -Infinity;
   /** Lock acquisitions and releases by this gateway, for the logs and tests. */
   transitions = 0;
   readonly #resets: ResetRelay;
@@ -259,6 +273,7 @@ export class HaCoordinator {
       seq: ++this.#seq,
       state: this.#stopped ? 'gone' : this.leaving ? 'leaving' : 'up',
       ...(addr !== undefined ? { dataAddress: addr } : {}),
+      ...(this.#o.identity !== undefined ? { process: this.#o.identity } : {}),
       holds: holds.sort(),
       settled: settled.sort(),
       wants: [...this.#wants].sort(),
@@ -322,6 +337,7 @@ export class HaCoordinator {
     if (this.#refreshing !== undefined) return this.#refreshing;
     this.#refreshing = (async () => {
       try {
+        this.#creditStall();
         const records = await this.#o.board.readAll();
         const t = this.now();
         let acknowledge = false;
@@ -338,6 +354,7 @@ export class HaCoordinator {
       } catch (err) {
         this.#log.debug({ err }, 'HA board read failed');
       }
+      this.#fenceLapsed();
       this.#act();
       this.#recompute();
       const waiters = this.#changeWaiters;
@@ -347,6 +364,50 @@ export class HaCoordinator {
       this.#refreshing = undefined;
     });
     return this.#refreshing;
+  }
+
+  /**
+   * Time this gateway did not run (frozen, or its event loop stalled, the host paused) does
+   * not count against its peers: they were likely stopped too, and get half a lease to be
+   * seen renewing before they are judged (and a same-host peer fenced).
+   */
+  #creditStall(): void {
+    const t = this.now();
+    if (t - this.#lastRefreshAt > this.#o.leaseMs / 4) {
+      for (const p of this.#peers.values()) p.movedAt = Math.max(p.movedAt, t - this.#o.leaseMs / 2);
+    }
+    this.#lastRefreshAt = t;
+  }
+
+  /** Peers whose lease lapsed without a clean stop: fence their process once (file default). */
+  #fenceLapsed(): void {
+    if (this.#o.fencePeer === undefined || this.#stopped || !this.leaseValid()) return;
+    for (const [name, p] of this.#peers) {
+      if (p.fencing !== undefined || p.record.state === 'gone' || p.record.process === undefined || this.#present(p)) continue;
+      p.fencing = this.#fencePeer(name, p, p.record.process, this.#o.fencePeer);
+    }
+  }
+
+  async #fencePeer(name: string, p: Peer, id: ProcessIdentity, fence: (id: ProcessIdentity) => Promise<FenceOutcome>): Promise<void> {
+    const lapsedMs = Math.round(this.now() - p.movedAt);
+    try {
+      // Read its record once more: a peer that renewed meanwhile is alive, not fenced.
+      const fresh = await this.#o.board.read(name);
+      if (fresh === undefined || fresh.incarnation !== p.record.incarnation || fresh.seq !== p.record.seq || fresh.state === 'gone') return;
+      const outcome = await fence(id);
+      const fields = { peer: name, pid: id.pid, lapsedMs };
+      if (outcome === 'killed') {
+        this.#log.warn(fields, 'HA: fenced a peer whose lease lapsed while its process still ran on this host (killed, exited): none of the writes it had queued can land');
+      } else if (outcome === 'failed') {
+        this.#log.error(fields, 'HA: could not fence a peer whose lease lapsed (kill refused, or it did not exit): writes it had queued may still land');
+      } else if (outcome === 'elsewhere') {
+        this.#log.warn(fields, 'HA: a peer on another host let its lease lapse and cannot be fenced from here: writes it had queued before it stalled may still land (share a data_dir between hosts only with care; Ceph fences by blocklist)');
+      } else {
+        this.#log.info(fields, 'HA: a peer\'s lease lapsed; its process has exited');
+      }
+    } catch (err) {
+      this.#log.warn({ err, peer: name }, 'HA: fencing a peer failed');
+    }
   }
 
   /** A peer is present while its lease runs and it has not said gone. */

@@ -9,7 +9,8 @@ import type { ExclusiveLock } from '../../../src/backstore/backstore.js';
 import { BackstoreError } from '../../../src/backstore/backstore.js';
 import { emptyChapAuth, seedConfig, type GatewayConfig, type TargetEntry } from '../../../src/config/schema.js';
 import type { Board, MemberRecord } from '../../../src/gateway/ha/board.js';
-import { HaCoordinator } from '../../../src/gateway/ha/coordinator.js';
+import { HaCoordinator, type HaOptions } from '../../../src/gateway/ha/coordinator.js';
+import type { ProcessIdentity } from '../../../src/gateway/ha/fence.js';
 import { activeGateway, designatedGateway, haAluaGroups } from '../../../src/gateway/ha/view.js';
 import type { WriteArbiter } from '../../../src/scsi/logical-unit.js';
 import { createLogger } from '../../../src/util/log.js';
@@ -164,7 +165,7 @@ class MemoryLock {
 const LEASE = 600;
 const silent = createLogger({ level: process.env.HA_DEBUG ? "debug" : "silent", name: "ha-test" });
 
-function gateway(name: string, board: MemoryBoard, lock: MemoryLock, d: GatewayConfig, now?: () => number) {
+function gateway(name: string, board: MemoryBoard, lock: MemoryLock, d: GatewayConfig, now?: () => number, fencing?: Pick<HaOptions, 'identity' | 'fencePeer'>) {
   const fenced: number[] = [];
   const resets: string[] = [];
   const ha = new HaCoordinator({
@@ -178,6 +179,7 @@ function gateway(name: string, board: MemoryBoard, lock: MemoryLock, d: GatewayC
     onFenced: () => fenced.push(1),
     onPeerReset: (disk, reason) => resets.push(`${disk} ${reason}`),
     ...(now !== undefined ? { now } : {}),
+    ...fencing,
   });
   return { ha, fenced, resets, lock: lock.client(`addr-${name}`) };
 }
@@ -457,6 +459,78 @@ describe('HA coordinator', () => {
       assert.equal(a.ha.groups(DISK).find((g) => g.id === 1)?.state, 'active-optimized');
       assert.deepEqual(a.ha.groups(DISK), b.ha.groups(DISK));
       assert.deepEqual(lock.acquisitions, ['addr-gw-b', 'addr-gw-a'], 'one move, no bounce');
+    } finally {
+      await a.ha.stop();
+      await b.ha.stop();
+    }
+  });
+
+  /** gw-a and gw-b of the file default (no lock) that publish a process identity and record the fences they do. */
+  async function filePair(clock: () => number) {
+    const board = new MemoryBoard();
+    const lock = new MemoryLock();
+    const calls: { by: string; pid: number }[] = [];
+    const fencing = (name: string, pid: number): Pick<HaOptions, 'identity' | 'fencePeer'> => ({
+      identity: { boot: 'boot-1', pid, start: '42' },
+      fencePeer: async (id: ProcessIdentity) => {
+        calls.push({ by: name, pid: id.pid });
+        return 'killed';
+      },
+    });
+    const a = gateway('gw-a', board, lock, d, clock, fencing('gw-a', 1001));
+    const b = gateway('gw-b', board, lock, d, clock, fencing('gw-b', 1002));
+    await a.ha.start();
+    await b.ha.start();
+    const disk = { id: DISK, target: IQN, owner: 'gw-a' };
+    a.ha.attach(disk, undefined);
+    b.ha.attach(disk, undefined);
+    return { board, a, b, calls };
+  }
+
+  async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
+    const t0 = performance.now();
+    while (!cond()) {
+      assert.ok(performance.now() - t0 < ms, `${what} within ${ms} ms`);
+      await new Promise((res) => setTimeout(res, 10));
+    }
+  }
+
+  test('file default: a peer whose lease lapsed is fenced once, by its published process; a live peer never', async () => {
+    const { board, a, b, calls } = await filePair(() => performance.now());
+    try {
+      await a.ha.refresh();
+      await b.ha.refresh();
+      assert.deepEqual(calls, [], 'live peers are not fenced');
+      board.cut.add('gw-a'); // frozen: no renewal
+      const t0 = performance.now();
+      await until('gw-b fences gw-a', () => calls.length > 0, LEASE * 4);
+      assert.ok(performance.now() - t0 >= LEASE * 0.7, `fenced after ${(performance.now() - t0).toFixed(0)} ms, before its lease could lapse`);
+      assert.deepEqual(calls, [{ by: 'gw-b', pid: 1001 }]);
+      for (let i = 0; i < 3; i++) await b.ha.refresh();
+      assert.equal(calls.length, 1, 'once per lapsed record');
+    } finally {
+      await a.ha.stop();
+      await b.ha.stop();
+    }
+  });
+
+  test('file default: after a stall of this gateway (both frozen, the host paused), a peer gets time to renew before it is judged', async () => {
+    let skew = 0;
+    const { board, a, b, calls } = await filePair(() => performance.now() + skew);
+    try {
+      await b.ha.refresh();
+      skew += 10_000; // every clock jumps: the host was paused for 10 s
+      board.cut.add('gw-a'); // gw-a resumes later than gw-b
+      await b.ha.refresh(); // gw-b's first look after the stall
+      await until('gw-b renews its own lease', () => b.ha.leaseValid(), LEASE);
+      await b.ha.refresh();
+      assert.deepEqual(calls, [], 'a peer that could not yet renew after the pause is not fenced');
+      const seq = board.records.get('gw-a')?.seq;
+      board.cut.delete('gw-a');
+      await until('gw-a renews', () => board.records.get('gw-a')?.seq !== seq, LEASE);
+      for (let i = 0; i < 3; i++) await b.ha.refresh();
+      assert.deepEqual(calls, []);
+      assert.ok(a.ha.leaseValid());
     } finally {
       await a.ha.stop();
       await b.ha.stop();
