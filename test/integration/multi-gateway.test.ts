@@ -189,7 +189,8 @@ describe('two gateways, one target: shared config, cross-portal data, failover',
       await waitFor('A fenced by B', () => ended, 15_000, 10);
       t.diagnostic(`B fenced A ${(performance.now() - tStop).toFixed(0)} ms after the stop: ${JSON.stringify(ended)}`);
       assert.equal(ended?.signal, 'SIGKILL');
-      assert.match(b.log(), /fenced a peer whose lease lapsed/);
+      // Logged once the fence saw the exit (it polls /proc): may come just after the test saw it.
+      await waitFor('the fence in gw-b\'s log', () => (/fenced a peer whose lease lapsed/.test(b.log()) ? true : undefined), 5_000, 20);
       const ib2 = await MiniInitiator.connect('127.0.0.2', b.iscsiPort);
       await ib2.login(CLIENT_IQN, TARGET_IQN);
       const r = await ib2.commandRetryUa(0, rw10(0x28, lba, 8), 4096);

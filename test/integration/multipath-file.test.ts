@@ -149,7 +149,8 @@ describe('multipath initiator over two file-backstore gateways', { timeout: 90_0
     assert.ok(hung.length > 0, 'no attempt was in flight on gw-a when it froze');
     assert.ok(first - tStop >= 2_500 && first - tStop < 6_000, `failover after ${(first - tStop).toFixed(0)} ms`);
     assert.equal(ended?.signal, 'SIGKILL', `gw-a ended with ${JSON.stringify(ended)}`);
-    assert.match(b.log(), /fenced a peer whose lease lapsed/);
+    // Logged once the fence saw the exit (it polls /proc): may come just after the test saw it.
+    await waitFor('the fence in gw-b\'s log', () => (/fenced a peer whose lease lapsed/.test(b.log()) ? true : undefined), 5_000, 20);
     t.diagnostic(`gw-b fenced the frozen gw-a (SIGKILL, exit seen ${(tFenced - tStop).toFixed(0)} ms after the stop)`);
 
     // None of the writes queued in the frozen gateway landed over the newer data written
