@@ -57,14 +57,15 @@ switch (cmd) {
   }
   case 'lun': {
     // The seeds flow for a bench LUN: target, this gateway (bench-gw), disk rbd/IMAGE of SIZE as
-    // LUN 0, qemu's initiator name as the ACL client with the disk mapped.
-    const [port, image, size] = args;
+    // LUN 0, qemu's initiator name as the ACL client with the disk mapped. A 4th argument
+    // `existing`: the image exists already (create_image=false).
+    const [port, image, size, existing] = args;
     const iqn = 'iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw';
     const qemu = 'iqn.2008-11.org.linux-kvm';
     const steps = [
       [`/api/target/${iqn}`, {}],
       [`/api/gateway/${iqn}/bench-gw`, { ip_address: '127.0.0.1', skipchecks: 'true' }],
-      [`/api/disk/rbd/${image}`, { mode: 'create', size, create_image: 'true' }],
+      [`/api/disk/rbd/${image}`, { mode: 'create', size, create_image: existing === 'existing' ? 'false' : 'true' }],
       [`/api/targetlun/${iqn}`, { disk: `rbd/${image}` }],
       [`/api/client/${iqn}/${qemu}`, {}],
       [`/api/clientlun/${iqn}/${qemu}`, { disk: `rbd/${image}` }],
@@ -93,6 +94,6 @@ switch (cmd) {
     break;
   }
   default:
-    console.error('usage: lib.mjs freeport | wait-ping PORT SECS | api PORT METHOD PATH [k=v...] | lun PORT IMAGE SIZE | cpu PID | median N...');
+    console.error('usage: lib.mjs freeport | wait-ping PORT SECS | api PORT METHOD PATH [k=v...] | lun PORT IMAGE SIZE [existing] | cpu PID | median N...');
     process.exit(2);
 }

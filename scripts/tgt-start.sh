@@ -2,22 +2,25 @@
 # Start a private tgtd (STGT user-space target) as the reference peer for conformance and bench runs.
 #
 #   scripts/tgt-start.sh -p PORT -c CONTROL_PORT -d DIR [-s SIZE] [-T IQN] [-t]
+#   scripts/tgt-start.sh -p PORT -c CONTROL_PORT -d DIR -r POOL/IMAGE [-o BSOPTS] [-T IQN]
 #
 # tgtd listens on 127.0.0.1:PORT with its own control port (-C CONTROL_PORT: the control socket is
 # /var/run/tgtd/socket.CONTROL_PORT, so several tgtd can run side by side), serves one target (tid 1,
 # default IQN iqn.2003-01.org.example:tgt-ref) with LUN 1 = DIR/lun1.img of SIZE (default 1G) on the
 # rdwr backing store, bound to ALL initiators. The image is fully allocated (thick) unless -t (thin:
-# sparse file + thin_provisioning=1). LUN 0 is tgt's own controller LUN.
+# sparse file + thin_provisioning=1). LUN 0 is tgt's own controller LUN. With -r, LUN 1 is the RBD
+# image POOL/IMAGE on tgt's rbd backing store (Debian tgt-rbd), BSOPTS its options, e.g.
+# "conf=/tmp/ceph/ceph.conf;id=admin".
 # Prints the tgtd PID on stdout (and writes DIR/tgtd.pid); tgtd's log is DIR/tgtd.log.
 # Stop it with scripts/tgt-stop.sh PID CONTROL_PORT (tgtd ignores SIGTERM).
 set -euo pipefail
 
-port='' ctl='' dir='' size='1G' iqn='iqn.2003-01.org.example:tgt-ref' thin=0
-usage() { echo "usage: $0 -p PORT -c CONTROL_PORT -d DIR [-s SIZE] [-T IQN] [-t]" >&2; exit 2; }
-while getopts 'p:c:d:s:T:th' opt; do
+port='' ctl='' dir='' size='1G' iqn='iqn.2003-01.org.example:tgt-ref' thin=0 rbd='' bsopts=''
+usage() { echo "usage: $0 -p PORT -c CONTROL_PORT -d DIR [-s SIZE] [-T IQN] [-t] [-r POOL/IMAGE [-o BSOPTS]]" >&2; exit 2; }
+while getopts 'p:c:d:s:T:tr:o:h' opt; do
   case "$opt" in
     p) port=$OPTARG ;; c) ctl=$OPTARG ;; d) dir=$OPTARG ;; s) size=$OPTARG ;; T) iqn=$OPTARG ;;
-    t) thin=1 ;; *) usage ;;
+    t) thin=1 ;; r) rbd=$OPTARG ;; o) bsopts=$OPTARG ;; *) usage ;;
   esac
 done
 [[ -n "$port" && -n "$ctl" && -n "$dir" ]] || usage
@@ -28,7 +31,9 @@ command -v tgtd >/dev/null || { echo "tgtd not found: apt-get install tgt (or su
 mkdir -p "$dir"
 img="$dir/lun1.img"
 rm -f "$img"
-if [[ $thin -eq 1 ]]; then
+if [[ -n "$rbd" ]]; then
+  [[ -f /usr/lib/tgt/backing-store/bs_rbd.so ]] || { echo "tgt's rbd backing store not found: apt-get install tgt-rbd" >&2; exit 3; }
+elif [[ $thin -eq 1 ]]; then
   truncate -s "$size" "$img"
 else
   # Thick: allocate every block up front (fallocate), falling back to writing zeroes.
@@ -70,7 +75,11 @@ if [[ "$portals" != "127.0.0.1:$port,1" ]]; then
 fi
 
 tgtadm_ --op new --mode target --tid 1 -T "$iqn"
-tgtadm_ --op new --mode logicalunit --tid 1 --lun 1 -b "$img" --bstype rdwr
+if [[ -n "$rbd" ]]; then
+  tgtadm_ --op new --mode logicalunit --tid 1 --lun 1 -b "$rbd" --bstype rbd ${bsopts:+--bsopts "$bsopts"}
+else
+  tgtadm_ --op new --mode logicalunit --tid 1 --lun 1 -b "$img" --bstype rdwr
+fi
 if [[ $thin -eq 1 ]]; then
   tgtadm_ --op update --mode logicalunit --tid 1 --lun 1 --params thin_provisioning=1
 fi
