@@ -36,6 +36,8 @@ import {
 } from './pdu.js';
 import { Framer, FramingError, type RawPdu } from './framer.js';
 import { PduWriter } from './writer.js';
+import type { LentReads } from './portal.js';
+import { ioBuffers, POOL_MAX, POOL_MIN, POOL_SMALLEST } from '../util/buffer-pool.js';
 import { snAdd } from '../util/serial.js';
 import { decodeText, encodeText, splitText, TextAccumulator, TextAnswer, TextError, type TextPair } from './text.js';
 import { LoginMachine, LoginStatus, type LoginOutcome } from './login.js';
@@ -75,6 +77,12 @@ type SocketLike = Duplex & {
 };
 
 /** Login text is limited to 8192 bytes per PDU until MaxRecvDataSegmentLength is declared (RFC 7143 §13.12). */
+/**
+ * WRITE (6/10/12/16), WRITE AND VERIFY (10/12/16), ORWRITE (16), WRITE ATOMIC (16): their
+ * Data-Out is block data that no handler keeps once the command is done (SBC-4 opcodes).
+ */
+const BLOCK_WRITE_OPCODES = new Set([0x0a, 0x2a, 0xaa, 0x8a, 0x2e, 0xae, 0x8e, 0x8b, 0x9c]);
+
 const LOGIN_MAX_RECV = 8192;
 /** Pause reading when this many tasks are queued beyond the CmdSN window. */
 const TASK_HIGH_WATER_FACTOR = 2;
@@ -125,7 +133,7 @@ export class Connection implements TaskSink {
   private textPending: { ttt: number; chunks: Buffer[]; itt: number } | null = null;
   // held out-of-order SCSI commands' Data-Out PDUs, by ITT
   private readonly heldData = new Map<number, DataOutPdu[]>();
-  /** The task whose Data-Out payload the framer is reading in place (placeDataOut). */
+  /** The task whose Data-Out payload the framer is reading in place (placePayload). */
   private placingTask: ScsiTask | undefined = undefined;
   private paused = false;
   private closedPromise: Promise<void>;
@@ -135,6 +143,7 @@ export class Connection implements TaskSink {
   constructor(
     private readonly socket: SocketLike,
     private readonly host: ConnectionHost,
+    reads?: LentReads,
   ) {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.localAddress = socket.localAddress ?? '';
@@ -152,11 +161,13 @@ export class Connection implements TaskSink {
       dataDigest: false,
       maxRecvDataSegmentLength: LOGIN_MAX_RECV,
       onPdu: (raw: RawPdu) => this.onRawPdu(raw),
-      onHeader: (bhs: Buffer) => this.placeDataOut(bhs),
+      onHeader: (bhs: Buffer) => this.placePayload(bhs),
       onDataDigestError: (raw: RawPdu) => this.onDataDigestError(raw),
+      lentChunks: reads !== undefined,
     });
     this.writer = new PduWriter(socket, { headerDigest: false, dataDigest: false });
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (reads !== undefined) reads.onData = (chunk: Buffer) => this.onData(chunk);
+    else socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err: Error) => {
       this.log.debug({ err: err.message }, 'socket error');
       this.teardown('socket error');
@@ -273,12 +284,32 @@ export class Connection implements TaskSink {
   }
 
   /**
-   * A Data-Out header is in: its payload may go straight into the task's buffer (no copy
-   * of the framer's own, no per-PDU allocation). RFC 7143 §11.7 BHS: ITT at 16, TTT at
-   * 20, BufferOffset at 40. Everything is checked again when the PDU is decoded.
+   * A PDU header is in; where its payload goes (undefined: the framer's own view or copy).
+   *
+   * Data-Out: straight into the task's buffer (no copy of the framer's own, no per-PDU
+   * allocation). RFC 7143 §11.7 BHS: ITT at 16, TTT at 20, BufferOffset at 40.
+   *
+   * SCSI Command with large immediate data (a 1 MiB write sends its first burst so): into a
+   * pooled buffer of the command's ExpectedDataTransferLength (§11.3 BHS: W bit 0x20 of byte
+   * 1, EDTL at 20), which the task adopts as its Data-Out buffer (ScsiTask.start). Without
+   * this, each such command cost a fresh buffer of the framer (external memory that made V8
+   * run mark-compact GCs back to back) and a second copy into the task's buffer. The size is
+   * bounded as the task's own buffer is (POOL_MAX; larger transfers take the framer's copy).
+   * Everything is checked again when the PDU is decoded.
    */
-  private placeDataOut(bhs: Buffer): Buffer | undefined {
-    if (this.state !== 'ffp' || (bhs.readUInt8(0) & 0x3f) !== IscsiOp.SCSI_DATA_OUT) return undefined;
+  private placePayload(bhs: Buffer): Buffer | undefined {
+    if (this.state !== 'ffp') return undefined;
+    const op = bhs.readUInt8(0) & 0x3f;
+    if (op === IscsiOp.SCSI_COMMAND) {
+      const dsl = bhs.readUIntBE(5, 3);
+      // Small payloads only for block writes (CDB opcode at byte 32): parameter lists may be
+      // kept by their handlers, so they must not come from the pool.
+      if (dsl < POOL_SMALLEST || (dsl < POOL_MIN && !BLOCK_WRITE_OPCODES.has(bhs.readUInt8(32)))) return undefined;
+      const edtl = bhs.readUInt32BE(20);
+      const size = (bhs.readUInt8(1) & 0x20) !== 0 && edtl >= dsl && edtl <= POOL_MAX ? edtl : dsl;
+      return ioBuffers.acquire(size).subarray(0, dsl);
+    }
+    if (op !== IscsiOp.SCSI_DATA_OUT) return undefined;
     const itt = bhs.readUInt32BE(16);
     if (this.heldData.has(itt)) return undefined;
     const task = (this.session as Session | null)?.tasks.get(itt);
@@ -287,7 +318,7 @@ export class Connection implements TaskSink {
     return dest;
   }
 
-  /** The framer is done with the payload placeDataOut() gave out (delivered or dropped). */
+  /** The framer is done with the payload placePayload() gave out (delivered or dropped). */
   private endPlacement(): void {
     const t = this.placingTask;
     if (t === undefined) return;

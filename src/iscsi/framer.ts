@@ -70,11 +70,24 @@ export interface FramerOptions {
   onHeader?: (bhs: Buffer, ahs: Buffer) => boolean | Buffer | void;
   /** A PDU whose data digest did not match; without this handler a mismatch throws FramingError DATA_DIGEST. */
   onDataDigestError?: (raw: RawPdu) => void;
+  /**
+   * The chunks given to push() are lent for the call only (the socket reads into one buffer
+   * that it reuses): nothing handed out (bhs, ahs, data) is then a view of a chunk, and the
+   * bytes of an unfinished PDU are kept in a carry buffer of the framer's own (two, reused).
+   * A payload goes straight into onHeader's buffer as it arrives, else into one allocated
+   * for it once the header is in.
+   */
+  lentChunks?: boolean;
 }
 
 const S_BHS = 0;
 const S_HEADER_REST = 1;
+/** The payload as one piece, once all of it (with padding and digest) is buffered. */
 const S_DATA = 2;
+/** The payload copied into `dest` (or skipped, when discarded) as it arrives. */
+const S_STREAM = 3;
+/** After S_STREAM: padding and data digest. */
+const S_TAIL = 4;
 
 export class Framer {
   private headerDigest: boolean;
@@ -97,6 +110,12 @@ export class Framer {
   /** Where onHeader asked the current payload to go. */
   private dest: Buffer | undefined = undefined;
   private pdd = false; // data digest expected for the current PDU
+  /** Payload bytes already in `dest` (S_STREAM). */
+  private filled = 0;
+  private readonly lent: boolean;
+  /** Carry buffers (lentChunks): the unfinished bytes of each push, alternately in one and the other. */
+  private readonly carries: Buffer[] = [EMPTY_BUFFER, EMPTY_BUFFER];
+  private carryNext = 0;
   private failed = false;
   private paused = false;
   private running = false;
@@ -108,6 +127,7 @@ export class Framer {
     this.onPdu = opts.onPdu;
     this.onHeader = opts.onHeader;
     this.onDataDigestError = opts.onDataDigestError;
+    this.lent = opts.lentChunks === true;
   }
 
   /** Applies to the next PDU header read (digests switch on after the final Login Response). */
@@ -150,7 +170,37 @@ export class Framer {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     if (!this.paused && !this.running) this.guardedRun();
+    if (this.lent && !this.running) this.keepRest();
   }
+
+  /**
+   * lentChunks: moves what is still buffered (an unfinished header, padding or digest, or
+   * whole PDUs while paused) out of the lent chunk into a carry buffer of the framer's. The
+   * two carry buffers alternate so that a copy never overlaps its source.
+   */
+  private keepRest(): void {
+    const n = this.buffered;
+    if (n === 0) {
+      this.chunks.length = 0;
+      this.head = 0;
+      return;
+    }
+    // The chunk list holds at most a view of the other carry buffer and the lent chunk.
+    const i = this.carryNext;
+    let into = this.carries[i] as Buffer;
+    if (into.length < n) {
+      into = Buffer.allocUnsafeSlow(Math.max(n, 2 * into.length, 4096));
+      this.carries[i] = into;
+    }
+    const rest = into.subarray(0, n);
+    this.consumeInto(rest);
+    this.chunks.length = 0;
+    this.chunks.push(rest);
+    this.head = 0;
+    this.buffered = n;
+    this.carryNext = 1 - i;
+  }
+
 
   private guardedRun(): void {
     this.running = true;
@@ -170,7 +220,7 @@ export class Framer {
   private run(): void {
     while (!this.paused && this.buffered >= this.need) {
       if (this.state === S_BHS) {
-        const bhs = this.consume(BHS_LENGTH);
+        const bhs = this.lent ? this.copyOut(BHS_LENGTH) : this.consume(BHS_LENGTH);
         this.bhs = bhs;
         // RFC 7143 §11.2.1.4 TotalAHSLength (4-byte words); §11.2.1.5 DataSegmentLength (24 bits)
         const ahsLen = bhs.readUInt8(4) * 4;
@@ -182,7 +232,7 @@ export class Framer {
       if (this.state === S_HEADER_REST) {
         const bhs = this.bhs;
         const ahsLen = bhs.readUInt8(4) * 4;
-        const ahs = ahsLen === 0 ? EMPTY_BUFFER : this.consume(ahsLen);
+        const ahs = ahsLen === 0 ? EMPTY_BUFFER : this.lent ? this.copyOut(ahsLen) : this.consume(ahsLen);
         if (this.headerDigest) {
           // RFC 7143 §11.2.3: the header digest covers the BHS and any AHS.
           const got = this.readU32LE();
@@ -208,8 +258,43 @@ export class Framer {
         this.dest = dsl > 0 && Buffer.isBuffer(h) && h.length === dsl ? h : undefined;
         // RFC 7143 §11.2.4: data segment padded to 4 bytes; the data digest follows only when there is data.
         this.pdd = this.dataDigest && dsl > 0;
-        this.state = S_DATA;
-        this.need = dsl + padLength(dsl) + (this.pdd ? DIGEST_LENGTH : 0);
+        if (dsl > 0 && this.dest === undefined && this.lent && !this.discard) this.dest = Buffer.allocUnsafe(dsl);
+        if (dsl > 0 && (this.dest !== undefined || this.discard)) {
+          // Copied (or skipped) as it arrives: nothing waits in socket chunks.
+          this.state = S_STREAM;
+          this.filled = 0;
+          this.need = 1;
+        } else {
+          this.state = S_DATA;
+          this.need = dsl + padLength(dsl) + (this.pdd ? DIGEST_LENGTH : 0);
+        }
+        continue;
+      }
+      if (this.state === S_STREAM) {
+        const dest = this.dest;
+        const n = Math.min(this.buffered, this.dsl - this.filled);
+        if (dest !== undefined) this.consumeInto(dest.subarray(this.filled, this.filled + n));
+        else this.skip(n);
+        this.filled += n;
+        if (this.filled < this.dsl) continue; // buffered is 0 now: wait for the next chunk
+        this.state = S_TAIL;
+        this.need = padLength(this.dsl) + (this.pdd ? DIGEST_LENGTH : 0);
+        continue;
+      }
+      if (this.state === S_TAIL) {
+        const data = this.dest ?? EMPTY_BUFFER;
+        const pad = padLength(this.dsl);
+        const checkDigest = this.pdd && !this.discard;
+        let want = 0;
+        let digest = 0;
+        if (checkDigest) {
+          want = crc32c(data);
+          if (pad !== 0) want = crc32c(this.consume(pad), want);
+          digest = this.readU32LE();
+        } else {
+          this.skip(this.need);
+        }
+        this.deliver({ bhs: this.bhs, ahs: this.ahs, data }, checkDigest, want, digest);
         continue;
       }
       // S_DATA
@@ -248,23 +333,30 @@ export class Framer {
           }
         }
       }
-      const raw: RawPdu = { bhs: this.bhs, ahs: this.ahs, data };
-      const discard = this.discard;
-      this.reset();
-      if (discard) continue;
-      // RFC 7143 §11.2.3: the data digest covers the data segment and its padding.
-      if (checkDigest && want !== digest) {
-        if (this.onDataDigestError === undefined)
-          throw new FramingError(
-            'DATA_DIGEST',
-            `data digest mismatch (got 0x${digest.toString(16)}, computed 0x${want.toString(16)})`,
-            raw.bhs,
-          );
-        this.onDataDigestError(raw);
-        continue;
-      }
-      this.onPdu(raw);
+      this.deliver({ bhs: this.bhs, ahs: this.ahs, data }, checkDigest, want, digest);
     }
+  }
+
+  /** The current PDU is complete: reset for the next header, then hand it out (unless discarded). */
+  private deliver(raw: RawPdu, checkDigest: boolean, want: number, digest: number): void {
+    const discard = this.discard;
+    this.reset();
+    if (discard) return;
+    // RFC 7143 §11.2.3: the data digest covers the data segment and its padding.
+    if (checkDigest && want !== digest) {
+      if (this.onDataDigestError === undefined)
+        throw new FramingError('DATA_DIGEST', `data digest mismatch (got 0x${digest.toString(16)}, computed 0x${want.toString(16)})`, raw.bhs);
+      this.onDataDigestError(raw);
+      return;
+    }
+    this.onPdu(raw);
+  }
+
+  /** Takes n (≤ buffered) bytes as a buffer of their own (lentChunks: never a view of a chunk). */
+  private copyOut(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    this.consumeInto(out);
+    return out;
   }
 
   private reset(): void {

@@ -218,12 +218,16 @@ export class ScsiTask {
       return true;
     }
     if (this.collectLength > 0) {
-      if (immediateLen >= this.collectLength && !this.unsolicitedOpen) {
+      if (immediateLen > 0 && this.adopt(fields.data)) {
+        // The connection read the immediate data into a pooled buffer sized for the whole
+        // transfer (Connection.placePayload): it is this task's buffer, no copy.
+      } else if (immediateLen >= this.collectLength && !this.unsolicitedOpen) {
         // The immediate data is the whole payload: pass the view (socket chunks are
         // never reused, the framer hands out views of them or a buffer of its own).
         this.buffer = fields.data.subarray(0, this.collectLength);
       } else if (immediateLen > 0) {
         fields.data.copy(this.ownBuffer(), 0, 0, Math.min(immediateLen, this.collectLength));
+        ioBuffers.release(fields.data); // a pooled staging buffer (no-op otherwise): copied, unused now
       }
       // else: allocated when the first Data-Out arrives (take()), so commands that
       // announce data and never send it do not pin memory.
@@ -352,6 +356,18 @@ export class ScsiTask {
     const buf = this.pooled ? ioBuffers.acquire(n) : Buffer.allocUnsafe(n);
     this.buffer = buf;
     return buf;
+  }
+
+  /**
+   * Takes `data` (the immediate data) as this task's Data-Out buffer when it is a view at the
+   * start of a pooled buffer large enough for the whole transfer.
+   */
+  private adopt(data: Buffer): boolean {
+    const ab = data.buffer;
+    if (data.byteOffset !== 0 || !ioBuffers.owns(data) || ab.byteLength < this.collectLength) return false;
+    this.buffer = Buffer.from(ab, 0, this.collectLength);
+    this.pooled = true;
+    return true;
   }
 
   /** Back to the pool once nothing can use it: no execution pending (finish) and no payload being placed. */

@@ -5,7 +5,7 @@
  * (list sessions, drop sessions after a config change, close).
  */
 import type { Duplex } from 'node:stream';
-import { openPortal, type Portal } from './portal.js';
+import { openPortal, type LentReads, type Portal } from './portal.js';
 import type { IscsiTargetRegistry } from './registry.js';
 import { Connection, type ConnectionHost, type LoggerLike } from './connection.js';
 import type { Session } from './session.js';
@@ -86,7 +86,7 @@ export class IscsiServer {
   async listen(host: string, port: number): Promise<void> {
     const key = portalKey(host, port);
     if (this.portals.has(key)) return;
-    const portal = await openPortal(host, port, (socket) => this.handleConnection(socket));
+    const portal = await openPortal(host, port, (socket, reads) => this.handleConnection(socket, reads));
     this.portals.set(key, portal);
     this.log.info({ host, port: portal.boundPort() }, 'iSCSI portal listening');
   }
@@ -105,8 +105,9 @@ export class IscsiServer {
     await p.close();
   }
 
-  handleConnection(socket: SocketLike): void {
-    const conn = new Connection(socket, this.host);
+  /** `reads`: the socket's reads are lent (portal.ts), not emitted as 'data'. */
+  handleConnection(socket: SocketLike, reads?: LentReads): void {
+    const conn = new Connection(socket, this.host, reads);
     this.connections.add(conn);
   }
 

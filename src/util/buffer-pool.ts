@@ -2,14 +2,18 @@
  * Reusable backing stores for large I/O buffers (a write's Data-Out, a read's Data-In): allocating
  * a fresh 1 MiB ArrayBuffer per command makes V8 count external memory and run
  * mark-compact GCs back to back (a third of the main thread at 1 MiB QD8 writes).
- * Size classes are powers of two from 64 KiB to 16 MiB; at most `capBytes` are kept.
+ * Size classes are powers of two from 4 KiB to 16 MiB; at most `capBytes` are kept. The data
+ * path lends buffers of POOL_MIN and more for any command, and smaller ones only for block
+ * writes (whose handlers keep no view of the data once the command is done).
  *
  * The rule that makes it safe: release() only a buffer that nobody references any more
  * (the owner knows: the backstore contract says write() keeps no reference once settled;
  * a read's Data-In buffer is free once the socket has written it).
  */
 export const POOL_MIN = 64 * 1024;
-const POOL_MAX = 16 * 1024 * 1024;
+export const POOL_MAX = 16 * 1024 * 1024;
+/** The smallest size class: smaller requests are plain allocations. */
+export const POOL_SMALLEST = 4096;
 
 export class BufferPool {
   private readonly free = new Map<number, ArrayBuffer[]>();
@@ -24,9 +28,9 @@ export class BufferPool {
     return this.kept;
   }
 
-  /** A buffer of exactly n bytes (uninitialised), n in [POOL_MIN, POOL_MAX]; larger or smaller: a plain allocation. */
+  /** A buffer of exactly n bytes (uninitialised), n in [POOL_SMALLEST, POOL_MAX]; larger or smaller: a plain allocation. */
   acquire(n: number): Buffer {
-    if (n < POOL_MIN || n > POOL_MAX) return Buffer.allocUnsafeSlow(n);
+    if (n < POOL_SMALLEST || n > POOL_MAX) return Buffer.allocUnsafeSlow(n);
     const size = sizeClass(n);
     const list = this.free.get(size);
     let ab = list?.pop();

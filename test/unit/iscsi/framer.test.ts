@@ -363,3 +363,79 @@ test('onHeader placement: a buffer of the wrong length is ignored; a placed payl
   assert.equal(bad.length, 1);
   assert.equal(bad[0]!.data, place);
 });
+
+// lentChunks: the socket reads into one buffer it reuses (portal.ts). Each chunk is pushed from
+// one shared buffer that is scribbled over right after push() returns, and the PDUs are
+// compared only at the end: a view of a lent chunk kept by the framer, or handed out, shows
+// up as 0xa5 bytes.
+function runLent(chunks: Buffer[], opts: Partial<FramerOptions> = {}): Seen[] {
+  const got: RawPdu[] = [];
+  const f = new Framer({
+    headerDigest: false,
+    dataDigest: false,
+    maxRecvDataSegmentLength: 262144,
+    onPdu: (r) => got.push(r),
+    lentChunks: true,
+    ...opts,
+  });
+  const shared = Buffer.alloc(Math.max(1, ...chunks.map((c) => c.length)));
+  for (const c of chunks) {
+    c.copy(shared);
+    f.push(shared.subarray(0, c.length));
+    shared.fill(0xa5);
+  }
+  assert.equal(f.bufferedBytes, 0, 'nothing left over');
+  return got.map(hex);
+}
+
+test('lent chunks: every vector, split at every offset and byte by byte, with and without digests; nothing refers to a chunk after push()', () => {
+  const want = expected(WIRES);
+  for (const [hd, dd] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const) {
+    const wire = Buffer.concat(WIRES.map((w) => withDigests(w, hd, dd)));
+    const opts = { headerDigest: hd, dataDigest: dd };
+    assert.deepEqual(runLent([wire], opts), want);
+    for (let i = 1; i < wire.length; i++) assert.deepEqual(runLent([wire.subarray(0, i), wire.subarray(i)], opts), want, `split at ${i} (${hd}/${dd})`);
+    const bytes: Buffer[] = [];
+    for (let i = 0; i < wire.length; i++) bytes.push(wire.subarray(i, i + 1));
+    assert.deepEqual(runLent(bytes, opts), want);
+  }
+});
+
+test('lent chunks: PDUs held while paused survive the reuse of the chunk; onHeader placement and discard still apply', () => {
+  const got: RawPdu[] = [];
+  const place = Buffer.alloc(6);
+  let writes = 0;
+  const f: Framer = framer({
+    lentChunks: true,
+    onPdu: (r) => {
+      got.push(r);
+      if (got.length === 1) f.pause();
+    },
+    // the first WRITE(16) is placed, the second discarded, the third buffered by the framer
+    onHeader: (h) => {
+      if (h.readUInt32BE(16) !== 2) return undefined;
+      writes++;
+      return writes === 1 ? place : writes === 2 ? false : undefined;
+    },
+  });
+  const shared = Buffer.concat([WITH_DATA, NO_DATA, WITH_DATA, WITH_DATA]);
+  f.push(shared);
+  shared.fill(0xa5);
+  assert.equal(got.length, 1);
+  assert.equal(got[0]!.data, place);
+  assert.equal(f.bufferedBytes, NO_DATA.length + 2 * WITH_DATA.length);
+  const more = Buffer.from(NO_DATA);
+  f.push(more);
+  more.fill(0xa5);
+  f.resume();
+  const seen = got.map(hex);
+  const w = expected([WITH_DATA])[0]!;
+  const r2t = expected([NO_DATA])[0]!;
+  assert.deepEqual(seen, [w, r2t, w, r2t]); // the discarded WRITE(16) is not delivered
+  assert.equal(f.bufferedBytes, 0);
+});

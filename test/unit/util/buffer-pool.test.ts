@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BufferPool, POOL_MIN } from '../../../src/util/buffer-pool.js';
+import { BufferPool, POOL_MIN, POOL_SMALLEST } from '../../../src/util/buffer-pool.js';
 
 test('acquire gives exactly n bytes; a released backing store is reused for the same size class', () => {
   const pool = new BufferPool(8 * 1024 * 1024);
@@ -20,9 +20,14 @@ test('acquire gives exactly n bytes; a released backing store is reused for the 
 
 test('small, huge and foreign buffers are not pooled; the cap bounds what is kept; double release keeps one', () => {
   const pool = new BufferPool(2 * 1024 * 1024);
-  const small = pool.acquire(POOL_MIN - 1);
+  const small = pool.acquire(POOL_SMALLEST - 1);
   pool.release(small);
   assert.equal(pool.keptBytes, 0);
+  const fourK = pool.acquire(POOL_SMALLEST);
+  pool.release(fourK); // the smallest class is pooled
+  assert.equal(pool.keptBytes, POOL_SMALLEST);
+  assert.equal(pool.acquire(POOL_SMALLEST).buffer, fourK.buffer);
+  assert.ok(POOL_SMALLEST < POOL_MIN);
   pool.release(Buffer.alloc(1024 * 1024)); // not from acquire(): ignored
   assert.equal(pool.keptBytes, 0);
   const v = pool.acquire(1024 * 1024);
