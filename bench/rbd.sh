@@ -4,19 +4,25 @@
 # qemu-img bench over libiscsi, plus `rbd bench` (librbd's own C++ client, no iSCSI) as the upper
 # bound, on a throwaway single-node Ceph (scripts/ceph-mini-start.sh: memstore OSD, no mgr).
 #
+# tgt runs twice: `tgt` with librbd's defaults (rbd cache on, policy writearound: once the
+# first flush has come (qemu-img sends one when it closes), a write is acknowledged before it
+# is on the OSDs, which tgt may do as it reports a volatile write cache, WCE=1), and `tgtnc`
+# with `rbd cache = false`, the setting of tcmu-runner and ours: a write is acknowledged once
+# the OSDs have it. Same durability: compare ours with tgtnc; tgt is what a user gets by default.
+#
 #   npm run bench           (runs bench/run.sh, bench/lba-status.sh, then this)
 #   bash bench/rbd.sh       (alone, after tsc)
 #
-# Three identical images, one per client (rbd/bench-ours, rbd/bench-tgt, rbd/bench-rbd), each
+# Identical images, one per client (rbd/bench-ours, rbd/bench-tgt, rbd/bench-tgtnc, rbd/bench-rbd), each
 # pre-written fully by `rbd bench` (reads of absent objects are answered by librbd without the
 # OSD), so no client ever waits for another's exclusive lock. Every case runs REPS times, the
-# three clients alternating within each repetition (ABCABC); medians reported; ratios ours/tgt
-# and ours/rbd-bench. CPU per I/O (µs of CPU per command, user+system) for the target process
+# clients alternating within each repetition (ABCDABCD); medians reported; ratios ours/tgt,
+# ours/tgtnc and ours/rbd-bench. CPU per I/O (µs of CPU per command, user+system) for the target process
 # (ours, tgtd; for rbd bench its own process), for the initiator (qemu-img) and for the OSD: the
 # client, the target and the OSD share the machine's cores, so compare the ratios and the CPU.
 #
 # Env: REPS (3), OUT (dist/bench), SIZE (1G), RUN_TIMEOUT (120 s per run), CASES (all),
-#      TARGETS ("ours tgt rbd"; any subset).
+#      TARGETS ("ours tgt tgtnc rbd"; any subset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,7 +30,7 @@ REPS=${REPS:-3}
 OUT=${OUT:-$ROOT/dist/bench}
 SIZE=${SIZE:-1G}
 RUN_TIMEOUT=${RUN_TIMEOUT:-120}
-TARGETS=${TARGETS:-ours tgt rbd}
+TARGETS=${TARGETS:-ours tgt tgtnc rbd}
 IQN=iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw
 lib() { timeout 60 node "$ROOT/bench/lib.mjs" "$@"; }
 . "$ROOT/bench/common.sh"
@@ -43,27 +49,27 @@ CASES=${CASES:-rr4k-qd1 rr4k-qd32 rw4k-qd1 rw4k-qd32 sr1m-qd8 sw1m-qd8}
 for t in qemu-img rbd ceph-mon ceph-osd tgtd tgtadm; do
   command -v "$t" >/dev/null || { echo "missing $t: sudo bash .ci/run installs Ceph and the peers" >&2; exit 3; }
 done
-if [[ " $TARGETS " == *" tgt "* && ! -f /usr/lib/tgt/backing-store/bs_rbd.so ]]; then
+if [[ " $TARGETS " == *" tgt"* && ! -f /usr/lib/tgt/backing-store/bs_rbd.so ]]; then
   echo "missing tgt's rbd backing store: apt-get install tgt-rbd (sudo bash .ci/run installs it)" >&2; exit 3
 fi
 [[ -f dist/src/main.js ]] || { echo "dist/src/main.js missing (run tsc)" >&2; exit 3; }
 
 mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/igw-bench-rbd.XXXXXX")
-GW_PID='' TGT_PID='' TGT_CTL=''
+GW_PID='' TGT_PIDS=()
 cleanup() {
   set +e
   stop_pid "$GW_PID"
-  [[ -n "$TGT_PID" ]] && bash "$ROOT/scripts/tgt-stop.sh" "$TGT_PID" "$TGT_CTL" >/dev/null
+  for t in "${TGT_PIDS[@]}"; do bash "$ROOT/scripts/tgt-stop.sh" ${t/:/ } >/dev/null; done
   bash "$ROOT/scripts/ceph-mini-stop.sh" "$WORK/ceph" >/dev/null 2>&1
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Room for the three images in the memstore OSD (it counts logical sizes).
+# Room for the images in the memstore OSD (it counts logical sizes).
 size_bytes=$(numfmt --from=iec "$SIZE")
-export CEPH_MINI_STORE_BYTES=$(( size_bytes * 3 + 4 * 1073741824 ))
+export CEPH_MINI_STORE_BYTES=$(( size_bytes * 4 + 4 * 1073741824 ))
 CONF=$(CEPH_MINI_MGR=0 timeout 180 bash "$ROOT/scripts/ceph-mini-start.sh" "$WORK/ceph" 2>"$WORK/ceph-start.log") ||
   { cat "$WORK/ceph-start.log" >&2; exit 1; }
 OSD_PID=$(<"$WORK/ceph/run/osd.0.pid")
@@ -71,7 +77,7 @@ rbdc() { timeout "$RUN_TIMEOUT" rbd --conf "$CONF" "$@"; }
 
 LOG="$OUT/bench-rbd-$(date -u +%Y%m%dT%H%M%SZ).log"
 say() { echo "$*" | tee -a "$LOG"; }
-say "# bench rbd $(date -u +%FT%TZ) host=$(hostname) cores=$(nproc) reps=$REPS size=$SIZE targets=[$TARGETS] (memstore OSD; rbd cache off for rbd bench and ours; tgt-rbd with its librbd defaults)"
+say "# bench rbd $(date -u +%FT%TZ) host=$(hostname) cores=$(nproc) reps=$REPS size=$SIZE targets=[$TARGETS] (memstore OSD; rbd cache off for ours, tgtnc and rbd bench; tgt with librbd defaults)"
 
 # Create and pre-write every image fully (4 MiB sequential writes through librbd, not timed)
 # before any target opens it: our gateway takes the exclusive lock of its image at once.
@@ -90,14 +96,22 @@ for target in $TARGETS; do
       URL[ours]="iscsi://127.0.0.1:$GW_ISCSI_PORT/$IQN/0"
       PID[ours]=$GW_PID
       ;;
-    tgt)
-      TGT_CTL=$(( 2000 + RANDOM % 30000 ))
-      while [[ -e /var/run/tgtd/socket.$TGT_CTL ]]; do TGT_CTL=$(( 2000 + RANDOM % 30000 )); done
+    tgt|tgtnc)
+      conf=$CONF
+      if [[ "$target" == tgtnc ]]; then
+        # The cluster's conf with the rbd cache off for this client only.
+        conf=$WORK/ceph-nocache.conf
+        sed 's/^\[client\]$/[client]\nrbd cache = false/' "$CONF" >"$conf"
+        grep -q '^rbd cache = false$' "$conf" || { echo "no [client] section in $CONF" >&2; exit 1; }
+      fi
+      ctl=$(( 2000 + RANDOM % 30000 ))
+      while [[ -e /var/run/tgtd/socket.$ctl ]]; do ctl=$(( 2000 + RANDOM % 30000 )); done
       tgt_port=$(lib freeport)
-      TGT_PID=$(timeout 60 bash "$ROOT/scripts/tgt-start.sh" -p "$tgt_port" -c "$TGT_CTL" -d "$WORK/tgt" \
-        -r rbd/bench-tgt -o "conf=$CONF;id=admin" | tail -1)
-      URL[tgt]="iscsi://127.0.0.1:$tgt_port/iqn.2003-01.org.example:tgt-ref/1"
-      PID[tgt]=$TGT_PID
+      pid=$(timeout 60 bash "$ROOT/scripts/tgt-start.sh" -p "$tgt_port" -c "$ctl" -d "$WORK/$target" \
+        -r "rbd/bench-$target" -o "conf=$conf;id=admin" -T "iqn.2003-01.org.example:$target" | tail -1)
+      TGT_PIDS+=("$pid:$ctl")
+      URL[$target]="iscsi://127.0.0.1:$tgt_port/iqn.2003-01.org.example:$target/1"
+      PID[$target]=$pid
       ;;
     rbd) ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
@@ -156,8 +170,9 @@ say "## rbd: medians of $REPS runs (ours, tgt = qemu-img bench over iSCSI; rbd =
 hdr=$(printf '%-10s %-6s' case unit)
 for target in $TARGETS; do hdr+=$(printf ' %9s %7s' "$target" cpu/io); done
 [[ " $TARGETS " == *" ours "* && " $TARGETS " == *" tgt "* ]] && hdr+=$(printf ' %9s' ours/tgt)
+[[ " $TARGETS " == *" ours "* && " $TARGETS " == *" tgtnc "* ]] && hdr+=$(printf ' %9s' ours/tgtnc)
 [[ " $TARGETS " == *" ours "* && " $TARGETS " == *" rbd "* ]] && hdr+=$(printf ' %9s' ours/rbd)
-hdr+="   initiator cpu/io (ours tgt), osd cpu/io (per target)"
+hdr+="   initiator cpu/io (per iSCSI target), osd cpu/io (per target)"
 say "$hdr"
 for c in "${ALL_CASES[@]}"; do
   IFS='|' read -r name unit _ _ _ <<<"$c"
@@ -177,6 +192,7 @@ for c in "${ALL_CASES[@]}"; do
   done
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf " %9.2f", a / b; else printf " %9s", "n/a" }'; }
   [[ -n "${MED[ours]:-}" && -n "${MED[tgt]:-}" ]] && line+=$(ratio "${MED[ours]}" "${MED[tgt]}")
+  [[ -n "${MED[ours]:-}" && -n "${MED[tgtnc]:-}" ]] && line+=$(ratio "${MED[ours]}" "${MED[tgtnc]}")
   [[ -n "${MED[ours]:-}" && -n "${MED[rbd]:-}" ]] && line+=$(ratio "${MED[ours]}" "${MED[rbd]}")
   say "$line  $extra"
 done

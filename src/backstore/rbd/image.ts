@@ -83,8 +83,13 @@ export class RbdImage implements BackingStore {
     this.imageName = name.slice(name.indexOf('/') + 1);
     this.size = size;
     this.writeFd = fds[1]!;
-    this.socket = new net.Socket({ fd: fds[0]!, readable: true, writable: false });
-    this.socket.on('data', () => this.reap());
+    // The pipe's bytes only say "look": read into one reused buffer (no allocation per wake-up).
+    this.socket = new net.Socket({
+      fd: fds[0]!,
+      readable: true,
+      writable: false,
+      onread: { buffer: Buffer.allocUnsafeSlow(4096), callback: () => this.reap() },
+    } as net.SocketConstructorOpts);
     this.socket.on('error', () => undefined);
     this.socket.unref();
     this.exclusiveLock = identity === undefined ? undefined : this.lockControl(identity);
