@@ -22,7 +22,8 @@
 # client, the target and the OSD share the machine's cores, so compare the ratios and the CPU.
 #
 # Env: REPS (3), OUT (dist/bench), SIZE (1G), RUN_TIMEOUT (120 s per run), CASES (all),
-#      TARGETS ("ours tgt tgtnc rbd"; any subset).
+#      TARGETS ("ours tgt tgtnc rbd"; any subset; "base" = our daemon built into BASE_DIST, for
+#      before/after runs as in bench/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -56,10 +57,10 @@ fi
 
 mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/igw-bench-rbd.XXXXXX")
-GW_PID='' TGT_PIDS=()
+GW_PIDS=() TGT_PIDS=()
 cleanup() {
   set +e
-  stop_pid "$GW_PID"
+  stop_pid "${GW_PIDS[@]}"
   for t in "${TGT_PIDS[@]}"; do bash "$ROOT/scripts/tgt-stop.sh" ${t/:/ } >/dev/null; done
   bash "$ROOT/scripts/ceph-mini-stop.sh" "$WORK/ceph" >/dev/null 2>&1
   rm -rf "$WORK"
@@ -69,7 +70,8 @@ trap 'exit 130' INT TERM
 
 # Room for the images in the memstore OSD (it counts logical sizes).
 size_bytes=$(numfmt --from=iec "$SIZE")
-export CEPH_MINI_STORE_BYTES=$(( size_bytes * 4 + 4 * 1073741824 ))
+n_images=$(wc -w <<<"$TARGETS")
+export CEPH_MINI_STORE_BYTES=$(( size_bytes * n_images + 4 * 1073741824 ))
 CONF=$(CEPH_MINI_MGR=0 timeout 180 bash "$ROOT/scripts/ceph-mini-start.sh" "$WORK/ceph" 2>"$WORK/ceph-start.log") ||
   { cat "$WORK/ceph-start.log" >&2; exit 1; }
 OSD_PID=$(<"$WORK/ceph/run/osd.0.pid")
@@ -90,11 +92,14 @@ done
 declare -A URL PID
 for target in $TARGETS; do
   case "$target" in
-    ours)
-      start_gateway "$WORK/ours" "$ROOT/dist" 'backstore = rbd' "ceph_config_dir = $WORK/ceph"
-      lib lun "$GW_API_PORT" bench-ours "$SIZE" existing >/dev/null
-      URL[ours]="iscsi://127.0.0.1:$GW_ISCSI_PORT/$IQN/0"
-      PID[ours]=$GW_PID
+    ours|base)
+      dist=$ROOT/dist
+      [[ "$target" == base ]] && dist=${BASE_DIST:?BASE_DIST=<a copy of dist/ (with package.json, node_modules link)>}
+      start_gateway "$WORK/$target" "$dist" 'backstore = rbd' "ceph_config_dir = $WORK/ceph"
+      lib lun "$GW_API_PORT" "bench-$target" "$SIZE" existing >/dev/null
+      URL[$target]="iscsi://127.0.0.1:$GW_ISCSI_PORT/$IQN/0"
+      PID[$target]=$GW_PID
+      GW_PIDS+=("$GW_PID")
       ;;
     tgt|tgtnc)
       conf=$CONF
@@ -172,6 +177,7 @@ for target in $TARGETS; do hdr+=$(printf ' %9s %7s' "$target" cpu/io); done
 [[ " $TARGETS " == *" ours "* && " $TARGETS " == *" tgt "* ]] && hdr+=$(printf ' %9s' ours/tgt)
 [[ " $TARGETS " == *" ours "* && " $TARGETS " == *" tgtnc "* ]] && hdr+=$(printf ' %9s' ours/tgtnc)
 [[ " $TARGETS " == *" ours "* && " $TARGETS " == *" rbd "* ]] && hdr+=$(printf ' %9s' ours/rbd)
+[[ " $TARGETS " == *" ours "* && " $TARGETS " == *" base "* ]] && hdr+=$(printf ' %9s' ours/base)
 hdr+="   initiator cpu/io (per iSCSI target), osd cpu/io (per target)"
 say "$hdr"
 for c in "${ALL_CASES[@]}"; do
@@ -194,6 +200,7 @@ for c in "${ALL_CASES[@]}"; do
   [[ -n "${MED[ours]:-}" && -n "${MED[tgt]:-}" ]] && line+=$(ratio "${MED[ours]}" "${MED[tgt]}")
   [[ -n "${MED[ours]:-}" && -n "${MED[tgtnc]:-}" ]] && line+=$(ratio "${MED[ours]}" "${MED[tgtnc]}")
   [[ -n "${MED[ours]:-}" && -n "${MED[rbd]:-}" ]] && line+=$(ratio "${MED[ours]}" "${MED[rbd]}")
+  [[ -n "${MED[ours]:-}" && -n "${MED[base]:-}" ]] && line+=$(ratio "${MED[ours]}" "${MED[base]}")
   say "$line  $extra"
 done
 say ""
