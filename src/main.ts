@@ -6,6 +6,7 @@
  */
 import './util/threadpool.js';
 import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { buildApi } from './api/server.js';
 import { createBackstoreProvider } from './backstore/registry.js';
 import type { RadosCluster } from './backstore/rbd/rados.js';
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 10_000);
     deadline.unref();
+    armStopWatchdog(12_000);
     await api?.close().catch((err: unknown) => log.warn({ err }, 'closing the API failed'));
     await gateway?.stop().catch((err: unknown) => log.warn({ err }, 'stopping the gateway failed'));
     log.info('stopped');
@@ -138,3 +140,13 @@ async function main(): Promise<void> {
 }
 
 void main();
+
+/**
+ * The last resort of a stop: if the event loop itself is blocked (a native call that never
+ * returns, so the 10 s deadline timer cannot run), a worker thread ends the process with
+ * SIGKILL after `ms`. The service manager then sees it gone, as it would after its own timeout.
+ */
+function armStopWatchdog(ms: number): void {
+  const w = new Worker(`setTimeout(() => process.kill(${process.pid}, 'SIGKILL'), ${ms});`, { eval: true });
+  w.unref();
+}

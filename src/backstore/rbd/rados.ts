@@ -462,7 +462,9 @@ export class RadosCluster {
     this.closed = true;
     for (const p of this.ioctxs.values()) {
       const io = await p.catch(() => undefined);
-      if (io !== undefined) this.b.rados.rados_ioctx_destroy(io);
+      // On the threadpool: a watch callback still being relayed to this thread (koffi waits for
+      // the event loop to run it) must not meet this thread blocked inside librados.
+      if (io !== undefined) await callAsync(this.b.rados.rados_ioctx_destroy, io);
     }
     this.ioctxs.clear();
     await callAsync(this.b.rados.rados_shutdown, this.handle);
