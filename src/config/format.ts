@@ -4,8 +4,10 @@
  *
  * `formatConfig` formats a whole document. `ConfigFormatter` gives the same bytes but keeps the
  * text of every frozen object it formatted: documents are frozen and share their unchanged
- * parts with the previous epoch (snapshot.ts), so a change of one disk re-formats that disk and
- * its ancestors, and the rest is the concatenation of kept text.
+ * parts with the previous epoch (snapshot.ts), so a change of one disk formats that disk and
+ * the lines of its ancestors, and the rest is kept text. An object's text is kept as a tree of
+ * pieces (strings and arrays of pieces), joined once for the whole document: a map of 1,000
+ * disks that gained one costs 1,000 references, not a copy of its text at every level.
  */
 
 /** Serialises like Python json.dumps(sort_keys=True, indent=4): keys sorted at every level. */
@@ -25,7 +27,13 @@ function sortKeys(v: unknown): unknown {
 }
 
 const INDENT = 4;
+/** Objects and arrays of at most this many members, none of them large, keep their text as one string. */
+const SMALL = 32;
 const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
+
+function isArrayIndex(k: string): boolean {
+  return ARRAY_INDEX.test(k) && Number(k) < 2 ** 32 - 1;
+}
 
 /**
  * Key order of formatConfig: sorted, except that JSON.stringify lists integer-like keys of the
@@ -33,10 +41,9 @@ const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
  */
 function orderedKeys(o: object): string[] {
   const keys = Object.keys(o).sort();
-  const ints = keys.filter((k) => ARRAY_INDEX.test(k) && Number(k) < 2 ** 32 - 1);
-  if (ints.length === 0) return keys;
-  ints.sort((a, b) => Number(a) - Number(b));
-  return [...ints, ...keys.filter((k) => !(ARRAY_INDEX.test(k) && Number(k) < 2 ** 32 - 1))];
+  if (!keys.some(isArrayIndex)) return keys;
+  const ints = keys.filter(isArrayIndex).sort((a, b) => Number(a) - Number(b));
+  return [...ints, ...keys.filter((k) => !isArrayIndex(k))];
 }
 
 /** What JSON.stringify leaves out of an object (and writes as null in an array). */
@@ -44,15 +51,28 @@ function omitted(v: unknown): boolean {
   return v === undefined || typeof v === 'function' || typeof v === 'symbol';
 }
 
+/** Text as a tree: a string, or pieces to concatenate in order. */
+type Piece = string | Piece[];
+
+function indent(depth: number): string {
+  return ' '.repeat(depth * INDENT);
+}
+
 export class ConfigFormatter {
   /** Text of frozen objects by depth (an object's depth in a document does not change). */
-  #kept = new WeakMap<object, { depth: number; text: string }>();
+  #kept = new WeakMap<object, { depth: number; text: Piece }>();
+  /** `"key": text` of frozen values inside objects, by the value: a map's lines survive its copy. */
+  #lines = new WeakMap<object, { depth: number; key: string; line: Piece }>();
 
   format(doc: unknown): string {
-    return `${this.#value(doc, 0, '')}\n`;
+    // One join for the whole document (a flat string: encoding it is a straight copy).
+    const out: string[] = [];
+    flatten(this.#value(doc, 0, ''), out);
+    out.push('\n');
+    return out.join('');
   }
 
-  #value(v: unknown, depth: number, key: string): string {
+  #value(v: unknown, depth: number, key: string): Piece {
     if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
       v = (v as { toJSON: (k: string) => unknown }).toJSON(key);
     }
@@ -65,31 +85,85 @@ export class ConfigFormatter {
       const hit = this.#kept.get(v);
       if (hit !== undefined && hit.depth === depth) return hit.text;
     }
-    const text = Array.isArray(v) ? this.#array(v, depth) : this.#object(v, depth);
+    let text = Array.isArray(v) ? this.#array(v, depth) : this.#object(v, depth);
+    // A small object (a disk, a LUN reference) is one string; a large map, and whatever holds
+    // one, stays a list of its lines, so that a copy of it with one more entry reuses every
+    // other line as it is.
+    if (typeof text !== 'string' && text.length <= 2 * SMALL + 2 && text.every((p) => typeof p === 'string')) text = text.join('');
     if (frozen) this.#kept.set(v, { depth, text });
     return text;
   }
 
-  #array(a: readonly unknown[], depth: number): string {
+  #array(a: readonly unknown[], depth: number): Piece {
     if (a.length === 0) return '[]';
-    const inner = ' '.repeat((depth + 1) * INDENT);
-    const parts: string[] = [];
+    const inner = indent(depth + 1);
+    const out: Piece[] = ['[\n'];
     for (let i = 0; i < a.length; i++) {
       const item = a[i];
-      parts.push(inner + (omitted(item) ? 'null' : this.#value(item, depth + 1, String(i))));
+      if (i > 0) out.push(',\n');
+      out.push(inner, omitted(item) ? 'null' : this.#value(item, depth + 1, String(i)));
     }
-    return `[\n${parts.join(',\n')}\n${' '.repeat(depth * INDENT)}]`;
+    out.push(`\n${indent(depth)}]`);
+    return out;
   }
 
-  #object(o: object, depth: number): string {
-    const inner = ' '.repeat((depth + 1) * INDENT);
-    const parts: string[] = [];
+  #object(o: object, depth: number): Piece {
+    const out: Piece[] = ['{\n'];
+    let first = true;
     for (const k of orderedKeys(o)) {
       const item = (o as Record<string, unknown>)[k];
       if (omitted(item)) continue;
-      parts.push(`${inner}${JSON.stringify(k)}: ${this.#value(item, depth + 1, k)}`);
+      if (!first) out.push(',\n');
+      first = false;
+      out.push(this.#line(k, item, depth + 1));
     }
-    if (parts.length === 0) return '{}';
-    return `{\n${parts.join(',\n')}\n${' '.repeat(depth * INDENT)}}`;
+    if (first) return '{}';
+    out.push(`\n${indent(depth)}}`);
+    return out;
+  }
+
+  /** One member of an object at `depth`: indent, key, value. */
+  #line(k: string, item: unknown, depth: number): Piece {
+    const keep = item !== null && typeof item === 'object' && Object.isFrozen(item);
+    if (keep) {
+      const hit = this.#lines.get(item);
+      if (hit !== undefined && hit.depth === depth && hit.key === k) return hit.line;
+    }
+    const prefix = `${indent(depth)}${JSON.stringify(k)}: `;
+    const value = this.#value(item, depth, k);
+    const line: Piece = typeof value === 'string' ? prefix + value : [prefix, value];
+    if (keep) this.#lines.set(item, { depth, key: k, line });
+    return line;
+  }
+}
+
+function join(p: Piece): string {
+  if (typeof p === 'string') return p;
+  const out: string[] = [];
+  flatten(p, out);
+  return out.join('');
+}
+
+/** Appends the strings of `p` to `out` in order (iterative: deep documents do not grow the stack). */
+function flatten(p: Piece, out: string[]): void {
+  const stack: { list: Piece[]; i: number }[] = [];
+  let cur: Piece = p;
+  for (;;) {
+    if (typeof cur === 'string') {
+      out.push(cur);
+    } else {
+      stack.push({ list: cur, i: 0 });
+    }
+    let next: Piece | undefined;
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.i < top.list.length) {
+        next = top.list[top.i++];
+        break;
+      }
+      stack.pop();
+    }
+    if (next === undefined) return;
+    cur = next;
   }
 }
