@@ -342,21 +342,32 @@ export class Gateway implements GatewayStatus {
     }
     this.#luns.set(disk.id, { disk, store, lu });
     this.#lunsVersion++;
-    this.#log.info({ disk: disk.id, sizeBytes: store.sizeBytes }, 'logical unit ready');
+    this.#log.debug({ disk: disk.id, sizeBytes: store.sizeBytes }, 'logical unit ready');
     return true;
   }
 
-  /** Opens these disks' LUs, OPEN_CONCURRENCY at a time; false when one could not be opened yet. */
+  /**
+   * Opens these disks' LUs, OPEN_CONCURRENCY at a time; false when one could not be opened yet.
+   * One log line for the batch (a start with 1,000 LUNs would otherwise log 1,000; each LU's
+   * own line is at debug level).
+   */
   async #openLuns(disks: readonly DesiredDisk[]): Promise<boolean> {
+    if (disks.length === 0) return true;
+    const started = performance.now();
     let next = 0;
     let ok = true;
+    let opened = 0;
     const worker = async (): Promise<void> => {
       while (next < disks.length && !this.#stopped) {
         const disk = disks[next++]!;
-        if (!(await this.#openLun(disk))) ok = false;
+        if (await this.#openLun(disk)) opened++;
+        else ok = false;
       }
     };
     await Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, disks.length) }, worker));
+    const fields = { opened, failed: disks.length - opened, ms: Math.round(performance.now() - started) };
+    if (disks.length === 1 && opened === 1) this.#log.info({ disk: disks[0]!.id, ...fields }, 'logical unit ready');
+    else this.#log.info(fields, 'logical units ready');
     return ok;
   }
 
