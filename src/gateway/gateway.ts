@@ -29,7 +29,7 @@ import { GatewayIscsiRegistry } from './iscsi-registry.js';
 import type { Board } from './ha/board.js';
 import { HaCoordinator, type HaOptions } from './ha/coordinator.js';
 import { fenceLocalProcess, localIdentity } from './ha/fence.js';
-import { FileSharedPrStore } from './pr-store.js';
+import { DirectoryWatches, FileSharedPrStore } from './pr-store.js';
 import type { GatewayStatus, MaintenanceReport, SessionInfo } from './status.js';
 
 interface RunningLun {
@@ -123,7 +123,9 @@ export class Gateway implements GatewayStatus {
     this.gatewayName = opts.settings.gateway_name;
     this.#desired = new DesiredStates(this.gatewayName, opts.settings.iscsi_port);
     const prDir = join(opts.settings.data_dir, '.state', 'pr');
-    this.#sharedPrStore = opts.sharedPrStore ?? ((disk) => new FileSharedPrStore({ dir: prDir, diskId: disk.id }));
+    // One fs.watch on the directory for every LU's store (not one each: 1,000 LUNs, 1,000 wake-ups per file event).
+    const watches = new DirectoryWatches();
+    this.#sharedPrStore = opts.sharedPrStore ?? ((disk) => new FileSharedPrStore({ dir: prDir, diskId: disk.id, watches }));
     const registry = new GatewayIscsiRegistry({
       doc: () => this.#currentDoc(),
       gatewayName: this.gatewayName,
