@@ -15,11 +15,12 @@
  *   ConfigWatcher does, which also covers upstream writers (they do not notify) and missed
  *   notifies.
  *
- * The document is read and parsed only when the epoch xattr moved (the version
- * WatchedConfigStore.current keeps); a write keeps what it wrote. A writer that died between
- * write_full and the xattr update leaves a document whose xattr lags: it is read again once
- * anything moves the xattr, and that unacknowledged change may be overwritten by the next
- * update built on the previous epoch.
+ * Readers (snapshot(), the watch) read and parse the document only when the epoch xattr moved
+ * (the version WatchedConfigStore.current keeps), as upstream's ConfigWatcher does. update()
+ * reads it under the lock every time: an object replaced without its xattr (`rados put` by
+ * hand, a writer that died between write_full and the xattr) is still what the change builds
+ * on. The read shares every unchanged part with the kept document, so the rest of a change
+ * (formatting, the gateways' reconcile) still costs what the change touched.
  *
  * The lock has a 30 s duration, so the lock of a gateway that died mid-update expires.
  * The librados calls come in through `RadosObjects` (backstore/rbd/rados.ts RadosCluster
@@ -112,7 +113,7 @@ export class RadosConfigStore extends WatchedConfigStore implements ConfigStore 
     this.assertOpen();
     const run = async (): Promise<{ doc: GatewayConfig; result: T }> => {
       const out = await this.locked(async () => {
-        let base: CurrentDoc | undefined = await this.current();
+        let base: CurrentDoc | undefined = await this.current(true);
         const seeded = base === undefined;
         base ??= { doc: freezeDeep(seedConfig()), changed: false };
         const { next, result } = await this.edit(base, mutator, seeded);

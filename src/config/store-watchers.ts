@@ -169,12 +169,12 @@ export abstract class WatchedConfigStore {
   /**
    * The stored document: the kept one when the probe still gives its version, else read,
    * parsed, and frozen sharing every unchanged part with the kept one. undefined when the
-   * document was never written.
+   * document was never written. `fresh`: read it whatever the probe says (still sharing).
    */
-  protected async current(): Promise<CurrentDoc | undefined> {
+  protected async current(fresh = false): Promise<CurrentDoc | undefined> {
     const version = await this.probe();
     const latest = this.#latest;
-    if (version !== undefined && latest?.version === version) return { doc: latest.doc, changed: false };
+    if (!fresh && version !== undefined && latest?.version === version) return { doc: latest.doc, changed: false };
     const got = await this.readDoc();
     if (got === undefined) return undefined;
     const doc = freezeDeep(shareUnchanged(latest?.doc, got.doc));

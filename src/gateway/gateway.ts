@@ -83,6 +83,13 @@ export interface GatewayOptions {
   sharedPrStore?: (disk: DesiredDisk) => SharedPrStore;
 }
 
+/** The documents differ in `epoch` and `updated` only (every other top-level part is the same object). */
+function onlyStampsMoved(a: GatewayConfig, b: GatewayConfig): boolean {
+  const keys = Object.keys(b);
+  if (keys.length !== Object.keys(a).length) return false;
+  return keys.every((k) => k === 'epoch' || k === 'updated' || (Object.hasOwn(a, k) && a[k] === b[k]));
+}
+
 function sameLunMap(a: ReadonlyMap<number, LogicalUnit>, b: ReadonlyMap<number, LogicalUnit>): boolean {
   if (a.size !== b.size) return false;
   for (const [lun, lu] of a) if (b.get(lun) !== lu) return false;
@@ -239,7 +246,10 @@ export class Gateway implements GatewayStatus {
     this.#retryTimer.unref();
   }
 
-  async #applyUnsafe(doc: GatewayConfig, full: boolean): Promise<void> {
+  async #applyUnsafe(doc: GatewayConfig, fullAsked: boolean): Promise<void> {
+    // A new epoch whose only change is its stamps: an entry was touched with the values it had
+    // (resize and rollback touch `updated`, which has whole seconds): re-read every size.
+    const full = fullAsked || (this.#doc !== undefined && doc !== this.#doc && onlyStampsMoved(this.#doc, doc));
     const want = this.#desired.compute(doc);
     let incomplete = false;
     for (const iqn of want.targets) {

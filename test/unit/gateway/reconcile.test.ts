@@ -154,6 +154,16 @@ test('a change to one disk\'s entry (resize, rollback touch it) re-reads that di
   assert.equal(provider.opens.size, 0);
 });
 
+test('a touch that changes nothing (a resize in the same second as the last touch: `updated` has whole seconds) re-reads every size', async () => {
+  provider.reset();
+  await change((doc) => {
+    const d = doc.disks['rbd/d3']!;
+    d.updated = `${d.updated}`;
+  });
+  assert.equal(provider.sizeReads.size, gateway.runningDisks().length);
+  assert.equal(provider.opens.size, 0);
+});
+
 test('an unmapped LUN closes that LU only', async () => {
   provider.reset();
   await change((doc) => {
