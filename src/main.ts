@@ -97,8 +97,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGHUP', () => {
-    log.info('SIGHUP: re-applying the configuration');
-    void gateway?.reconcileNow();
+    log.info('SIGHUP: re-applying the configuration (and re-reading every disk size)');
+    void gateway?.reconcileNow(true);
   });
   process.on('unhandledRejection', (err) => {
     log.error({ err }, 'unhandled promise rejection (bug): continuing');

@@ -7,6 +7,7 @@
  * but run on one fresh document inside one store.update().
  */
 import { configTime, emptyChapAuth, isGatewayEntry } from '../config/schema.js';
+import { plain } from '../config/snapshot.js';
 import type { ClientEntry, DiskEntry, GatewayConfig, GatewayEntry, GroupEntry, TargetEntry } from '../config/schema.js';
 import { notFound } from './errors.js';
 
@@ -220,7 +221,8 @@ export function targetOfDisk(doc: GatewayConfig, diskId: string): string | undef
  * ".1", ".2"... ("a.b/c" and "a/b.c" would otherwise collide).
  */
 export function backstoreObjectName(doc: GatewayConfig, pool: string, image: string): string {
-  const taken = new Set(Object.values(doc.disks).filter(isObject).map((d) => d.backstore_object_name));
+  // plain(): inside a mutator, the scan must not make a draft of every disk entry.
+  const taken = new Set(Object.values(plain(doc.disks)).filter(isObject).map((d) => d.backstore_object_name));
   const base = `${pool}.${image}`;
   let candidate = base;
   for (let n = 1; taken.has(candidate); n++) candidate = `${base}.${n}`;
@@ -234,7 +236,7 @@ export function backstoreObjectName(doc: GatewayConfig, pool: string, image: str
  */
 export function poolIdFor(doc: GatewayConfig, pool: string): number {
   let max = 0;
-  for (const d of Object.values(doc.disks)) {
+  for (const d of Object.values(plain(doc.disks))) {
     if (!isObject(d)) continue;
     if (d.pool === pool && typeof d.pool_id === 'number') return d.pool_id;
     if (typeof d.pool_id === 'number' && d.pool_id > max) max = d.pool_id;

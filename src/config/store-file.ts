@@ -6,6 +6,9 @@
  * `updated`, write the whole document as sorted 4-space JSON — here through a
  * temp file + fsync + rename + directory fsync, so a crash leaves either the
  * old or the new document, never a torn one.
+ *
+ * The document is read and parsed only when it changed: the file's inode, size and
+ * times are the version (WatchedConfigStore.current), and a write keeps what it wrote.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -14,10 +17,14 @@ import * as path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { GatewayError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { configTime, seedConfig, type GatewayConfig } from './schema.js';
+import { formatConfig } from './format.js';
+import { seedConfig, type GatewayConfig } from './schema.js';
+import { freezeDeep } from './snapshot.js';
 import type { ConfigStore } from './store.js';
 import { migrateConfig } from './migrate.js';
-import { WatchedConfigStore } from './store-watchers.js';
+import { WatchedConfigStore, type CurrentDoc } from './store-watchers.js';
+
+export { formatConfig };
 
 export interface FileConfigStoreOptions {
   /** The document: normally `<data_dir>/gateway.conf`. Its directory is created when missing. */
@@ -29,22 +36,6 @@ export interface FileConfigStoreOptions {
   /** A lock not refreshed for this long belongs to a dead process and is taken over (default 10 000 ms). */
   lockStaleMs?: number;
   logger?: Logger;
-}
-
-/** Serialises like Python json.dumps(sort_keys=True, indent=4): keys sorted at every level. */
-export function formatConfig(doc: unknown): string {
-  return `${JSON.stringify(sortKeys(doc), null, 4)}\n`;
-}
-
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(o).sort()) out[k] = sortKeys(o[k]);
-    return out;
-  }
-  return v;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -65,7 +56,6 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
   private readonly lockStaleMs: number;
   private fsWatcher: fs.FSWatcher | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
-  private lastStat: string | undefined;
 
   constructor(opts: FileConfigStoreOptions) {
     super(opts.logger);
@@ -100,7 +90,7 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
     if (got.changed) {
       // Persist the upgrade (ceph-iscsi commits it at start-up too) so every reader sees v11.
       const { doc } = await this.update(() => undefined);
-      return doc;
+      return structuredClone(doc);
     }
     return got.doc;
   }
@@ -109,32 +99,42 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
     this.assertOpen();
     const run = (): Promise<{ doc: GatewayConfig; result: T }> =>
       this.locked(async () => {
-        let fresh = await this.readDoc();
-        if (fresh === undefined) {
+        let base: CurrentDoc | undefined = await this.current();
+        if (base === undefined) {
           // First writer ever: the seed (epoch 0) goes in first, exclusively, as in load().
-          const seed = seedConfig();
-          await this.writeExclusive(seed);
-          fresh = { doc: seed, changed: false };
+          const seed = freezeDeep(seedConfig());
+          this.remember(seed, await this.writeExclusive(seed));
+          base = { doc: seed, changed: false };
         }
-        const doc = fresh.doc;
-        const result = await mutator(doc);
-        if (result === false && !fresh.changed) {
-          // No change: nothing written (a migrated document is still written back).
-          return { doc: (await this.readDoc())?.doc ?? doc, result };
+        const { next, result } = await this.edit(base, mutator);
+        // No change: nothing written (a migrated document is still written back).
+        if (next === undefined) return { doc: base.doc, result };
+        try {
+          this.remember(next, await this.writeAtomic(next));
+        } catch (err) {
+          this.forget();
+          throw err;
         }
-        doc.epoch = (typeof doc.epoch === 'number' ? doc.epoch : 0) + 1;
-        doc.updated = configTime();
-        await this.writeAtomic(doc);
-        this.watchers.deliver(doc);
-        return { doc, result };
+        this.watchers.deliver(next);
+        return { doc: next, result };
       });
     return this.queue.run(run);
   }
 
+  /** The file's version: inode, size, modification and change times (ns). */
+  protected async probe(): Promise<string | undefined> {
+    try {
+      return this.versionOf(await fsp.stat(this.path, { bigint: true }));
+    } catch {
+      return undefined;
+    }
+  }
 
+  private versionOf(st: fs.BigIntStats): string {
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  }
 
   // -------------------------------------------------------------------------
-
 
   /** Reads + parses + migrates; undefined when the file is absent or empty (never written). */
   protected async readDoc(): Promise<{ doc: GatewayConfig; changed: boolean } | undefined> {
@@ -224,7 +224,7 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
     const tmp = this.tempPath();
     const fh = await fsp.open(tmp, 'wx', 0o600);
     try {
-      await fh.writeFile(formatConfig(doc), 'utf8');
+      await fh.writeFile(this.format(doc), 'utf8');
       await fh.sync();
     } catch (err) {
       await fh.close().catch(() => undefined);
@@ -248,8 +248,11 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
     }
   }
 
-  /** temp file + fsync + rename + dir fsync. */
-  private async writeAtomic(doc: GatewayConfig): Promise<void> {
+  /**
+   * temp file + fsync + rename + dir fsync. Returns the version written (stat under the lock:
+   * no other writer can have replaced the file since).
+   */
+  private async writeAtomic(doc: GatewayConfig): Promise<string> {
     const tmp = await this.writeTemp(doc);
     try {
       await fsp.rename(tmp, this.path);
@@ -258,10 +261,14 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
       throw new GatewayError('ERR_CONFIG_IO', `cannot replace ${this.path}: ${(err as Error).message}`, { cause: err });
     }
     await this.syncDir();
+    return this.versionOf(await fsp.stat(this.path, { bigint: true }));
   }
 
-  /** Seeds the document: link(2) of a complete temp file fails when the path exists (O_EXCL semantics). */
-  private async writeExclusive(doc: GatewayConfig): Promise<void> {
+  /**
+   * Seeds the document: link(2) of a complete temp file fails when the path exists (O_EXCL
+   * semantics). Returns the version written.
+   */
+  private async writeExclusive(doc: GatewayConfig): Promise<string> {
     const tmp = await this.writeTemp(doc);
     try {
       await fsp.link(tmp, this.path);
@@ -272,7 +279,7 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
         if (st.size === 0) {
           await fsp.rename(tmp, this.path);
           await this.syncDir();
-          return;
+          return this.versionOf(await fsp.stat(this.path, { bigint: true }));
         }
       }
       throw new GatewayError('ERR_CONFIG_IO', `cannot create ${this.path}: ${(err as Error).message}`, { cause: err });
@@ -280,6 +287,7 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
       await fsp.unlink(tmp).catch(() => undefined);
     }
     await this.syncDir();
+    return this.versionOf(await fsp.stat(this.path, { bigint: true }));
   }
 
   // ------------------------------------------------------------------ watch
@@ -311,15 +319,11 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
     this.pollTimer = undefined;
   }
 
-  protected async check(fromPoll: boolean): Promise<void> {
+  protected async check(): Promise<void> {
     if (this.watchers.size === 0) return;
     try {
-      const st = await fsp.stat(this.path);
-      const sig = `${st.ino}:${st.size}:${st.mtimeMs}`;
-      // The poll only reads when the file changed (cheap stat); fs.watch events always read.
-      if (fromPoll && sig === this.lastStat) return;
-      this.lastStat = sig;
-      const got = await this.readDoc();
+      // The probe (a stat) says whether the file changed; only then is it read.
+      const got = await this.current();
       if (got === undefined) return;
       this.watchers.deliver(got.doc);
     } catch (err) {

@@ -15,6 +15,13 @@
  *   ConfigWatcher does, which also covers upstream writers (they do not notify) and missed
  *   notifies.
  *
+ * Readers (snapshot(), the watch) read and parse the document only when the epoch xattr moved
+ * (the version WatchedConfigStore.current keeps), as upstream's ConfigWatcher does. update()
+ * reads it under the lock every time: an object replaced without its xattr (`rados put` by
+ * hand, a writer that died between write_full and the xattr) is still what the change builds
+ * on. The read shares every unchanged part with the kept document, so the rest of a change
+ * (formatting, the gateways' reconcile) still costs what the change touched.
+ *
  * The lock has a 30 s duration, so the lock of a gateway that died mid-update expires.
  * The librados calls come in through `RadosObjects` (backstore/rbd/rados.ts RadosCluster
  * implements it; main.ts passes it in): config does not import the backstore layer.
@@ -22,10 +29,10 @@
 import { GatewayError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { migrateConfig } from './migrate.js';
-import { configTime, seedConfig, type GatewayConfig } from './schema.js';
-import { formatConfig } from './store-file.js';
+import { seedConfig, type GatewayConfig } from './schema.js';
+import { freezeDeep } from './snapshot.js';
 import type { ConfigStore } from './store.js';
-import { WatchedConfigStore } from './store-watchers.js';
+import { WatchedConfigStore, type CurrentDoc } from './store-watchers.js';
 
 /** The librados object operations the store needs. */
 export interface RadosObjects {
@@ -77,7 +84,6 @@ export class RadosConfigStore extends WatchedConfigStore implements ConfigStore 
   private watchStarting = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private rewatchTimer: NodeJS.Timeout | undefined;
-  private lastXattr: string | undefined;
 
   constructor(opts: RadosConfigStoreOptions) {
     super(opts.logger);
@@ -98,7 +104,7 @@ export class RadosConfigStore extends WatchedConfigStore implements ConfigStore 
     if (got === undefined || got.changed) {
       // Missing/empty: seeded under the lock (update() does it). Migrated: written back as v11.
       const { doc } = await this.update(() => (got === undefined ? false : undefined));
-      return doc;
+      return structuredClone(doc);
     }
     return got.doc;
   }
@@ -107,20 +113,20 @@ export class RadosConfigStore extends WatchedConfigStore implements ConfigStore 
     this.assertOpen();
     const run = async (): Promise<{ doc: GatewayConfig; result: T }> => {
       const out = await this.locked(async () => {
-        let fresh = await this.readDoc();
-        let seeded = false;
-        if (fresh === undefined) {
-          fresh = { doc: seedConfig(), changed: false };
-          seeded = true;
+        let base: CurrentDoc | undefined = await this.current(true);
+        const seeded = base === undefined;
+        base ??= { doc: freezeDeep(seedConfig()), changed: false };
+        const { next, result } = await this.edit(base, mutator, seeded);
+        if (next === undefined) return { doc: base.doc, result, wrote: false };
+        try {
+          await this.rados.writeFull(this.pool, this.object, Buffer.from(this.format(next), 'utf8'));
+          await this.rados.setXattr(this.pool, this.object, 'epoch', String(next.epoch));
+        } catch (err) {
+          this.forget();
+          throw err;
         }
-        const doc = fresh.doc;
-        const result = await mutator(doc);
-        if (result === false && !fresh.changed && !seeded) return { doc, result, wrote: false };
-        if (!seeded || result !== false) doc.epoch = (typeof doc.epoch === 'number' ? doc.epoch : 0) + 1;
-        doc.updated = configTime();
-        await this.rados.writeFull(this.pool, this.object, Buffer.from(formatConfig(doc), 'utf8'));
-        await this.rados.setXattr(this.pool, this.object, 'epoch', String(doc.epoch));
-        return { doc, result, wrote: true };
+        this.remember(next, String(next.epoch));
+        return { doc: next, result, wrote: true };
       });
       if (out.wrote) {
         this.watchers.deliver(out.doc);
@@ -131,10 +137,16 @@ export class RadosConfigStore extends WatchedConfigStore implements ConfigStore 
     return this.queue.run(run);
   }
 
-
+  /** The epoch xattr (upstream writers set it too, after write_full, under the lock). */
+  protected async probe(): Promise<string | undefined> {
+    try {
+      return await this.rados.getXattr(this.pool, this.object, 'epoch');
+    } catch {
+      return undefined;
+    }
+  }
 
   // -------------------------------------------------------------------------
-
 
   protected async readDoc(): Promise<{ doc: GatewayConfig; changed: boolean } | undefined> {
     let data: Buffer | undefined;
@@ -258,18 +270,12 @@ export class RadosConfigStore extends WatchedConfigStore implements ConfigStore 
     void h?.close();
   }
 
-  protected async check(fromPoll: boolean): Promise<void> {
+  protected async check(): Promise<void> {
     if (this.watchers.size === 0 || this.closed) return;
     try {
-      if (fromPoll) {
-        // The cheap probe: the epoch xattr (upstream's ConfigWatcher reads the same).
-        const x = await this.rados.getXattr(this.pool, this.object, 'epoch');
-        if (x === this.lastXattr) return;
-        this.lastXattr = x;
-      }
-      const got = await this.readDoc();
+      // The cheap probe first (upstream's ConfigWatcher reads the same xattr); read when it moved.
+      const got = await this.current();
       if (got === undefined) return;
-      this.lastXattr = String(got.doc.epoch);
       this.watchers.deliver(got.doc);
     } catch (err) {
       this.log?.warn({ err: (err as Error).message }, 'config watch read failed');

@@ -4,8 +4,14 @@
  * map and the ALUA groups of each disk. The reconciler diffs these against the
  * running state; keeping them pure makes the mapping rules testable without
  * sockets or files.
+ *
+ * DesiredStates computes the same from one epoch to the next without redoing
+ * what did not change: documents are frozen and share the objects of unchanged
+ * parts (config/snapshot.ts), so a disk whose inputs are the same objects as
+ * last time keeps the same DesiredDisk object, and the reconciler skips it by
+ * identity.
  */
-import type { ChapAuth, GatewayConfig, TargetEntry } from '../config/schema.js';
+import type { ChapAuth, DiskEntry, GatewayConfig, LunRef, PortalEntry, TargetEntry } from '../config/schema.js';
 
 export interface DesiredPortal {
   ip: string;
@@ -31,6 +37,8 @@ export interface DesiredDisk {
   owner: string | undefined;
   controls: Record<string, unknown>;
   groups: DesiredGroup[];
+  /** The document's entry this was made from: another object means the disk's entry changed. */
+  source: DiskEntry;
 }
 
 export interface DesiredState {
@@ -62,34 +70,93 @@ export function aluaGroups(target: TargetEntry, owner: string | undefined): Desi
 }
 
 export function desiredState(doc: GatewayConfig, gatewayName: string, iscsiPort: number): DesiredState {
-  const portals = new Map<string, DesiredPortal>();
-  const targets: string[] = [];
-  const disks = new Map<string, DesiredDisk>();
-  for (const [iqn, t] of Object.entries(doc.targets)) {
-    const mine = t.portals[gatewayName];
-    if (mine === undefined) continue;
-    targets.push(iqn);
-    for (const ip of mine.portal_ip_addresses) {
-      const b = bareIp(ip);
-      portals.set(`${b}:${iscsiPort}`, { ip: b, port: iscsiPort });
+  return new DesiredStates(gatewayName, iscsiPort).compute(doc);
+}
+
+/** What a DesiredDisk was made from (all compared by identity). */
+interface DiskInputs {
+  entry: DiskEntry;
+  ref: LunRef;
+  target: string;
+  portals: Record<string, PortalEntry>;
+  ipList: string[];
+  disk: DesiredDisk;
+}
+
+/** The desired disks of one target, and the objects they were made from. */
+interface TargetDisks {
+  target: TargetEntry;
+  docDisks: GatewayConfig['disks'];
+  disks: Map<string, DesiredDisk>;
+}
+
+/**
+ * desiredState() across epochs: a disk whose document entry, LUN reference and target portals
+ * are the same objects as in the previous document keeps its DesiredDisk (same object); a
+ * target whose entry and the document's disk map are both unchanged keeps its whole result.
+ */
+export class DesiredStates {
+  #byDisk = new Map<string, DiskInputs>();
+  #byTarget = new Map<string, TargetDisks>();
+
+  constructor(
+    readonly gatewayName: string,
+    readonly iscsiPort: number,
+  ) {}
+
+  compute(doc: GatewayConfig): DesiredState {
+    const portals = new Map<string, DesiredPortal>();
+    const targets: string[] = [];
+    const disks = new Map<string, DesiredDisk>();
+    const byTarget = new Map<string, TargetDisks>();
+    for (const [iqn, t] of Object.entries(doc.targets)) {
+      const mine = t.portals[this.gatewayName];
+      if (mine === undefined) continue;
+      targets.push(iqn);
+      for (const ip of mine.portal_ip_addresses) {
+        const b = bareIp(ip);
+        portals.set(`${b}:${this.iscsiPort}`, { ip: b, port: this.iscsiPort });
+      }
+      let td = this.#byTarget.get(iqn);
+      if (td === undefined || td.target !== t || td.docDisks !== doc.disks) {
+        td = { target: t, docDisks: doc.disks, disks: this.#targetDisks(doc, iqn, t) };
+      }
+      byTarget.set(iqn, td);
+      // A disk belongs to one target; should a document list it twice, the first target wins.
+      for (const [id, disk] of td.disks) if (!disks.has(id)) disks.set(id, disk);
     }
+    this.#byTarget = byTarget;
+    for (const id of this.#byDisk.keys()) if (!disks.has(id)) this.#byDisk.delete(id);
+    return { portals: [...portals.values()], targets, disks };
+  }
+
+  #targetDisks(doc: GatewayConfig, iqn: string, t: TargetEntry): Map<string, DesiredDisk> {
+    const out = new Map<string, DesiredDisk>();
     for (const [diskId, ref] of Object.entries(t.disks)) {
-      const d = doc.disks[diskId];
-      if (d === undefined || disks.has(diskId)) continue;
-      disks.set(diskId, {
+      const entry = doc.disks[diskId];
+      if (entry === undefined) continue;
+      const memo = this.#byDisk.get(diskId);
+      if (memo !== undefined && memo.entry === entry && memo.ref === ref && memo.target === iqn && memo.portals === t.portals && memo.ipList === t.ip_list) {
+        out.set(diskId, memo.disk);
+        continue;
+      }
+      const disk: DesiredDisk = {
         id: diskId,
-        pool: d.pool,
-        image: d.image,
-        wwn: d.wwn,
+        pool: entry.pool,
+        image: entry.image,
+        wwn: entry.wwn,
         target: iqn,
         lunId: ref.lun_id,
-        owner: d.owner,
-        controls: d.controls,
-        groups: aluaGroups(t, d.owner),
-      });
+        owner: entry.owner,
+        controls: entry.controls,
+        groups: aluaGroups(t, entry.owner),
+        source: entry,
+      };
+      this.#byDisk.set(diskId, { entry, ref, target: iqn, portals: t.portals, ipList: t.ip_list, disk });
+      out.set(diskId, disk);
     }
+    return out;
   }
-  return { portals: [...portals.values()], targets, disks };
 }
 
 /**

@@ -4,11 +4,17 @@
  * class reconciles (desired state -> running state) whenever the document
  * changes, from any writer, with no restart and without touching sessions the
  * change does not concern (STYLE.md §4.10, "store as truth, gateways reconcile").
+ *
+ * A reconcile costs what the change touched, not what the gateway runs: the
+ * store hands over frozen documents that share the objects of unchanged parts,
+ * so a disk whose desired state is the same object as the running one's is
+ * skipped (no HA update, no size check), and a session's LUN map is rebuilt
+ * only when its target's entry or the set of running LUs changed.
  */
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { BackstoreProvider, BackingStore } from '../backstore/backstore.js';
-import type { GatewayConfig } from '../config/schema.js';
+import type { GatewayConfig, TargetEntry } from '../config/schema.js';
 import type { ConfigStore } from '../config/store.js';
 import type { Settings } from '../config/settings-types.js';
 import { IscsiServer } from '../iscsi/server.js';
@@ -18,12 +24,12 @@ import { setInternalErrorLogger } from '../scsi/dispatch.js';
 import { LogicalUnit, type SharedPrStore, type TargetPortGroupRequest } from '../scsi/logical-unit.js';
 import type { SenseReason } from '../scsi/sense.js';
 import type { Logger } from '../util/log.js';
-import { bareIp, desiredState, findClient, lunMapFor, type DesiredDisk } from './desired.js';
+import { bareIp, DesiredStates, findClient, lunMapFor, type DesiredDisk } from './desired.js';
 import { GatewayIscsiRegistry } from './iscsi-registry.js';
 import type { Board } from './ha/board.js';
 import { HaCoordinator, type HaOptions } from './ha/coordinator.js';
 import { fenceLocalProcess, localIdentity } from './ha/fence.js';
-import { FileSharedPrStore } from './pr-store.js';
+import { DirectoryWatches, FileSharedPrStore } from './pr-store.js';
 import type { GatewayStatus, MaintenanceReport, SessionInfo } from './status.js';
 
 interface RunningLun {
@@ -36,12 +42,18 @@ interface OpenPort {
   target: string;
   initiator: string;
   port: ScsiPort;
-  /** Last LUN map given to it, "lun=disk" joined: to notice changes. */
-  signature: string;
+  /** Its LUN map (what the data path reads), made from these: */
+  luns: Map<number, LogicalUnit>;
+  /** the target's entry of the document it was made from (undefined: not served here), */
+  targetEntry: TargetEntry | undefined;
+  /** and Gateway.#lunsVersion then (LUs opened or closed since: made again). */
+  lunsVersion: number;
 }
 
 /** How long to wait before retrying portals or disks that failed to come up. */
 const RETRY_MS = 5000;
+/** Logical units opened at once (start-up with many LUNs: the opens overlap in the thread pool). */
+const OPEN_CONCURRENCY = 16;
 /** How long initiators get to log out when the gateway stops (within main.ts's 10 s stop deadline). */
 const LOGOUT_GRACE_MS = 2000;
 
@@ -71,6 +83,19 @@ export interface GatewayOptions {
   sharedPrStore?: (disk: DesiredDisk) => SharedPrStore;
 }
 
+/** The documents differ in `epoch` and `updated` only (every other top-level part is the same object). */
+function onlyStampsMoved(a: GatewayConfig, b: GatewayConfig): boolean {
+  const keys = Object.keys(b);
+  if (keys.length !== Object.keys(a).length) return false;
+  return keys.every((k) => k === 'epoch' || k === 'updated' || (Object.hasOwn(a, k) && a[k] === b[k]));
+}
+
+function sameLunMap(a: ReadonlyMap<number, LogicalUnit>, b: ReadonlyMap<number, LogicalUnit>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [lun, lu] of a) if (b.get(lun) !== lu) return false;
+  return true;
+}
+
 export class Gateway implements GatewayStatus {
   readonly gatewayName: string;
   readonly #settings: Settings;
@@ -81,7 +106,10 @@ export class Gateway implements GatewayStatus {
   #doc: GatewayConfig | undefined;
   readonly #portals = new Map<string, { ip: string; port: number }>();
   readonly #luns = new Map<string, RunningLun>();
+  /** Moves whenever #luns gains or loses an LU (the sessions' LUN maps are made again). */
+  #lunsVersion = 0;
   readonly #ports = new Set<OpenPort>();
+  readonly #desired: DesiredStates;
   #reconciling: Promise<void> = Promise.resolve();
   #pendingDoc: GatewayConfig | undefined;
   #stopWatch: (() => void) | undefined;
@@ -100,8 +128,11 @@ export class Gateway implements GatewayStatus {
     this.#backstore = opts.backstore;
     this.#log = opts.logger;
     this.gatewayName = opts.settings.gateway_name;
+    this.#desired = new DesiredStates(this.gatewayName, opts.settings.iscsi_port);
     const prDir = join(opts.settings.data_dir, '.state', 'pr');
-    this.#sharedPrStore = opts.sharedPrStore ?? ((disk) => new FileSharedPrStore({ dir: prDir, diskId: disk.id }));
+    // One fs.watch on the directory for every LU's store (not one each: 1,000 LUNs, 1,000 wake-ups per file event).
+    const watches = new DirectoryWatches();
+    this.#sharedPrStore = opts.sharedPrStore ?? ((disk) => new FileSharedPrStore({ dir: prDir, diskId: disk.id, watches }));
     const registry = new GatewayIscsiRegistry({
       doc: () => this.#currentDoc(),
       gatewayName: this.gatewayName,
@@ -153,7 +184,7 @@ export class Gateway implements GatewayStatus {
   /** Loads the document, applies it, then follows every change. */
   async start(): Promise<void> {
     await this.#ha.start();
-    const doc = await this.#store.load();
+    const doc = await this.#store.snapshot();
     await this.#apply(doc);
     this.#stopWatch = this.#store.watch((d) => {
       this.#schedule(d);
@@ -174,21 +205,27 @@ export class Gateway implements GatewayStatus {
     return this.#reconciling;
   }
 
-  async reconcileNow(): Promise<void> {
-    const doc = await this.#store.load();
+  /**
+   * Applies the store's current document now (read-your-writes for the API). `full`: also
+   * re-reads every disk's size (SIGHUP: an image resized outside the gateway).
+   */
+  async reconcileNow(full = false): Promise<void> {
+    const doc = await this.#store.snapshot();
     this.#pendingDoc = doc;
     this.#reconciling = this.#reconciling.then(async () => {
       const next = this.#pendingDoc ?? doc;
       this.#pendingDoc = undefined;
-      if (!this.#stopped) await this.#apply(next);
+      // Already applied (the store's watch delivered this very document first): nothing to do.
+      if (this.#stopped || (next === this.#doc && !full)) return;
+      await this.#apply(next, full);
     });
     return this.#reconciling;
   }
 
-  async #apply(doc: GatewayConfig): Promise<void> {
+  async #apply(doc: GatewayConfig, full = false): Promise<void> {
     this.#applying = doc;
     try {
-      await this.#applyUnsafe(doc);
+      await this.#applyUnsafe(doc, full);
     } catch (err) {
       // A reconcile never takes the gateway down: log and keep serving what runs.
       this.#log.error({ err }, 'reconcile failed');
@@ -209,8 +246,11 @@ export class Gateway implements GatewayStatus {
     this.#retryTimer.unref();
   }
 
-  async #applyUnsafe(doc: GatewayConfig): Promise<void> {
-    const want = desiredState(doc, this.gatewayName, this.#settings.iscsi_port);
+  async #applyUnsafe(doc: GatewayConfig, fullAsked: boolean): Promise<void> {
+    // A new epoch whose only change is its stamps: an entry was touched with the values it had
+    // (resize and rollback touch `updated`, which has whole seconds): re-read every size.
+    const full = fullAsked || (this.#doc !== undefined && doc !== this.#doc && onlyStampsMoved(this.#doc, doc));
+    const want = this.#desired.compute(doc);
     let incomplete = false;
     for (const iqn of want.targets) {
       const gateways = Object.keys(doc.targets[iqn]?.portals ?? {}).length;
@@ -222,33 +262,33 @@ export class Gateway implements GatewayStatus {
       }
     }
     // 1. Logical units: open new disks before the doc switches, so a login never sees a LUN without its LU.
+    // A disk whose desired state is the object it runs with is unchanged: nothing to do.
+    const opening: DesiredDisk[] = [];
     for (const disk of want.disks.values()) {
       const running = this.#luns.get(disk.id);
       if (running === undefined) {
-        if (!(await this.#openLun(disk))) incomplete = true;
-      } else {
+        opening.push(disk);
+      } else if (running.disk !== disk || full) {
+        // Its entry changed (resize and snapshot rollback touch it) or SIGHUP: the image's size.
+        const resized = running.disk.source !== disk.source || full;
         running.disk = disk;
         this.#ha.update(disk); // ALUA follows the owner preference, the portals and the cluster
-        await this.#checkSize(running);
+        if (resized) await this.#checkSize(running);
       }
     }
+    if (!(await this.#openLuns(opening))) incomplete = true;
     // 2. Switch to the new document (registry and LUN maps read it from now on).
     const old = this.#doc;
     this.#doc = doc;
     // 3. Sessions the change removes: target gone from this gateway, client gone from an ACL target.
     if (old !== undefined) this.#dropRemovedSessions(doc);
     // 4. LUN map changes of open sessions: REPORTED LUNS DATA HAS CHANGED.
-    for (const p of this.#ports) {
-      const sig = this.#lunSignature(p.target, p.initiator);
-      if (sig !== p.signature) {
-        p.signature = sig;
-        notifyLunMapChanged(p.port);
-      }
-    }
+    for (const p of this.#ports) this.#refreshPort(p);
     // 5. Close LUs no longer wanted.
     for (const [id, running] of this.#luns) {
       if (!want.disks.has(id)) {
         this.#luns.delete(id);
+        this.#lunsVersion++;
         await this.#ha.detach(id);
         await running.lu.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing logical unit failed'));
         await running.store.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing backstore failed'));
@@ -313,8 +353,34 @@ export class Gateway implements GatewayStatus {
       return false;
     }
     this.#luns.set(disk.id, { disk, store, lu });
-    this.#log.info({ disk: disk.id, sizeBytes: store.sizeBytes }, 'logical unit ready');
+    this.#lunsVersion++;
+    this.#log.debug({ disk: disk.id, sizeBytes: store.sizeBytes }, 'logical unit ready');
     return true;
+  }
+
+  /**
+   * Opens these disks' LUs, OPEN_CONCURRENCY at a time; false when one could not be opened yet.
+   * One log line for the batch (a start with 1,000 LUNs would otherwise log 1,000; each LU's
+   * own line is at debug level).
+   */
+  async #openLuns(disks: readonly DesiredDisk[]): Promise<boolean> {
+    if (disks.length === 0) return true;
+    const started = performance.now();
+    let next = 0;
+    let ok = true;
+    let opened = 0;
+    const worker = async (): Promise<void> => {
+      while (next < disks.length && !this.#stopped) {
+        const disk = disks[next++]!;
+        if (await this.#openLun(disk)) opened++;
+        else ok = false;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, disks.length) }, worker));
+    const fields = { opened, failed: disks.length - opened, ms: Math.round(performance.now() - started) };
+    if (disks.length === 1 && opened === 1) this.#log.info({ disk: disks[0]!.id, ...fields }, 'logical unit ready');
+    else this.#log.info(fields, 'logical units ready');
+    return ok;
   }
 
   /** SET TARGET PORT GROUPS (explicit ALUA): the group asked active/optimized gets the LUN's lock. */
@@ -339,10 +405,9 @@ export class Gateway implements GatewayStatus {
     }
   }
 
-  #lunMap(target: string, initiator: string): Map<number, LogicalUnit> {
+  #lunMap(t: TargetEntry | undefined, initiator: string): Map<number, LogicalUnit> {
     const out = new Map<number, LogicalUnit>();
-    const t = this.#doc?.targets[target];
-    if (t === undefined || t.portals[this.gatewayName] === undefined) return out;
+    if (t === undefined) return out;
     for (const [lun, diskId] of lunMapFor(t, initiator)) {
       const running = this.#luns.get(diskId);
       if (running !== undefined) out.set(lun, running.lu);
@@ -350,28 +415,36 @@ export class Gateway implements GatewayStatus {
     return out;
   }
 
-  #lunSignature(target: string, initiator: string): string {
-    return [...this.#lunMap(target, initiator)].map(([l, lu]) => `${l}=${lu.name}`).sort().join(',');
+  /** The target's entry when this gateway serves it, else undefined. */
+  #servedTarget(target: string): TargetEntry | undefined {
+    const t = this.#doc?.targets[target];
+    return t !== undefined && t.portals[this.gatewayName] !== undefined ? t : undefined;
+  }
+
+  /**
+   * Makes the port's LUN map again when what it was made from changed (its target's entry, the
+   * running LUs), and raises REPORTED LUNS DATA HAS CHANGED when the map is not the same.
+   */
+  #refreshPort(p: OpenPort): void {
+    const t = this.#servedTarget(p.target);
+    if (t === p.targetEntry && p.lunsVersion === this.#lunsVersion) return;
+    const luns = this.#lunMap(t, p.initiator);
+    p.targetEntry = t;
+    p.lunsVersion = this.#lunsVersion;
+    if (sameLunMap(p.luns, luns)) return;
+    p.luns = luns;
+    notifyLunMapChanged(p.port);
   }
 
   #openPort(target: string, nexus: Nexus): ScsiPort {
-    // Cache the map per reconcile generation: LUN lookups are on the hot path.
-    let cachedFor: GatewayConfig | undefined;
-    let cachedLuns: Map<number, LogicalUnit> = new Map();
-    const initiator = nexus.initiatorName;
-    const current = (): Map<number, LogicalUnit> => {
-      if (cachedFor !== this.#doc) {
-        cachedFor = this.#doc;
-        cachedLuns = this.#lunMap(target, initiator);
-      }
-      return cachedLuns;
-    };
+    const t = this.#servedTarget(target);
+    // The data path reads the map the last reconcile made (LUN lookups are on the hot path).
     const lunMap: LunMap = {
-      get: (lun: number) => current().get(lun),
-      luns: () => [...current().keys()].sort((a, b) => a - b),
+      get: (lun: number) => entry.luns.get(lun),
+      luns: () => [...entry.luns.keys()].sort((a, b) => a - b),
     };
     const port = createScsiPort(nexus, lunMap);
-    const entry: OpenPort = { target, initiator, port, signature: this.#lunSignature(target, initiator) };
+    const entry: OpenPort = { target, initiator: nexus.initiatorName, port, luns: this.#lunMap(t, nexus.initiatorName), targetEntry: t, lunsVersion: this.#lunsVersion };
     this.#ports.add(entry);
     // Wrap close() so the gateway forgets the port with the session.
     const close = port.close.bind(port);

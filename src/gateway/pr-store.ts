@@ -13,7 +13,10 @@
  * - `version()` is one stat(2): the version is re-read only when the file's
  *   ino/size/mtime changed.
  * - `watch()`: fs.watch on the directory (milliseconds) plus a stat poll
- *   (default 1000 ms, as the config store) for filesystems without inotify.
+ *   (default 1000 ms, as the config store) for filesystems without inotify. The
+ *   stores of one gateway share one fs.watch per directory (DirectoryWatches):
+ *   with one watch each, every file created there (a new LU's users directory)
+ *   woke 1,000 callbacks at 1,000 LUNs.
  * - Users: `<pool>.<image>.users/<host>~<pid>~<random>`, created by open(),
  *   touched a few times per lease, removed by close(). Another user counts as alive when
  *   its mark was touched within `leaseMs` and, on this host, its pid exists;
@@ -81,6 +84,57 @@ export interface FileSharedPrStoreOptions {
   lockTimeoutMs?: number;
   /** A lock not refreshed for this long belongs to a dead process and is taken over (default 10 000 ms). */
   lockStaleMs?: number;
+  /** The fs.watch to share with the other stores of the directory (default: one of its own). */
+  watches?: DirectoryWatches;
+}
+
+/**
+ * One fs.watch per directory, shared by the stores whose files are in it: an event goes to the
+ * callbacks of the file it names (all of them when the platform does not say which file).
+ */
+export class DirectoryWatches {
+  readonly #dirs = new Map<string, { watcher: fs.FSWatcher; byName: Map<string, Set<() => void>> }>();
+
+  /** Calls `cb` when `dir/name` may have changed. Returns the remover, or undefined when `dir` cannot be watched. */
+  watch(dir: string, name: string, cb: () => void): (() => void) | undefined {
+    let d = this.#dirs.get(dir);
+    if (d === undefined) {
+      let watcher: fs.FSWatcher;
+      try {
+        watcher = fs.watch(dir, { persistent: false }, (_event, filename) => this.#dispatch(dir, filename));
+      } catch {
+        return undefined;
+      }
+      const entry = { watcher, byName: new Map<string, Set<() => void>>() };
+      watcher.on('error', () => {
+        // directory gone or inotify limit: the stores' polls still work
+        watcher.close();
+        if (this.#dirs.get(dir) === entry) this.#dirs.delete(dir);
+      });
+      this.#dirs.set(dir, entry);
+      d = entry;
+    }
+    const entry = d;
+    let set = entry.byName.get(name);
+    if (set === undefined) entry.byName.set(name, (set = new Set()));
+    const callbacks = set;
+    callbacks.add(cb);
+    return () => {
+      callbacks.delete(cb);
+      if (callbacks.size === 0 && entry.byName.get(name) === callbacks) entry.byName.delete(name);
+      if (entry.byName.size === 0 && this.#dirs.get(dir) === entry) {
+        this.#dirs.delete(dir);
+        entry.watcher.close();
+      }
+    };
+  }
+
+  #dispatch(dir: string, filename: string | Buffer | null): void {
+    const d = this.#dirs.get(dir);
+    if (d === undefined) return;
+    const targets = filename === null ? [...d.byName.values()] : [d.byName.get(String(filename))];
+    for (const set of targets) for (const cb of set ?? []) cb();
+  }
 }
 
 interface Envelope {
@@ -124,6 +178,8 @@ export class FileSharedPrStore implements SharedPrStore {
   #cached: { sig: string; env: Envelope } | undefined;
   readonly #watchers = new Set<() => void>();
   #fsWatcher: fs.FSWatcher | undefined;
+  readonly #watches: DirectoryWatches | undefined;
+  #unwatchShared: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #lastSig: string | undefined;
   #markOpen = false;
@@ -140,6 +196,7 @@ export class FileSharedPrStore implements SharedPrStore {
     this.#me = `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}~${process.pid}~${randomBytes(4).toString('hex')}`;
     this.#pollMs = opts.pollIntervalMs ?? 1000;
     this.#useFsWatch = opts.fsWatch ?? true;
+    this.#watches = opts.watches;
     this.#leaseMs = Math.max(opts.leaseMs ?? 15_000, 3 * this.#pollMs);
     this.#lockTimeoutMs = opts.lockTimeoutMs ?? 20_000;
     this.#lockStaleMs = Math.max(opts.lockStaleMs ?? 10_000, 2000);
@@ -196,7 +253,9 @@ export class FileSharedPrStore implements SharedPrStore {
 
   watch(onChange: () => void): () => void {
     this.#watchers.add(onChange);
-    if (this.#fsWatcher === undefined && this.#useFsWatch) {
+    if (this.#watches !== undefined && this.#useFsWatch) {
+      this.#unwatchShared ??= this.#watches.watch(this.#dir, this.#base, () => this.#check(false));
+    } else if (this.#fsWatcher === undefined && this.#useFsWatch) {
       try {
         this.#fsWatcher = fs.watch(this.#dir, { persistent: false }, (_event, filename) => {
           if (filename === null || filename === this.#base) this.#check(false);
@@ -216,6 +275,8 @@ export class FileSharedPrStore implements SharedPrStore {
       if (this.#watchers.size === 0) {
         this.#fsWatcher?.close();
         this.#fsWatcher = undefined;
+        this.#unwatchShared?.();
+        this.#unwatchShared = undefined;
       }
     };
   }
@@ -226,6 +287,8 @@ export class FileSharedPrStore implements SharedPrStore {
     this.#watchers.clear();
     this.#fsWatcher?.close();
     this.#fsWatcher = undefined;
+    this.#unwatchShared?.();
+    this.#unwatchShared = undefined;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#queue;

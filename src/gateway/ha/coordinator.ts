@@ -61,6 +61,12 @@ const FAILBACK_IDLE_MS = 2000;
 /** How long a reset waits for the live peers to queue its unit attention. */
 const RESET_ACK_MS = 2000;
 
+/** What ALUA groups depend on in a ClusterView: the alive gateways and the settled holders. */
+function viewKey(view: ClusterView): string {
+  const holders = [...view.holders].map(([disk, gw]) => `${disk}=${gw}`).sort();
+  return `${[...view.alive].sort().join(',')}|${holders.join(',')}`;
+}
+
 function isFenced(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === 'ERR_BACKSTORE_LOCK_LOST';
 }
@@ -199,6 +205,8 @@ export class HaCoordinator {
   /** Lock acquisitions and releases by this gateway, for the logs and tests. */
   transitions = 0;
   readonly #resets: ResetRelay;
+  /** The targets' portals and ip_lists, and the view (viewKey), of the last recompute of every disk. */
+  #recomputedFor: { portals: unknown[]; key: string } | undefined;
 
   constructor(o: HaOptions) {
     this.#o = o;
@@ -439,31 +447,33 @@ export class HaCoordinator {
     if (this.#stopped || this.#fenced) return;
     const view = this.view();
     const doc = this.#o.doc();
-    for (const d of this.#disks.values()) {
-      const lock = d.lock;
-      if (lock === undefined) continue;
-      if (lock.held() && d.releasing === undefined) {
-        if (!d.settled && this.now() - d.heldSince >= SETTLE_MS) {
-          d.settled = true; // held long enough: ALUA reports it here now
-          void this.#publish();
-          this.#recompute();
-        }
-        if (this.leaving || this.#wanted(d.disk.id)) this.#maybeRelease(d);
-        else if (this.#failbackDue(d)) void this.release(d, 'failback to the preferred owner');
-        continue;
+    for (const d of this.#disks.values()) this.#actOn(d, view, doc);
+  }
+
+  #actOn(d: DiskState, view: ClusterView, doc: GatewayConfig | undefined): void {
+    const lock = d.lock;
+    if (lock === undefined) return;
+    if (lock.held() && d.releasing === undefined) {
+      if (!d.settled && this.now() - d.heldSince >= SETTLE_MS) {
+        d.settled = true; // held long enough: ALUA reports it here now
+        void this.#publish();
+        this.#recompute();
       }
-      if (!lock.held() && d.pursuing === undefined && !this.leaving && this.#offeredToMe(d.disk.id)) {
-        this.#urgent.add(d.disk.id);
-        void this.pursue(d, 0);
-        continue;
-      }
-      // Nobody alive holds it and this gateway is the one to serve it: take it (breaking a dead holder's lock).
-      const target = doc?.targets[d.disk.target];
-      // Not when a peer asked for it: it was just handed over, to that peer.
-      if (target === undefined || this.leaving || d.pursuing !== undefined || this.#offers.has(d.disk.id) || this.#wanted(d.disk.id)) continue;
-      if (!view.locks?.has(d.disk.id) && designatedGateway(target, d.disk.id, d.disk.owner, view.alive) === this.gatewayName) {
-        void this.pursue(d, 0);
-      }
+      if (this.leaving || this.#wanted(d.disk.id)) this.#maybeRelease(d);
+      else if (this.#failbackDue(d)) void this.release(d, 'failback to the preferred owner');
+      return;
+    }
+    if (!lock.held() && d.pursuing === undefined && !this.leaving && this.#offeredToMe(d.disk.id)) {
+      this.#urgent.add(d.disk.id);
+      void this.pursue(d, 0);
+      return;
+    }
+    // Nobody alive holds it and this gateway is the one to serve it: take it (breaking a dead holder's lock).
+    const target = doc?.targets[d.disk.target];
+    // Not when a peer asked for it: it was just handed over, to that peer.
+    if (target === undefined || this.leaving || d.pursuing !== undefined || this.#offers.has(d.disk.id) || this.#wanted(d.disk.id)) return;
+    if (!view.locks?.has(d.disk.id) && designatedGateway(target, d.disk.id, d.disk.owner, view.alive) === this.gatewayName) {
+      void this.pursue(d, 0);
     }
   }
 
@@ -727,20 +737,41 @@ export class HaCoordinator {
     const doc = this.#o.doc();
     if (doc === undefined) return;
     const view = this.view();
-    for (const d of this.#disks.values()) {
-      const target = doc.targets[d.disk.target];
-      if (target === undefined) continue;
-      const groups = haAluaGroups(target, d.disk.id, d.disk.owner, view, this.gatewayName, this.#o.explicit === true);
-      const sig = JSON.stringify(groups);
-      if (sig === d.signature) continue;
-      const first = d.signature === '';
-      d.groups = groups;
-      d.signature = sig;
-      if (!first) {
-        this.#log.info({ disk: d.disk.id, groups: groups.map((g) => `${g.id}:${g.state}`).join(' ') }, 'ALUA state changed');
-        this.#o.onAluaChanged(d.disk.id);
-      }
+    // The periodic refresh lands here several times a second: with the same portals in every
+    // target (the same objects: documents share unchanged parts) and the same alive gateways
+    // and holders, no disk's groups can have moved (a change of one disk goes through
+    // #diskChanged), so 1,000 LUNs cost no per-LUN work while nothing happens.
+    const key = viewKey(view);
+    const portals = Object.values(doc.targets).flatMap((t) => [t.portals, t.ip_list]);
+    const last = this.#recomputedFor;
+    if (last !== undefined && key === last.key && portals.length === last.portals.length && portals.every((p, i) => p === last.portals[i])) return;
+    this.#recomputedFor = { portals, key };
+    for (const d of this.#disks.values()) this.#recomputeDisk(d, doc, view);
+  }
+
+  /** The disk's ALUA groups from the document and the cluster view; its initiators told when they moved. */
+  #recomputeDisk(d: DiskState, doc: GatewayConfig, view: ClusterView): void {
+    const target = doc.targets[d.disk.target];
+    if (target === undefined) return;
+    const groups = haAluaGroups(target, d.disk.id, d.disk.owner, view, this.gatewayName, this.#o.explicit === true);
+    const sig = JSON.stringify(groups);
+    if (sig === d.signature) return;
+    const first = d.signature === '';
+    d.groups = groups;
+    d.signature = sig;
+    if (!first) {
+      this.#log.info({ disk: d.disk.id, groups: groups.map((g) => `${g.id}:${g.state}`).join(' ') }, 'ALUA state changed');
+      this.#o.onAluaChanged(d.disk.id);
     }
+  }
+
+  /** A change of one disk (attached, or its config changed): its ALUA groups and lock, no other disk's. */
+  #diskChanged(d: DiskState): void {
+    const doc = this.#o.doc();
+    if (doc === undefined) return;
+    const view = this.view();
+    this.#recomputeDisk(d, doc, view);
+    if (!this.#stopped && !this.#fenced) this.#actOn(d, view, doc);
   }
 
   /** Starts managing a disk: its write arbiter. */
@@ -756,18 +787,16 @@ export class HaCoordinator {
       this.#recompute();
     });
     this.#disks.set(disk.id, d);
-    this.#recompute();
-    this.#act();
+    this.#diskChanged(d);
     return d;
   }
 
-  /** The config changed (owner, target): recompute. */
+  /** The config of this disk changed (owner, target, portals): recompute it. */
   update(disk: HaDisk): void {
     const d = this.#disks.get(disk.id);
     if (d === undefined) return;
     d.disk = disk;
-    this.#recompute();
-    this.#act();
+    this.#diskChanged(d);
   }
 
   async detach(diskId: string): Promise<void> {

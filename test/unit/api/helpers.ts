@@ -1,6 +1,7 @@
 /**
  * Test doubles for the API: an in-memory ConfigStore (serialised updates,
- * copy-on-read, no write when the mutator throws or returns false), a fake
+ * copy-on-read, no write when the mutator throws or returns false; mutators run
+ * on a copy-on-write draft of a frozen document, as in the real stores), a fake
  * GatewayStatus, and a buildApi() wrapper with helpers for Basic auth, form
  * and JSON bodies.
  */
@@ -11,6 +12,7 @@ import { configTime, seedConfig } from '../../../src/config/schema.js';
 import type { GatewayConfig } from '../../../src/config/schema.js';
 import { defaultSettings } from '../../../src/config/settings.js';
 import type { Settings } from '../../../src/config/settings-types.js';
+import { editDoc, freezeDeep } from '../../../src/config/snapshot.js';
 import type { ConfigStore } from '../../../src/config/store.js';
 import type { GatewayStatus, MaintenanceReport, SessionInfo } from '../../../src/gateway/status.js';
 import { buildApi } from '../../../src/api/server.js';
@@ -24,11 +26,15 @@ export class MemoryConfigStore implements ConfigStore {
   writes = 0;
 
   constructor(initial: GatewayConfig = seedConfig()) {
-    this.doc = structuredClone(initial);
+    this.doc = freezeDeep(structuredClone(initial));
   }
 
   load(): Promise<GatewayConfig> {
     return Promise.resolve(structuredClone(this.doc));
+  }
+
+  snapshot(): Promise<GatewayConfig> {
+    return Promise.resolve(this.doc);
   }
 
   /** Synchronous peek for assertions. */
@@ -38,15 +44,16 @@ export class MemoryConfigStore implements ConfigStore {
 
   update<T>(mutator: (doc: GatewayConfig) => T | Promise<T>): Promise<{ doc: GatewayConfig; result: T }> {
     const run = async (): Promise<{ doc: GatewayConfig; result: T }> => {
-      const fresh = structuredClone(this.doc);
-      const result = await mutator(fresh);
-      if (result === false) return { doc: structuredClone(this.doc), result };
-      fresh.epoch = this.doc.epoch + 1;
-      fresh.updated = configTime();
+      const edit = await editDoc(this.doc, mutator);
+      if (edit.result === false) return { doc: structuredClone(this.doc), result: edit.result };
+      const fresh = edit.finish((d) => {
+        d.epoch = this.doc.epoch + 1;
+        d.updated = configTime();
+      });
       this.doc = fresh;
       this.writes++;
-      for (const w of this.watchers) w(structuredClone(fresh));
-      return { doc: structuredClone(fresh), result };
+      for (const w of this.watchers) w(fresh);
+      return { doc: structuredClone(fresh), result: edit.result };
     };
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);

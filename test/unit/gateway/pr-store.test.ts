@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryBackingStore } from '../../../src/backstore/memory.js';
-import { FileSharedPrStore } from '../../../src/gateway/pr-store.js';
+import { DirectoryWatches, FileSharedPrStore } from '../../../src/gateway/pr-store.js';
 import { LogicalUnit } from '../../../src/scsi/logical-unit.js';
 import { Reservations, type SharedPrSnapshot, type SharedPrStore } from '../../../src/scsi/reservations.js';
 import { ScsiError } from '../../../src/scsi/sense.js';
@@ -569,3 +569,39 @@ if (process.env['PR_STORE_CHILD'] !== undefined) {
     });
   });
 }
+
+test('DirectoryWatches: one fs.watch per directory; an event reaches the callbacks of the file it names; a removed callback is not called', async () => {
+  const dir = await fs.mkdtemp(join(tmpdir(), 'igw-dirwatch-'));
+  try {
+    const watches = new DirectoryWatches();
+    let a = 0;
+    let b = 0;
+    let seenA!: () => void;
+    let seenB!: () => void;
+    const firstA = new Promise<void>((r) => (seenA = r));
+    const firstB = new Promise<void>((r) => (seenB = r));
+    const stopA = watches.watch(dir, 'a.json', () => {
+      a++;
+      seenA();
+    });
+    const stopB = watches.watch(dir, 'b.json', () => {
+      b++;
+      seenB();
+    });
+    assert.ok(stopA !== undefined && stopB !== undefined);
+    await fs.writeFile(join(dir, 'a.json'), '{}');
+    await firstA;
+    assert.equal(b, 0, 'an event for a.json does not wake b.json\'s store');
+    stopA();
+    const afterStop = a;
+    await fs.writeFile(join(dir, 'b.json'), '{}');
+    await fs.writeFile(join(dir, 'a.json'), '{"x":1}');
+    await firstB;
+    assert.ok(b >= 1);
+    assert.equal(a, afterStop, 'a removed callback is not called');
+    stopB();
+    assert.equal(watches.watch(join(dir, 'missing'), 'c.json', () => undefined), undefined, 'a directory that cannot be watched: undefined (the poll remains)');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
