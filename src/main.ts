@@ -6,6 +6,7 @@
  */
 import './util/threadpool.js';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { buildApi } from './api/server.js';
 import { createBackstoreProvider } from './backstore/registry.js';
@@ -85,14 +86,14 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping');
     const deadline = setTimeout(() => {
       log.error('shutdown took longer than 10 s; exiting');
-      process.exit(1);
+      void exitNow(log, 1);
     }, 10_000);
     deadline.unref();
     armStopWatchdog(12_000);
     await api?.close().catch((err: unknown) => log.warn({ err }, 'closing the API failed'));
     await gateway?.stop().catch((err: unknown) => log.warn({ err }, 'stopping the gateway failed'));
     log.info('stopped');
-    process.exit(0);
+    await exitNow(log, 0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -149,4 +150,23 @@ void main();
 function armStopWatchdog(ms: number): void {
   const w = new Worker(`setTimeout(() => process.kill(${process.pid}, 'SIGKILL'), ${ms});`, { eval: true });
   w.unref();
+}
+
+/**
+ * Ends the process once the logs are out, without the C++ exit handlers and static destructors
+ * of the native libraries loaded (libc `_exit`): librados's can wait for its threads, and a
+ * thread parked in a koffi callback relay waits for the JS thread, which is exiting. Seen in CI:
+ * a gateway that had logged "stopped" never exited. Everything was closed before (gateway.stop).
+ */
+async function exitNow(log: Logger, code: number): Promise<never> {
+  await new Promise<void>((resolve) => {
+    log.flush(() => resolve());
+  });
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as { load(name: string): { func(sig: string): (code: number) => void } };
+    koffi.load('libc.so.6').func('void _exit(int status)')(code);
+  } catch {
+    // no koffi or libc: the ordinary exit
+  }
+  process.exit(code);
 }

@@ -267,6 +267,7 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
       const took = await writeUntilGood(ib, 128, 0x82, seen);
       const ex = await stopped;
       t.diagnostic(`SIGTERM gw-a: gw-b AO after ${aoAfter.toFixed(0)} ms (${JSON.stringify(groups)}), write via gw-b ${took.toFixed(0)} ms, transitional answers ${seen.length}; gw-a exit ${ex.code} forced=${ex.forced}`);
+      if (ex.forced) t.diagnostic(`gw-a did not exit; its last log lines:\n${a.log().trimEnd().split('\n').slice(-15).join('\n')}`);
       assert.equal(ex.forced, false);
       assert.equal(ex.code, 0);
       assert.ok(aoAfter <= 1000, `survivor AO after ${aoAfter.toFixed(0)} ms`);
