@@ -122,6 +122,8 @@ export interface BackstoreProvider {
   resizeImage(pool: string, image: string, sizeBytes: number): Promise<void>;
   removeImage(pool: string, image: string): Promise<void>;
   open(pool: string, image: string): Promise<BackingStore>;
+  /** How many images the gateway opens at once (a start with many LUNs). Absent: 16. */
+  readonly openConcurrency?: number;
   /**
    * Checks that this gateway group may export the image (features, not exported by another
    * group) and marks it as exported by this group. Called before a disk is defined on it.

@@ -52,7 +52,7 @@ interface OpenPort {
 
 /** How long to wait before retrying portals or disks that failed to come up. */
 const RETRY_MS = 5000;
-/** Logical units opened at once (start-up with many LUNs: the opens overlap in the thread pool). */
+/** Logical units opened at once unless the backstore says otherwise (start-up with many LUNs: the opens overlap in the thread pool). */
 const OPEN_CONCURRENCY = 16;
 /** How long initiators get to log out when the gateway stops (within main.ts's 10 s stop deadline). */
 const LOGOUT_GRACE_MS = 2000;
@@ -359,7 +359,7 @@ export class Gateway implements GatewayStatus {
   }
 
   /**
-   * Opens these disks' LUs, OPEN_CONCURRENCY at a time; false when one could not be opened yet.
+   * Opens these disks' LUs, OPEN_CONCURRENCY (or the backstore's openConcurrency) at a time; false when one could not be opened yet.
    * One log line for the batch (a start with 1,000 LUNs would otherwise log 1,000; each LU's
    * own line is at debug level).
    */
@@ -376,7 +376,7 @@ export class Gateway implements GatewayStatus {
         else ok = false;
       }
     };
-    await Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, disks.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.#backstore.openConcurrency ?? OPEN_CONCURRENCY, disks.length) }, worker));
     const fields = { opened, failed: disks.length - opened, ms: Math.round(performance.now() - started) };
     if (disks.length === 1 && opened === 1) this.#log.info({ disk: disks[0]!.id, ...fields }, 'logical unit ready');
     else this.#log.info(fields, 'logical units ready');

@@ -158,7 +158,9 @@ export class RbdImage implements BackingStore {
   private async breakStaleSelfLock(): Promise<void> {
     const id = this.identity;
     if (id === undefined) return;
-    const owners = lockOwners(this.b, this.image);
+    // On the threadpool: librbd may ask the OSD, and with many images opening at once (a start
+    // with many LUNs) a synchronous call here stalled the event loop past the HA lease.
+    const owners = await lockOwnersAsync(this.b, this.image).catch(() => []);
     const owner = owners[0];
     if (owners.length !== 1 || owner === undefined || owner === id.address) return;
     const recorded = await imageMetadataGet(this.b, this.image, id.key);
