@@ -21,6 +21,16 @@ start_gateway() {
   lib wait-ping "$GW_API_PORT" 60 || { tail -20 "$dir/daemon.log" >&2; stop_pid "$GW_PID"; return 1; }
 }
 
+# gateway_dist TARGET: the build to run for bench target "ours" (dist/) or "base" (BASE_DIST, a copy
+# of dist/ made before a change, with package.json and a node_modules link: before/after runs).
+gateway_dist() {
+  if [[ "$1" == base ]]; then
+    echo "${BASE_DIST:?BASE_DIST=<a copy of dist/ (with package.json, node_modules link)>}"
+  else
+    echo "$ROOT/dist"
+  fi
+}
+
 # stop_pid PID...: SIGTERM, up to 10 s, then SIGKILL; only processes that still run.
 stop_pid() {
   local p

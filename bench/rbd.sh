@@ -93,8 +93,7 @@ declare -A URL PID
 for target in $TARGETS; do
   case "$target" in
     ours|base)
-      dist=$ROOT/dist
-      [[ "$target" == base ]] && dist=${BASE_DIST:?BASE_DIST=<a copy of dist/ (with package.json, node_modules link)>}
+      dist=$(gateway_dist "$target")
       start_gateway "$WORK/$target" "$dist" 'backstore = rbd' "ceph_config_dir = $WORK/ceph"
       lib lun "$GW_API_PORT" "bench-$target" "$SIZE" existing >/dev/null
       URL[$target]="iscsi://127.0.0.1:$GW_ISCSI_PORT/$IQN/0"

@@ -56,8 +56,7 @@ declare -A URL PID
 for target in $TARGETS; do
   case "$target" in
     ours|base)
-      dist=$ROOT/dist
-      [[ "$target" == base ]] && dist=${BASE_DIST:?BASE_DIST=<a copy of dist/ (with package.json, node_modules link)>}
+      dist=$(gateway_dist "$target")
       [[ -f "$dist/src/main.js" ]] || { echo "$dist/src/main.js missing (run tsc; or TARGETS=tgt)" >&2; exit 3; }
       start_gateway "$WORK/$target" "$dist" 'backstore = file'
       if [[ "$target" == ours ]]; then OURS_PID=$GW_PID; else BASE_PID=$GW_PID; fi

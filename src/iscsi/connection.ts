@@ -48,6 +48,7 @@ import { executeTmf } from './tmf.js';
 import { sendTargetsAnswer } from './discovery.js';
 import { isOperationalKey, LOGIN_KEYS, type SessionParams } from './params.js';
 import { TaskAttribute } from '../scsi/command.js';
+import { ScsiOp } from '../scsi/constants.js';
 
 /** The pino subset we use. */
 export interface LoggerLike {
@@ -76,13 +77,23 @@ type SocketLike = Duplex & {
   localPort?: number | undefined;
 };
 
-/** Login text is limited to 8192 bytes per PDU until MaxRecvDataSegmentLength is declared (RFC 7143 §13.12). */
 /**
  * WRITE (6/10/12/16), WRITE AND VERIFY (10/12/16), ORWRITE (16), WRITE ATOMIC (16): their
- * Data-Out is block data that no handler keeps once the command is done (SBC-4 opcodes).
+ * Data-Out is block data that no handler keeps once the command is done.
  */
-const BLOCK_WRITE_OPCODES = new Set([0x0a, 0x2a, 0xaa, 0x8a, 0x2e, 0xae, 0x8e, 0x8b, 0x9c]);
+const BLOCK_WRITE_OPCODES: ReadonlySet<number> = new Set([
+  ScsiOp.WRITE_6,
+  ScsiOp.WRITE_10,
+  ScsiOp.WRITE_12,
+  ScsiOp.WRITE_16,
+  ScsiOp.WRITE_AND_VERIFY_10,
+  ScsiOp.WRITE_AND_VERIFY_12,
+  ScsiOp.WRITE_AND_VERIFY_16,
+  ScsiOp.ORWRITE_16,
+  ScsiOp.WRITE_ATOMIC_16,
+]);
 
+/** Login text is limited to 8192 bytes per PDU until MaxRecvDataSegmentLength is declared (RFC 7143 §13.12). */
 const LOGIN_MAX_RECV = 8192;
 /** Pause reading when this many tasks are queued beyond the CmdSN window. */
 const TASK_HIGH_WATER_FACTOR = 2;

@@ -201,7 +201,6 @@ export class Framer {
     this.carryNext = 1 - i;
   }
 
-
   private guardedRun(): void {
     this.running = true;
     try {
