@@ -28,13 +28,14 @@ lib() { timeout 60 node "$ROOT/bench/lib.mjs" "$@"; }
 
 # name | unit | count | qemu-img bench arguments (exact commands: iscsi-peers-and-clients.md §6)
 ALL_CASES=(
-  "rr4k-qd1|IOPS|20000|-c 20000 -d 1 -s 4k -S 33550336"
+  "rr4k-qd1|IOPS|100000|-c 100000 -d 1 -s 4k -S 33550336"
   "rr4k-qd32|IOPS|100000|-c 100000 -d 32 -s 4k -S 33550336"
+  "rw4k-qd1|IOPS|50000|-w -c 50000 -d 1 -s 4k -S 33550336"
   "rw4k-qd32|IOPS|100000|-w -c 100000 -d 32 -s 4k -S 33550336"
   "sr1m-qd8|MiB/s|2048|-c 2048 -d 8 -s 1M"
   "sw1m-qd8|MiB/s|2048|-w -c 2048 -d 8 -s 1M"
 )
-CASES=${CASES:-rr4k-qd1 rr4k-qd32 rw4k-qd32 sr1m-qd8 sw1m-qd8}
+CASES=${CASES:-rr4k-qd1 rr4k-qd32 rw4k-qd1 rw4k-qd32 sr1m-qd8 sw1m-qd8}
 
 for t in qemu-img iscsi-readcapacity16 tgtd tgtadm; do
   command -v "$t" >/dev/null || { echo "missing $t: sudo bash .ci/run installs the peers" >&2; exit 3; }

@@ -162,11 +162,15 @@ async function exitNow(log: Logger, code: number): Promise<never> {
   await new Promise<void>((resolve) => {
     log.flush(() => resolve());
   });
-  try {
-    const koffi = createRequire(import.meta.url)('koffi') as { load(name: string): { func(sig: string): (code: number) => void } };
-    koffi.load('libc.so.6').func('void _exit(int status)')(code);
-  } catch {
-    // no koffi or libc: the ordinary exit
+  // A profiling run (--cpu-prof, --heap-prof) writes its profile in Node's own exit path.
+  const profiling = process.execArgv.some((a) => a.startsWith('--cpu-prof') || a.startsWith('--heap-prof'));
+  if (!profiling) {
+    try {
+      const koffi = createRequire(import.meta.url)('koffi') as { load(name: string): { func(sig: string): (code: number) => void } };
+      koffi.load('libc.so.6').func('void _exit(int status)')(code);
+    } catch {
+      // no koffi or libc: the ordinary exit
+    }
   }
   process.exit(code);
 }

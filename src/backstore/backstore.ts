@@ -5,7 +5,8 @@
  *
  * Offsets and lengths are in bytes and always lie inside [0, sizeBytes): the SCSI
  * layer checks ranges before it calls a store. Buffers belong to the caller:
- * read() fills `dest`, write() must not keep `src` after its promise settles.
+ * read() fills `dest`, write() must not keep `src` after its promise settles, and the
+ * caller leaves `src` unchanged until then (the RBD store sends it without a copy).
  */
 import { GatewayError } from '../util/errors.js';
 

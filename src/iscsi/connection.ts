@@ -177,7 +177,11 @@ export class Connection implements TaskSink {
       lentChunks: reads !== undefined,
     });
     this.writer = new PduWriter(socket, { headerDigest: false, dataDigest: false });
-    if (reads !== undefined) reads.onData = (chunk: Buffer) => this.onData(chunk);
+    if (reads !== undefined) {
+      reads.onData = (chunk: Buffer) => this.onData(chunk);
+      reads.next = () => (this.state === 'closed' ? undefined : this.framer.nextRead());
+      reads.onLanded = (n: number) => this.onData(n);
+    }
     else socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err: Error) => {
       this.log.debug({ err: err.message }, 'socket error');
@@ -270,13 +274,15 @@ export class Connection implements TaskSink {
   // -------------------------------------------------------------------------
   // input
 
-  private onData(chunk: Buffer): void {
+  /** A read's bytes (a Buffer), or the count of payload bytes read in place (Framer.nextRead). */
+  private onData(chunk: Buffer | number): void {
     if (this.state === 'closed') return;
     this.lastRx = Date.now();
     // The writer may have become saturated since the last PDU (it flushes later in the loop).
     if (!this.paused && this.writer.needsDrain) this.checkBackpressure();
     try {
-      this.framer.push(chunk);
+      if (typeof chunk === 'number') this.framer.landed(chunk);
+      else this.framer.push(chunk);
     } catch (err) {
       if (err instanceof FramingError) {
         this.log.warn({ err: err.message }, 'framing error: closing the connection');

@@ -89,6 +89,14 @@ const S_STREAM = 3;
 /** After S_STREAM: padding and data digest. */
 const S_TAIL = 4;
 
+/**
+ * lentChunks: what is still to come of a payload of at least this many bytes is read by the
+ * socket straight into its destination (nextRead()), skipping the copy out of the read
+ * buffer; and after such a payload, the next read takes just a header, so that a following
+ * large Data-Out lands directly too. Smaller payloads are not worth the extra read call.
+ */
+export const DIRECT_READ_MIN = 32 * 1024;
+
 export class Framer {
   private headerDigest: boolean;
   private dataDigest: boolean;
@@ -119,6 +127,8 @@ export class Framer {
   private failed = false;
   private paused = false;
   private running = false;
+  /** The last PDU's payload was large (≥ DIRECT_READ_MIN): the next header is read alone. */
+  private afterLarge = false;
 
   constructor(opts: FramerOptions) {
     this.headerDigest = opts.headerDigest;
@@ -171,6 +181,43 @@ export class Framer {
     this.buffered += chunk.length;
     if (!this.paused && !this.running) this.guardedRun();
     if (this.lent && !this.running) this.keepRest();
+  }
+
+  /**
+   * lentChunks: where the socket's next read should go, asked after each read.
+   * - A Buffer: the rest of the current payload's destination (a payload of DIRECT_READ_MIN
+   *   bytes or more, when nothing is buffered and the framer is not paused): the read fills
+   *   it in place, then landed(n) says how much came.
+   * - A number: read at most that many bytes into the read buffer (one header after a large
+   *   payload).
+   * - undefined: the whole read buffer.
+   * The destination stays valid until the payload is delivered: it is the buffer onHeader
+   * gave for it (whose owner holds it until then) or one of the framer's own.
+   */
+  nextRead(): Buffer | number | undefined {
+    if (!this.lent || this.paused || this.failed || this.running || this.buffered !== 0) return undefined;
+    if (this.state === S_STREAM) {
+      const dest = this.dest;
+      if (dest === undefined || this.dsl < DIRECT_READ_MIN) return undefined;
+      return dest.subarray(this.filled, this.dsl);
+    }
+    if (this.state === S_BHS && this.afterLarge) return BHS_LENGTH + (this.headerDigest ? DIGEST_LENGTH : 0);
+    return undefined;
+  }
+
+  /** lentChunks: n bytes of the current payload were read in place into nextRead()'s buffer. */
+  landed(n: number): void {
+    if (this.failed) throw new FramingError('FAILED', 'framer failed earlier; the connection must be closed');
+    if (this.state !== S_STREAM || this.dest === undefined || this.buffered !== 0 || n <= 0 || n > this.dsl - this.filled) {
+      this.failed = true;
+      throw new FramingError('FAILED', `a direct read of ${n} bytes does not fit the PDU being read (internal error)`);
+    }
+    this.filled += n;
+    if (this.filled === this.dsl) {
+      this.state = S_TAIL;
+      this.need = padLength(this.dsl) + (this.pdd ? DIGEST_LENGTH : 0);
+    }
+    if (!this.paused && !this.running) this.guardedRun();
   }
 
   /**
@@ -339,6 +386,7 @@ export class Framer {
   /** The current PDU is complete: reset for the next header, then hand it out (unless discarded). */
   private deliver(raw: RawPdu, checkDigest: boolean, want: number, digest: number): void {
     const discard = this.discard;
+    this.afterLarge = this.dsl >= DIRECT_READ_MIN;
     this.reset();
     if (discard) return;
     // RFC 7143 §11.2.3: the data digest covers the data segment and its padding.

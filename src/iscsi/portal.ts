@@ -22,9 +22,15 @@ const READ_BUFFER_BYTES = 256 * 1024;
  * The reads of an accepted socket: `onData` (set by the connection) receives each read's
  * bytes, valid during the call only. Return false, or pause() the socket, to stop reading
  * until socket.resume().
+ *
+ * `next`, asked after each read, may steer the next one: a Buffer to read into in place
+ * (then `onLanded(n)` is called instead of onData; the buffer must stay valid until then,
+ * even across a pause), or a number to read at most that many bytes (into the read buffer).
  */
 export interface LentReads {
   onData: ((chunk: Buffer) => boolean | void) | undefined;
+  next?: (() => Buffer | number | undefined) | undefined;
+  onLanded?: ((n: number) => boolean | void) | undefined;
 }
 
 export interface Portal {
@@ -92,14 +98,22 @@ function withLentReads(accepted: net.Socket): { socket: net.Socket; reads: LentR
   accepted.destroy();
   const reads: LentReads = { onData: undefined };
   const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  const own = buffer.buffer;
+  // Node asks for the next read's buffer after each read's callback.
+  const nextBuffer = (): Buffer => {
+    const next = reads.next?.();
+    if (next === undefined) return buffer;
+    if (typeof next === 'number') return buffer.subarray(0, Math.max(1, Math.min(next, READ_BUFFER_BYTES)));
+    return next;
+  };
   const socket: net.Socket = new net.Socket({
     handle,
     readable: true,
     writable: true,
     onread: {
-      buffer,
+      buffer: nextBuffer,
       callback: (n: number, buf: Uint8Array) => {
-        const go = reads.onData?.((buf as Buffer).subarray(0, n));
+        const go = buf.buffer === own ? reads.onData?.((buf as Buffer).subarray(0, n)) : reads.onLanded?.(n);
         return go !== false && !socket.isPaused();
       },
     },

@@ -21,7 +21,7 @@ import { ScsiOp, ServiceActionIn16 } from './constants.js';
 import { AluaAllowed, parsed, type CommandDescriptor, type ExecContext, type Parsed } from './descriptor.js';
 import type { LogicalUnit } from './logical-unit.js';
 import { ScsiError } from './sense.js';
-import { POOL_MIN, ioBuffers } from '../util/buffer-pool.js';
+import { ioBuffers } from '../util/buffer-pool.js';
 
 /** Parsed.flags bits. */
 const F_FUA = 0x01;
@@ -128,10 +128,11 @@ function firstMismatch(a: Buffer, b: Buffer): number {
 async function executeRead(ctx: ExecContext): Promise<Buffer | undefined> {
   const { lu, p } = ctx;
   if (p.blocks === 0) return undefined;
-  // One Data-In buffer per command, filled in place by the store. Large ones come from the
-  // shared pool: the transport gives them back once they are on the wire (ScsiResult.dataIn).
+  // One Data-In buffer per command, filled in place by the store, from the shared pool (the
+  // transport gives it back once it is on the wire: ScsiResult.dataIn). Even 4 KiB: a fresh
+  // ArrayBuffer per read cost ~3 µs to allocate plus a page fault when the store fills it.
   const n = p.blocks * lu.blockSize;
-  const buf = n >= POOL_MIN ? ioBuffers.acquire(n) : Buffer.allocUnsafe(n);
+  const buf = ioBuffers.acquire(n);
   await lu.backstore.read(p.lba * lu.blockSize, buf);
   return buf;
 }

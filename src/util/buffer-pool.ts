@@ -28,9 +28,13 @@ export class BufferPool {
     return this.kept;
   }
 
-  /** A buffer of exactly n bytes (uninitialised), n in [POOL_SMALLEST, POOL_MAX]; larger or smaller: a plain allocation. */
+  /**
+   * A buffer of exactly n bytes (uninitialised), n in [POOL_SMALLEST, POOL_MAX]; larger: a plain
+   * allocation; smaller: a slice of Node's shared slab (release() ignores both).
+   */
   acquire(n: number): Buffer {
-    if (n < POOL_SMALLEST || n > POOL_MAX) return Buffer.allocUnsafeSlow(n);
+    if (n < POOL_SMALLEST) return Buffer.allocUnsafe(n);
+    if (n > POOL_MAX) return Buffer.allocUnsafeSlow(n);
     const size = sizeClass(n);
     const list = this.free.get(size);
     let ab = list?.pop();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Framer, FramingError, type FramerOptions, type RawPdu } from '../../../src/iscsi/framer.js';
+import { DIRECT_READ_MIN, Framer, FramingError, type FramerOptions, type RawPdu } from '../../../src/iscsi/framer.js';
 import { decodePdu } from '../../../src/iscsi/pdu.js';
 import { VECTORS } from '../../vectors/pdus.js';
 import { splitWire } from '../../vectors/split.js';
@@ -438,4 +438,98 @@ test('lent chunks: PDUs held while paused survive the reuse of the chunk; onHead
   const r2t = expected([NO_DATA])[0]!;
   assert.deepEqual(seen, [w, r2t, w, r2t]); // the discarded WRITE(16) is not delivered
   assert.equal(f.bufferedBytes, 0);
+});
+
+// nextRead()/landed(): the socket reads a large payload straight into its destination
+// (portal.ts asks nextRead() after every read). Simulated here with a socket that delivers
+// at most `maxRead` bytes per read, into the lent buffer or in place.
+function bigDataOut(itt: number, dsl: number, fill: number): Buffer {
+  const bhs = Buffer.alloc(48);
+  bhs.writeUInt8(0x05, 0); // SCSI Data-Out (RFC 7143 §11.7)
+  bhs.writeUInt8(0x80, 1); // F
+  bhs.writeUIntBE(dsl, 5, 3);
+  bhs.writeUInt32BE(itt, 16);
+  const data = Buffer.alloc(dsl + ((4 - (dsl % 4)) % 4));
+  for (let i = 0; i < dsl; i++) data[i] = (i * 7 + fill) & 0xff;
+  return Buffer.concat([bhs, data]);
+}
+
+function runDirect(wire: Buffer, maxRead: number, opts: Partial<FramerOptions>): { seen: Seen[]; landed: number; reads: number } {
+  const got: RawPdu[] = [];
+  const f = new Framer({ headerDigest: false, dataDigest: false, maxRecvDataSegmentLength: 1 << 20, onPdu: (r) => got.push(r), lentChunks: true, ...opts });
+  const lent = Buffer.alloc(maxRead);
+  let at = 0;
+  let landed = 0;
+  let reads = 0;
+  while (at < wire.length) {
+    const next = f.nextRead();
+    reads++;
+    if (Buffer.isBuffer(next)) {
+      const n = Math.min(next.length, maxRead, wire.length - at);
+      wire.copy(next, 0, at, at + n);
+      at += n;
+      landed += n;
+      f.landed(n);
+    } else {
+      const n = Math.min(next ?? maxRead, maxRead, wire.length - at);
+      wire.copy(lent, 0, at, at + n);
+      at += n;
+      f.push(lent.subarray(0, n));
+      lent.fill(0xa5);
+    }
+  }
+  assert.equal(f.bufferedBytes, 0, 'nothing left over');
+  return { seen: got.map(hex), landed, reads };
+}
+
+test('direct reads: large payloads land in place, the PDUs are the same as from plain reads, with and without digests', () => {
+  const pdus = [bigDataOut(1, DIRECT_READ_MIN * 3 + 2, 1), bigDataOut(2, DIRECT_READ_MIN + 5, 2), NO_DATA, WITH_DATA, bigDataOut(3, DIRECT_READ_MIN * 2, 3)];
+  for (const [hd, dd] of [
+    [false, false],
+    [true, true],
+  ] as const) {
+    const wire = Buffer.concat(pdus.map((w) => withDigests(w, hd, dd)));
+    const want = expected(pdus);
+    for (const maxRead of [5000, 16384, 65536, 1 << 20]) {
+      // the first payload goes to onHeader's buffer, the others to the framer's own
+      let placedOnce: Buffer | undefined;
+      const opts: Partial<FramerOptions> = {
+        headerDigest: hd,
+        dataDigest: dd,
+        onHeader: (h) => {
+          if (h.readUInt32BE(16) !== 1 || placedOnce !== undefined) return undefined;
+          placedOnce = Buffer.alloc(h.readUIntBE(5, 3));
+          return placedOnce;
+        },
+      };
+      const r = runDirect(wire, maxRead, opts);
+      assert.deepEqual(r.seen, want, `maxRead ${maxRead} (${hd}/${dd})`);
+      // Most payload bytes came in place: all but what shared a read with a header.
+      const payload = DIRECT_READ_MIN * 6 + 7;
+      assert.ok(r.landed > payload - 3 * maxRead && r.landed <= payload, `landed ${r.landed} of ${payload} with reads of ${maxRead}`);
+    }
+  }
+});
+
+test('direct reads: nothing is offered while paused, while bytes are buffered, or for small or discarded payloads', () => {
+  const got: RawPdu[] = [];
+  const f = new Framer({ headerDigest: false, dataDigest: false, maxRecvDataSegmentLength: 1 << 20, onPdu: (r) => got.push(r), lentChunks: true, onHeader: (h) => (h.readUInt32BE(16) === 9 ? false : undefined) });
+  const big = bigDataOut(1, DIRECT_READ_MIN * 2, 0);
+  assert.equal(f.nextRead(), undefined); // a header comes first
+  f.push(big.subarray(0, 100)); // the header and 52 payload bytes
+  const target = f.nextRead();
+  assert.ok(Buffer.isBuffer(target) && target.length === DIRECT_READ_MIN * 2 - 52);
+  f.pause();
+  assert.equal(f.nextRead(), undefined);
+  f.resume();
+  big.copy(target, 0, 100);
+  f.landed(target.length);
+  assert.equal(got.length, 1);
+  assert.deepEqual(hex(got[0]!), expected([big])[0]);
+  // After a large payload, one header is read alone.
+  assert.equal(f.nextRead(), 48);
+  // A discarded payload is skipped, not read in place; a small one is read normally.
+  f.push(bigDataOut(9, DIRECT_READ_MIN * 2, 0).subarray(0, 60));
+  assert.equal(f.nextRead(), undefined);
+  assert.throws(() => f.landed(10), FramingError);
 });
