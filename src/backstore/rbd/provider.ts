@@ -393,8 +393,20 @@ export async function createRbdProvider(settings: BackstoreSettings, log: Logger
       ...(s.cluster_name !== undefined ? { clusterName: s.cluster_name } : {}),
       ...(s.cluster_client_name !== undefined ? { clientName: s.cluster_client_name } : {}),
       ...(s.ceph_config_dir !== undefined ? { configDir: s.ceph_config_dir } : {}),
-      // skip-partial-discard off: UNMAP of a partial object zeroes it (reads return zeroes after UNMAP)
-      options: { rbd_skip_partial_discard: 'false' },
+      options: {
+        // skip-partial-discard off: UNMAP of a partial object zeroes it (reads return zeroes after UNMAP)
+        rbd_skip_partial_discard: 'false',
+        // librbd sends a write straight from our buffer instead of copying it first (measured:
+        // -90 µs of main-thread CPU per MiB written). Safe because our buffers stay untouched
+        // until the write's completion (the backstore contract: the caller leaves `src` alone
+        // until write() settles, and our writes settle on librbd's completion only).
+        rbd_disable_zero_copy_writes: 'false',
+        // One librados I/O thread instead of two: every submission from our single event loop
+        // woke an idle one (a futex wake and a context switch), and the two split the same work
+        // (measured, 4 KiB random reads at QD32: 43-48 -> 33 µs of gateway CPU per I/O, IOPS
+        // +15-25 %; QD1 and 1 MiB unchanged).
+        librados_thread_count: '1',
+      },
     });
   const cluster = await connect();
   const p = new RbdBackstoreProvider(cluster, s, log, connect);
