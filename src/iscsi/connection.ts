@@ -44,6 +44,7 @@ import { LoginMachine, LoginStatus, type LoginOutcome } from './login.js';
 import type { IscsiTargetRegistry } from './registry.js';
 import { Session, buildNexus, type SessionIdentity } from './session.js';
 import { ScsiTask, type DataInArgs, type R2TArgs, type ScsiResponseArgs, type TaskSink } from './scsi-task.js';
+import type { IscsiStats } from './stats.js';
 import { executeTmf } from './tmf.js';
 import { sendTargetsAnswer } from './discovery.js';
 import { isOperationalKey, LOGIN_KEYS, type SessionParams } from './params.js';
@@ -69,6 +70,8 @@ export interface ConnectionHost {
   connectionClosed(conn: Connection): void;
   /** Full-feature normal sessions of a target other than this connection's (TMF side effects). */
   otherSessions(conn: Connection, targetName: string): Session[];
+  /** Counters the metrics exporter reads. */
+  readonly stats: IscsiStats;
 }
 
 type SocketLike = Duplex & {
@@ -285,6 +288,8 @@ export class Connection implements TaskSink {
       else this.framer.push(chunk);
     } catch (err) {
       if (err instanceof FramingError) {
+        if (err.kind === 'HEADER_DIGEST') this.host.stats.headerDigestErrors++;
+        else this.host.stats.framingErrors++;
         this.log.warn({ err: err.message }, 'framing error: closing the connection');
         if (err.kind === 'DATA_SEGMENT_TOO_LONG' && err.bhs !== undefined && this.state === 'ffp') {
           // RFC 7143 §11.17.1: tell the initiator why (Reject, protocol error), then close.
@@ -345,6 +350,7 @@ export class Connection implements TaskSink {
 
   private onDataDigestError(raw: RawPdu): void {
     this.endPlacement();
+    this.host.stats.dataDigestErrors++;
     if (this.state !== 'ffp') {
       this.close('data digest error');
       return;
@@ -473,6 +479,7 @@ export class Connection implements TaskSink {
     }
     this.session = new Session(identity, outcome.params, outcome.limits, outcome.target, port, pdu.cmdSN);
     this.state = 'ffp';
+    this.host.stats.loginSuccesses++;
     if (this.loginTimer !== null) clearTimeout(this.loginTimer);
     this.loginTimer = null;
     this.sendLoginResponse(pdu, { status: 0, transit: true, csg: pdu.csg, nsg: 3, data, tsih, maxCmdSN: this.session.maxCmdSN });
@@ -498,6 +505,7 @@ export class Connection implements TaskSink {
   }
 
   private loginReject(pdu: LoginRequestPdu, status: number, reason: string): void {
+    this.host.stats.loginFailed(status);
     this.log.info({ initiator: this.login.initiator, status: `0x${status.toString(16).padStart(4, '0')}`, reason }, 'login rejected');
     this.sendLoginResponse(pdu, { status, transit: false, csg: pdu.csg, nsg: 0, data: undefined, tsih: 0 });
     // RFC 7143 §11.13.5: after a failed login the target closes the connection.
@@ -703,6 +711,7 @@ export class Connection implements TaskSink {
     const session = this.session as Session;
     const lun = decodeLun(pdu.lun);
     const fn = pdu.function;
+    this.host.stats.countTmf(fn);
     const others = (): Session[] => this.host.otherSessions(this, session.id.targetName);
     void executeTmf(session, { fn, lun: lun < 0 ? 0xffff : lun, referencedTaskTag: pdu.referencedTaskTag, refCmdSN: pdu.refCmdSN }, others).then(
       (outcome) => {
@@ -984,6 +993,7 @@ export class Connection implements TaskSink {
 
   private sendReject(reason: number, bhs: Buffer): void {
     if (this.state === 'closed') return;
+    this.host.stats.countReject(reason);
     const session = this.session;
     this.writer.write({
       opcode: IscsiOp.REJECT,

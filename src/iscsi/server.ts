@@ -9,6 +9,7 @@ import { openPortal, type LentReads, type Portal } from './portal.js';
 import type { IscsiTargetRegistry } from './registry.js';
 import { Connection, type ConnectionHost, type LoggerLike } from './connection.js';
 import type { Session } from './session.js';
+import { IscsiStats } from './stats.js';
 
 export type { LoggerLike } from './connection.js';
 
@@ -58,6 +59,8 @@ export class IscsiServer {
   private nextTsih = 1;
   private readonly host: ConnectionHost;
   private readonly loginTimeoutMs: number;
+  /** Login, reject, digest and task management counters of every connection (for the metrics). */
+  readonly stats = new IscsiStats();
 
   constructor(opts: IscsiServerOptions) {
     this.registry = opts.registry;
@@ -79,6 +82,7 @@ export class IscsiServer {
         }
         return out;
       },
+      stats: this.stats,
     };
   }
 
