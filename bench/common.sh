@@ -24,7 +24,7 @@ start_gateway() {
   lib wait-ping "$GW_API_PORT" 60 || { tail -20 "$dir/daemon.log" >&2; stop_pid "$GW_PID"; return 1; }
 }
 
-# gateway_dist TARGET: the build to run for bench target "ours" (dist/) or "base" (BASE_DIST, a copy
+# gateway_dist TARGET: the build to run for bench target "ours" or "nometrics" (dist/) or "base" (BASE_DIST, a copy
 # of dist/ made before a change, with package.json and a node_modules link: before/after runs).
 gateway_dist() {
   if [[ "$1" == base ]]; then
