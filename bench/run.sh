@@ -13,7 +13,8 @@
 # into BASE_DIST, e.g. `cp -r dist /tmp/base` before a change, for A/B runs "ours base"; "nometrics" = ours
 # with prometheus_exporter = false, for the exporter's cost: "ours nometrics", bench/metrics.sh), CASES (all),
 # OUT (dist/bench), SIZE (1G), RUN_TIMEOUT (120 s per qemu-img run), SCRAPE_MS (0: off; else ours and base
-# are scraped on /metrics every SCRAPE_MS ms for the whole run, as a Prometheus would).
+# are scraped on /metrics every SCRAPE_MS ms for the whole run, as a Prometheus would), ORDER (abab: the
+# targets in the same order in every repetition; abba: reversed in every other one).
 # Every step runs under `timeout`; both targets are stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,7 @@ done
 mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/igw-bench.XXXXXX")
 SCRAPE_MS=${SCRAPE_MS:-0}
+ORDER=${ORDER:-abab}
 OURS_PID='' BASE_PID='' NOMETRICS_PID='' TGT_PID='' TGT_CTL='' SCRAPERS=''
 cleanup() {
   set +e
@@ -92,7 +94,7 @@ done
 
 LOG="$OUT/bench-$(date -u +%Y%m%dT%H%M%SZ).log"
 say() { echo "$*" | tee -a "$LOG"; }
-say "# bench $(date -u +%FT%TZ) host=$(hostname) cores=$(nproc) reps=$REPS size=$SIZE targets=[$TARGETS] scrape=${SCRAPE_MS}ms"
+say "# bench $(date -u +%FT%TZ) host=$(hostname) cores=$(nproc) reps=$REPS size=$SIZE targets=[$TARGETS] order=$ORDER scrape=${SCRAPE_MS}ms"
 for target in $TARGETS; do
   # Thin (LBPME=1) or thick: a perf comparison must say (reads of holes and GET LBA STATUS differ).
   lbp=$(timeout 20 iscsi-readcapacity16 -i "$QEMU_INITIATOR" "${URL[$target]}" 2>/dev/null | grep -o 'LBPME:[01]' || echo 'LBPME:?')
@@ -125,7 +127,12 @@ for c in "${ALL_CASES[@]}"; do
   IFS='|' read -r name unit count args <<<"$c"
   [[ " $CASES " == *" $name "* ]] || continue
   for rep in $(seq "$REPS"); do
-    for target in $TARGETS; do   # ABAB: targets alternate within each repetition
+    order=$TARGETS
+    # ORDER=abba: every other repetition runs the targets in reverse order, so that neither always
+    # runs first (4K writes to the file backstore: the first of a pair ran 10-25 % slower here,
+    # whichever target it was, from the page cache writeback the previous run left).
+    (( rep % 2 == 0 )) && [[ "$ORDER" == abba ]] && order=$(tr ' ' '\n' <<<"$TARGETS" | tac | tr '\n' ' ')
+    for target in $order; do   # ABAB: targets alternate within each repetition
       read -r secs cpu < <(bench "$target" $args)
       # IOPS = count / s; for the 1 MiB cases count / s is also MiB/s.
       val=$(awk -v n="$count" -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "NaN" }')

@@ -56,11 +56,11 @@ export class MetricsRegistry {
   constructor(source: MetricsSource, opts: { processMetrics?: boolean } = {}) {
     this.#source = source;
     for (const f of FAMILIES) this.registry.registerMetric(new SnapshotMetric(f, this) as never);
-    // Rendered last: the time this scrape took up to here (upstream's meaning).
+    // Collected last: the time this scrape took to read the gateway and build every sample (upstream's meaning).
     const scrape: Family = {
       name: 'ceph_iscsi_scrape_duration_seconds',
       type: 'gauge',
-      help: 'Time this scrape took to collect the gateway state and render the series before it',
+      help: 'Time this scrape took to read the gateway state and build the samples of every other series',
       samples: (s) => [{ labels: { gw_name: s.gatewayName }, value: (performance.now() - this.#started) / 1000 }],
     };
     if (opts.processMetrics !== false) {
@@ -125,14 +125,23 @@ export async function startMetricsExporter(opts: { host: string; port: number; s
       },
     );
   });
-  const host = opts.host === '' ? '::' : opts.host;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port: opts.port }, () => {
-      server.off('error', reject);
-      resolve();
+  let host = opts.host === '' ? '::' : opts.host;
+  const listen = (h: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: h, port: opts.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  try {
+    await listen(host);
+  } catch (err) {
+    // '::' on a host without IPv6: every IPv4 address instead.
+    if (host !== '::' || (err as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT') throw err;
+    host = '0.0.0.0';
+    await listen(host);
+  }
   const port = (server.address() as AddressInfo).port;
   opts.logger.info({ url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics` }, 'Prometheus exporter listening');
   return {
