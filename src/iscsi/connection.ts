@@ -521,9 +521,11 @@ export class Connection implements TaskSink {
     this.armNop();
   }
 
-  /** `audited`: the login guard logged it already (under its budget). */
+  /** `audited`: the login guard logged it at warn under its budget; this line goes to debug (no flooding). */
   private loginReject(pdu: LoginRequestPdu, status: number, reason: string, audited = false): void {
-    if (!audited) this.log.info({ initiator: this.login.initiator, status: `0x${status.toString(16).padStart(4, '0')}`, reason }, 'login rejected');
+    const entry = { initiator: this.login.initiator, status: `0x${status.toString(16).padStart(4, '0')}`, reason };
+    if (audited) this.log.debug(entry, 'login rejected');
+    else this.log.info(entry, 'login rejected');
     this.sendLoginResponse(pdu, { status, transit: false, csg: pdu.csg, nsg: 0, data: undefined, tsih: 0 });
     // RFC 7143 §11.13.5: after a failed login the target closes the connection.
     this.endAfterFlush('login failed');
