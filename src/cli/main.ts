@@ -9,11 +9,14 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient, resolveApi } from './client.js';
 import { Prefs, Shell } from './shell.js';
+import { packageVersion } from '../util/version.js';
 
 const USAGE = `usage: gwcli [--api URL] [--config FILE] [--json] [path] [command [args...]]
   --api URL      REST API (http[s]://[user:password@]host:port); default from the cfg file
   --config FILE  iscsi-gateway.cfg (default /etc/ceph/iscsi-gateway.cfg)
   --json         machine-readable output of ls, info, export and import
+  -v, --version  print the version
+  -h, --help     this text
 Without a command: interactive shell (help lists the commands of each node).`;
 
 export interface CliArgs {
@@ -21,6 +24,8 @@ export interface CliArgs {
   config?: string;
   json?: boolean;
   help: boolean;
+  /** Set (true) only when -v/--version was given. */
+  version?: boolean;
   command: string[];
 }
 
@@ -45,6 +50,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     else if (a.startsWith('--config=')) out.config = a.slice(9);
     else if (a === '-h' || a === '--help') out.help = true;
     else if (a === '--json') out.json = true;
+    else if (a === '-v' || a === '--version') out.version = true;
     else if (a === '--') { i++; break; }
     else break;
   }
@@ -67,6 +73,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (args.help) {
     process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (args.version === true) {
+    process.stdout.write(`gwcli ${packageVersion()}\n`);
     return 0;
   }
   let shell: Shell;
