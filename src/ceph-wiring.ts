@@ -83,16 +83,23 @@ export interface OpenedConfigStore {
   board: (members: () => string[]) => Board;
   /** Removes an OSD blocklist entry (Ceph; absent on the file store). */
   unblocklist?: (address: string) => Promise<void>;
-  /** The config store's cluster connection (config_store = rados). */
+  /**
+   * A connection for control-plane objects, never the data client: the config store's
+   * (config_store = rados), or one of its own (backstore = rbd with the file config store).
+   * Watches deliver their callbacks through koffi, which holds the librados thread until the
+   * event loop has run them, and the data client has a single I/O thread (provider.ts): a
+   * watch there would stall every completion meanwhile, and deadlock a synchronous librbd
+   * call of the loop that needs that thread.
+   */
   rados?: RadosCluster;
   close(): Promise<void>;
 }
 
 /**
  * backstore = rbd: the PR state of each disk in the RADOS object `igw.pr.<image>` of its pool
- * (gateway/pr-store-rados.ts), through the config store's connection when there is one (it is
- * never blocklisted), else the data client's (`dataCluster`, looked up on each use: it is
- * replaced after a blocklist). Undefined (the file store) for other backstores.
+ * (gateway/pr-store-rados.ts), through the control connection (`opened.rados`, never
+ * blocklisted); the data client's (`dataCluster`, looked up on each use: it is replaced after
+ * a blocklist) only if there is none. Undefined (the file store) for other backstores.
  */
 export function radosPrStores(
   settings: Settings,
@@ -132,5 +139,16 @@ export async function openConfigStore(settings: Settings, log: Logger): Promise<
     };
   }
   const store = new FileConfigStore({ path: join(settings.data_dir, settings.gateway_conf) });
-  return { store, board: () => new FileBoard(join(settings.data_dir, '.state', 'ha')), close: () => store.close() };
+  const board = (): Board => new FileBoard(join(settings.data_dir, '.state', 'ha'));
+  if (settings.backstore !== 'rbd') return { store, board, close: () => store.close() };
+  const control = await connectRados(settings);
+  return {
+    store,
+    board,
+    rados: control,
+    close: async () => {
+      await store.close();
+      await control.shutdown();
+    },
+  };
 }

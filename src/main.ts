@@ -5,7 +5,6 @@
  * API. The only file that wires all layers together.
  */
 import './util/threadpool.js';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { buildApi } from './api/server.js';
@@ -16,18 +15,31 @@ import type { Settings } from './config/settings-types.js';
 import { Gateway } from './gateway/gateway.js';
 import { startMetricsExporter, type MetricsExporter } from './metrics/exporter.js';
 import { createLogger, type Logger } from './util/log.js';
+import { packageVersion } from './util/version.js';
+import { sdNotify } from './util/sd-notify.js';
 
 /** ceph-iscsi's rbd-target-api exits with 16 on fatal start-up errors; systemd units expect it. */
 const EXIT_FATAL = 16;
 
 const USAGE = `Usage: iscsi-gateway [--config FILE]
 
-Runs a Ceph iSCSI gateway: the iSCSI target and the rbd-target-api compatible REST API.
+Runs a Ceph iSCSI gateway: the iSCSI target and the rbd-target-api compatible REST API, in
+the foreground (a service manager runs it: deploy/systemd/iscsi-gateway.service).
 
-  -c, --config FILE   iscsi-gateway.cfg to read (default: /etc/ceph/iscsi-gateway.cfg when
-                      present, else built-in defaults: file backstore in ./data)
+  -c, --config FILE   iscsi-gateway.cfg to read (default: $ISCSI_GATEWAY_CFG, else
+                      /etc/ceph/iscsi-gateway.cfg when present, else built-in defaults:
+                      file backstore in ./data)
   -h, --help          this text
   -v, --version       print the version
+
+Environment:
+  ISCSI_GW_<KEY>=value  overrides [config] key <key> of the cfg (ISCSI_GW_API_PORT=5001)
+  LOG_LEVEL=level       log level (trace, debug, info, warn, error), over logger_level
+  NOTIFY_SOCKET         set by systemd (Type=notify): READY=1 once the API and portals listen
+
+Logs go to stdout: JSON lines, or readable lines on a terminal or with log_format = text.
+Signals: SIGTERM/SIGINT stop cleanly, SIGHUP re-applies the configuration.
+Exit status: 0 after a clean stop, 16 when start-up fails (bad settings, port in use...).
 `;
 
 function parseArgs(argv: string[]): { config?: string } {
@@ -38,8 +50,7 @@ function parseArgs(argv: string[]): { config?: string } {
       process.stdout.write(USAGE);
       process.exit(0);
     } else if (a === '-v' || a === '--version') {
-      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-      process.stdout.write(`${pkg.version}\n`);
+      process.stdout.write(`iscsi-gateway ${packageVersion()}\n`);
       process.exit(0);
     } else if (a === '-c' || a === '--config') {
       const v = argv[++i];
@@ -75,7 +86,13 @@ async function main(): Promise<void> {
     process.stderr.write(`iscsi-gateway: ${(err as Error).message}\n`);
     process.exit(EXIT_FATAL);
   }
-  const log: Logger = createLogger({ level: process.env.LOG_LEVEL ?? levelName(settings.logger_level === 10 ? 20 : settings.logger_level), name: 'iscsi-gateway' });
+  // log_format = auto: readable lines for a person at a terminal, JSON lines for the journal and collectors.
+  const text = settings.log_format === 'text' || (settings.log_format === 'auto' && process.stdout.isTTY === true);
+  const log: Logger = createLogger({
+    level: process.env.LOG_LEVEL ?? levelName(settings.logger_level === 10 ? 20 : settings.logger_level),
+    name: 'iscsi-gateway',
+    ...(text ? { format: 'text' as const, color: process.stdout.isTTY === true && process.env.NO_COLOR === undefined } : {}),
+  });
   for (const w of warnings) log.warn(w);
 
   let gateway: Gateway | undefined;
@@ -86,6 +103,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    sdNotify('STOPPING=1');
     const deadline = setTimeout(() => {
       log.error('shutdown took longer than 10 s; exiting');
       void exitNow(log, 1);
@@ -137,6 +155,8 @@ async function main(): Promise<void> {
       'iscsi-gateway ready',
     );
     metrics = await startMetrics(settings, gateway, log);
+    // systemd Type=notify: active only now that the API and the portals listen.
+    sdNotify(`READY=1\nSTATUS=serving ${gateway.gatewayName}: API port ${settings.api_port}, iSCSI port ${settings.iscsi_port}\nMAINPID=${process.pid}`);
   } catch (err) {
     log.fatal({ err }, 'start-up failed');
     await gateway?.stop().catch(() => undefined);

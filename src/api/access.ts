@@ -14,6 +14,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { FastifyRequest } from 'fastify';
+import { ApiAuthGuard } from './auth-guard.js';
+import { authThrottleOptions } from '../config/settings.js';
 import type { ApiContext } from './context.js';
 import { gatewayNames } from './doc.js';
 import { ApiError } from './errors.js';
@@ -73,9 +75,12 @@ export async function defaultResolveHost(name: string): Promise<string[]> {
 export class AccessControl {
   private readonly cache = new Map<string, { at: number; ips: string[] }>();
   private readonly resolveHost: (name: string) => Promise<string[]>;
+  /** Guessing protection of the Basic-auth check. */
+  readonly guard: ApiAuthGuard;
 
   constructor(private readonly ctx: ApiContext) {
     this.resolveHost = ctx.deps.resolveHost ?? defaultResolveHost;
+    this.guard = new ApiAuthGuard(authThrottleOptions(ctx.deps.settings), ctx.deps.logger);
   }
 
   private async resolveCached(name: string): Promise<string[]> {
@@ -105,24 +110,24 @@ export class AccessControl {
     return resolved.some((ips) => ips.includes(ip));
   }
 
-  /** Basic-auth check; throws ApiError(401). */
-  checkCredentials(req: FastifyRequest): void {
+  /** Basic-auth check behind the guessing back-off; throws ApiError(401), or 429 when throttled. */
+  async checkCredentials(req: FastifyRequest, ip: string): Promise<void> {
     const creds = parseBasicAuth(req.headers.authorization);
     if (creds === undefined) throw new ApiError(401, 'Missing credentials');
     const { api_user, api_password } = this.ctx.deps.settings;
-    // Both compared, always (no early exit that would tell which one was wrong).
-    const userOk = safeEqual(creds.user, api_user);
-    const passOk = safeEqual(creds.password, api_password);
-    if (!(userOk && passOk)) throw new ApiError(401, 'username/password mismatch with the configuration file');
+    await this.guard.verify(ip, creds.user, () => {
+      // Both compared, always (no early exit that would tell which one was wrong).
+      const userOk = safeEqual(creds.user, api_user);
+      const passOk = safeEqual(creds.password, api_password);
+      return userOk && passOk;
+    });
   }
 
   /** The whole check for one request at `level`; throws ApiError(403|401). */
   async check(req: FastifyRequest, level: AccessLevel): Promise<void> {
     if (level === 'open') return;
-    if (level === 'restricted') {
-      const ip = normalizeRemoteAddress(req.ip);
-      if (!(await this.ipAllowed(ip))) throw new ApiError(403, `API access not available to ${ip}`);
-    }
-    this.checkCredentials(req);
+    const ip = normalizeRemoteAddress(req.ip);
+    if (level === 'restricted' && !(await this.ipAllowed(ip))) throw new ApiError(403, `API access not available to ${ip}`);
+    await this.checkCredentials(req, ip);
   }
 }

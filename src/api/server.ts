@@ -17,6 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Settings } from '../config/settings-types.js';
 import { GatewayError } from '../util/errors.js';
 import { AccessControl } from './access.js';
+import { ThrottledError } from './auth-guard.js';
 import type { AccessLevel } from './access.js';
 import { createContext } from './context.js';
 import type { ApiDeps } from './context.js';
@@ -118,12 +119,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     // Route + status + client IP only (never bodies or headers: they carry secrets).
     // Successful reads (the Dashboard polls) at debug; changes and failures at info.
     const entry = { method: req.method, route: req.routeOptions.url ?? req.url.split('?')[0], status: reply.statusCode, ip: req.ip, ms: Math.round(reply.elapsedTime) };
-    if (req.method === 'GET' && reply.statusCode < 400) log.debug(entry, 'api request');
+    // 401/429 at debug: the guessing guard audits failures under a log budget (no flooding).
+    if ((req.method === 'GET' && reply.statusCode < 400) || reply.statusCode === 401 || reply.statusCode === 429) log.debug(entry, 'api request');
     else log.info(entry, 'api request');
   });
 
   app.setErrorHandler(async (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const status = statusForError(err);
+    if (err instanceof ThrottledError) void reply.header('retry-after', String(err.retryAfterS));
     if (status >= 500) log.error({ err, method: req.method, route: req.routeOptions.url }, 'unhandled API error');
     return reply.code(status).send({ message: messageForError(err, status) });
   });

@@ -10,11 +10,14 @@ import { join } from 'node:path';
 import { ApiClient, DEFAULT_CFG, parseIni, resolveApi } from './client.js';
 import { Prefs, Shell } from './shell.js';
 import { endpointsFromConfig, endpointsFromList, parseTopArgs, runTop, TOP_USAGE, type GatewayEndpoint, type TopArgs, type TopIo } from './top.js';
+import { packageVersion } from '../util/version.js';
 
 const USAGE = `usage: gwcli [--api URL] [--config FILE] [--json] [path] [command [args...]]
   --api URL      REST API (http[s]://[user:password@]host:port); default from the cfg file
   --config FILE  iscsi-gateway.cfg (default /etc/ceph/iscsi-gateway.cfg)
   --json         machine-readable output of ls, info, export and import
+  -v, --version  print the version
+  -h, --help     this text
 Without a command: interactive shell (help lists the commands of each node).
 gwcli top [options]: live view of every gateway (gwcli top --help).`;
 
@@ -23,6 +26,8 @@ export interface CliArgs {
   config?: string;
   json?: boolean;
   help: boolean;
+  /** Set (true) only when -v/--version was given. */
+  version?: boolean;
   command: string[];
 }
 
@@ -47,6 +52,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     else if (a.startsWith('--config=')) out.config = a.slice(9);
     else if (a === '-h' || a === '--help') out.help = true;
     else if (a === '--json') out.json = true;
+    else if (a === '-v' || a === '--version') out.version = true;
     else if (a === '--') { i++; break; }
     else break;
   }
@@ -69,6 +75,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (args.help) {
     process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (args.version === true) {
+    process.stdout.write(`gwcli ${packageVersion()}\n`);
     return 0;
   }
   if (args.command[0] === 'top') return top(args);

@@ -47,6 +47,18 @@ export interface Settings {
   gateway_name: string;
   /** HA heartbeat lease (ms): peers declare this gateway dead after it; it fences itself at 3/4 of it. */
   ha_lease_ms: number;
+  /** Guessing protection (API Basic auth, iSCSI CHAP): failures of one client before back-off; 0 = off. */
+  auth_failure_threshold: number;
+  /** Distinct names failing from one address before its unknown names are slowed too. */
+  auth_source_threshold: number;
+  auth_backoff_ms: number;
+  auth_backoff_max_ms: number;
+  /** Seconds. */
+  auth_failure_forget: number;
+  auth_max_held: number;
+  iscsi_max_connections_per_ip: number;
+  /** "auto" (text on a terminal, else JSON), "json", "text". */
+  log_format: 'auto' | 'json' | 'text';
   // [target]: cluster-wide defaults of the target and disk controls
   target_defaults: Record<string, number | boolean>;
   disk_defaults: Record<string, number | boolean>;

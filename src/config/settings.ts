@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { GatewayError } from '../util/errors.js';
 import { validIpAddress } from './validate.js';
 import type { Settings } from './settings-types.js';
+import type { AuthThrottleOptions } from '../util/auth-throttle.js';
 import {
   DISK_CONTROLS,
   TARGET_CONTROLS,
@@ -85,6 +86,22 @@ const CONFIG_KEYS: Readonly<Record<string, SysDef>> = {
   // broken (its client blocklisted) and its LUNs move; a gateway that could not renew its own
   // heartbeat within 3/4 of it stops writing (self-fencing).
   ha_lease_ms: { type: 'int', min: 500, max: 60000, def: 3000 },
+  // Guessing protection of API Basic auth and iSCSI CHAP (util/auth-throttle.ts): after
+  // auth_failure_threshold failures of one client (address + user or initiator name), its next
+  // check waits auth_backoff_ms, doubling per failure up to auth_backoff_max_ms; 0 turns it off.
+  auth_failure_threshold: { type: 'int', min: 0, max: 1000, def: 5 },
+  // Distinct names failing from one address before its names that never logged in are slowed too.
+  auth_source_threshold: { type: 'int', min: 1, max: 100000, def: 8 },
+  auth_backoff_ms: { type: 'int', min: 1, max: 600000, def: 1000 },
+  auth_backoff_max_ms: { type: 'int', min: 1, max: 3600000, def: 30000 },
+  // Seconds after its last failure a client's record is forgotten.
+  auth_failure_forget: { type: 'int', min: 1, max: 604800, def: 900 },
+  // Attempts held by the back-off at once (API requests and iSCSI logins each); more are refused.
+  auth_max_held: { type: 'int', min: 1, max: 100000, def: 128 },
+  // iSCSI connections from one address; more are closed at accept.
+  iscsi_max_connections_per_ip: { type: 'int', min: 1, max: 65535, def: 256 },
+  // "auto": human-readable lines when stdout is a terminal, JSON lines otherwise; "json"; "text".
+  log_format: { type: 'enum', values: ['auto', 'json', 'text'], def: 'auto' },
 };
 
 /** [device_status]: TCMU_DEV_STATUS_SETTINGS (the "threshhold" spelling is upstream's). */
@@ -459,6 +476,14 @@ function buildSettings(
     prometheus_host: values.prometheus_host as string,
     prometheus_port: values.prometheus_port as number,
     alua_failover_type: values.alua_failover_type as 'implicit' | 'explicit',
+    auth_failure_threshold: values.auth_failure_threshold as number,
+    auth_source_threshold: values.auth_source_threshold as number,
+    auth_backoff_ms: values.auth_backoff_ms as number,
+    auth_backoff_max_ms: values.auth_backoff_max_ms as number,
+    auth_failure_forget: values.auth_failure_forget as number,
+    auth_max_held: values.auth_max_held as number,
+    iscsi_max_connections_per_ip: values.iscsi_max_connections_per_ip as number,
+    log_format: values.log_format as 'auto' | 'json' | 'text',
     logger_level: values.logger_level as number,
     log_to_stderr: values.log_to_stderr as boolean,
     log_to_stderr_prefix: values.log_to_stderr_prefix as string,
@@ -536,4 +561,16 @@ function stableJson(v: unknown): string {
     return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`).join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
+}
+
+/** The guessing-protection settings (auth_*) as util/auth-throttle.ts options. */
+export function authThrottleOptions(s: Settings): Partial<AuthThrottleOptions> {
+  return {
+    threshold: s.auth_failure_threshold,
+    sourceThreshold: s.auth_source_threshold,
+    baseDelayMs: s.auth_backoff_ms,
+    maxDelayMs: Math.max(s.auth_backoff_ms, s.auth_backoff_max_ms),
+    forgetMs: s.auth_failure_forget * 1000,
+    maxHeld: s.auth_max_held,
+  };
 }

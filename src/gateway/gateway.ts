@@ -17,6 +17,7 @@ import type { BackstoreProvider, BackingStore } from '../backstore/backstore.js'
 import type { GatewayConfig, TargetEntry } from '../config/schema.js';
 import type { ConfigStore } from '../config/store.js';
 import type { Settings } from '../config/settings-types.js';
+import { authThrottleOptions } from '../config/settings.js';
 import { IscsiServer } from '../iscsi/server.js';
 import { LOGIN_FAILURE_REASONS, REJECT_REASON_NAMES, TMF_NAMES } from '../iscsi/stats.js';
 import type { Nexus, ScsiPort } from '../scsi/command.js';
@@ -146,7 +147,12 @@ export class Gateway implements GatewayStatus {
     });
     const scsiLog = opts.logger.child({ component: 'scsi' });
     setInternalErrorLogger((err, command) => scsiLog.error({ err, command }, 'internal error in a SCSI command'));
-    this.#iscsi = new IscsiServer({ registry, logger: opts.logger.child({ component: 'iscsi' }) });
+    this.#iscsi = new IscsiServer({
+      registry,
+      logger: opts.logger.child({ component: 'iscsi' }),
+      authThrottle: authThrottleOptions(opts.settings),
+      maxConnectionsPerAddress: opts.settings.iscsi_max_connections_per_ip,
+    });
     this.#ha = new HaCoordinator({
       gatewayName: this.gatewayName,
       board: opts.board,

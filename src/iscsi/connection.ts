@@ -41,6 +41,7 @@ import { ioBuffers, POOL_MAX, POOL_MIN, POOL_SMALLEST } from '../util/buffer-poo
 import { snAdd } from '../util/serial.js';
 import { decodeText, encodeText, splitText, TextAccumulator, TextAnswer, TextError, type TextPair } from './text.js';
 import { LoginMachine, LoginStatus, type LoginOutcome } from './login.js';
+import type { LoginGuard } from './login-guard.js';
 import type { IscsiTargetRegistry } from './registry.js';
 import { Session, buildNexus, type SessionIdentity } from './session.js';
 import { ScsiTask, type DataInArgs, type R2TArgs, type ScsiResponseArgs, type TaskSink } from './scsi-task.js';
@@ -64,6 +65,8 @@ export interface ConnectionHost {
   readonly registry: IscsiTargetRegistry;
   readonly logger: LoggerLike;
   readonly loginTimeoutMs: number;
+  /** Guessing protection of CHAP logins (absent: none). */
+  readonly loginGuard?: LoginGuard | undefined;
   sessionExists(tsih: number): boolean;
   /** Allocates the TSIH of a new session (closing a reinstated one). */
   registerSession(conn: Connection, key: { initiatorName: string; isid: string; targetName: string; tpgt: number }): number;
@@ -125,6 +128,8 @@ export class Connection implements TaskSink {
   private readonly login: LoginMachine;
   private readonly loginText = new TextAccumulator();
   private loginTimer: NodeJS.Timeout | null = null;
+  /** A login request held by the guessing back-off: cancels it. */
+  private loginHeld: (() => void) | null = null;
   private session: Session | null = null;
   private identity: SessionIdentity | null = null;
   private params: SessionParams | null = null;
@@ -399,6 +404,11 @@ export class Connection implements TaskSink {
   // login
 
   private onLogin(pdu: LoginRequestPdu): void {
+    if (this.loginHeld !== null) {
+      // RFC 7143 §6.3: a login request waits for its response; one sent meanwhile is a protocol error.
+      this.close('login request while the previous one is held');
+      return;
+    }
     let pairs: TextPair[] | null;
     try {
       pairs = this.loginText.push(pdu.data, pdu.continue);
@@ -417,6 +427,19 @@ export class Connection implements TaskSink {
       this.sendLoginResponse(pdu, { status: 0, transit: false, csg: pdu.csg, nsg: 0, data: undefined, tsih: 0 });
       return;
     }
+    const complete = pairs;
+    const gate = this.host.loginGuard?.gate(this.remoteAddress, this.login.initiator, complete, (check) => {
+      this.loginHeld = null;
+      if (this.state !== 'login') return;
+      if (check) this.answerLogin(pdu, complete);
+      else this.loginReject(pdu, LoginStatus.AUTHENTICATION_FAILED, 'guessing back-off', true);
+    });
+    if (gate?.kind === 'held') this.loginHeld = gate.cancel;
+    else if (gate?.kind === 'refuse') this.loginReject(pdu, LoginStatus.AUTHENTICATION_FAILED, 'guessing back-off', true);
+    else this.answerLogin(pdu, pairs);
+  }
+
+  private answerLogin(pdu: LoginRequestPdu, pairs: TextPair[]): void {
     const isid = Buffer.alloc(6);
     isid.writeUIntBE(pdu.isid, 0, 6);
     let answer;
@@ -431,8 +454,9 @@ export class Connection implements TaskSink {
       this.loginReject(pdu, LoginStatus.TARGET_ERROR, 'internal error');
       return;
     }
+    const audited = this.host.loginGuard?.record(this.remoteAddress, this.login.initiator, answer.status, answer.reason, answer.complete?.authMethod === 'CHAP') ?? false;
     if (answer.status !== LoginStatus.SUCCESS) {
-      this.loginReject(pdu, answer.status, answer.reason ?? 'login failed');
+      this.loginReject(pdu, answer.status, answer.reason ?? 'login failed', audited);
       return;
     }
     this.cid = pdu.cid;
@@ -504,9 +528,12 @@ export class Connection implements TaskSink {
     this.armNop();
   }
 
-  private loginReject(pdu: LoginRequestPdu, status: number, reason: string): void {
+  /** `audited`: the login guard logged it at warn under its budget; this line goes to debug (no flooding). */
+  private loginReject(pdu: LoginRequestPdu, status: number, reason: string, audited = false): void {
     this.host.stats.loginFailed(status);
-    this.log.info({ initiator: this.login.initiator, status: `0x${status.toString(16).padStart(4, '0')}`, reason }, 'login rejected');
+    const entry = { initiator: this.login.initiator, status: `0x${status.toString(16).padStart(4, '0')}`, reason };
+    if (audited) this.log.debug(entry, 'login rejected');
+    else this.log.info(entry, 'login rejected');
     this.sendLoginResponse(pdu, { status, transit: false, csg: pdu.csg, nsg: 0, data: undefined, tsih: 0 });
     // RFC 7143 §11.13.5: after a failed login the target closes the connection.
     this.endAfterFlush('login failed');
@@ -1060,6 +1087,8 @@ export class Connection implements TaskSink {
   }
 
   private stopTimers(): void {
+    this.loginHeld?.();
+    this.loginHeld = null;
     if (this.nopTimer !== null) clearInterval(this.nopTimer);
     this.nopTimer = null;
     if (this.dataTimer !== null) clearInterval(this.dataTimer);

@@ -10,6 +10,8 @@ import type { IscsiTargetRegistry } from './registry.js';
 import { Connection, type ConnectionHost, type LoggerLike } from './connection.js';
 import type { Session } from './session.js';
 import { IscsiStats } from './stats.js';
+import { LoginGuard } from './login-guard.js';
+import type { AuthThrottleOptions } from '../util/auth-throttle.js';
 
 export type { LoggerLike } from './connection.js';
 
@@ -46,6 +48,10 @@ export interface IscsiServerOptions {
   logger: LoggerLike;
   /** Login must complete within this time (default 15 s). */
   loginTimeoutMs?: number;
+  /** Guessing protection of CHAP logins (util/auth-throttle.ts defaults when absent). */
+  authThrottle?: Partial<AuthThrottleOptions>;
+  /** Connections from one address, in any phase; more are closed at once (default 256). */
+  maxConnectionsPerAddress?: number;
 }
 
 const portalKey = (host: string, port: number): string => `${host}|${port}`;
@@ -61,15 +67,24 @@ export class IscsiServer {
   private readonly loginTimeoutMs: number;
   /** Login, reject, digest and task management counters of every connection (for the metrics). */
   readonly stats = new IscsiStats();
+  readonly loginGuard: LoginGuard;
+  private readonly maxPerAddress: number;
+  private readonly perAddress = new Map<string, number>();
+  /** Connections closed at accept by the per-address cap (plain number, for exporters). */
+  refusedConnections = 0;
+  private refusedLogged = 0;
 
   constructor(opts: IscsiServerOptions) {
     this.registry = opts.registry;
     this.log = opts.logger;
     this.loginTimeoutMs = opts.loginTimeoutMs ?? 15_000;
+    this.loginGuard = new LoginGuard(opts.authThrottle ?? {}, this.log);
+    this.maxPerAddress = opts.maxConnectionsPerAddress ?? 256;
     this.host = {
       registry: this.registry,
       logger: this.log,
       loginTimeoutMs: this.loginTimeoutMs,
+      loginGuard: this.loginGuard,
       sessionExists: (tsih) => this.byTsih.has(tsih),
       registerSession: (conn, key) => this.registerSession(conn, key),
       connectionClosed: (conn) => this.connectionClosed(conn),
@@ -111,6 +126,21 @@ export class IscsiServer {
 
   /** `reads`: the socket's reads are lent (portal.ts), not emitted as 'data'. */
   handleConnection(socket: SocketLike, reads?: LentReads): void {
+    // A flood of connections from one address (held logins included) must not exhaust fds or
+    // memory: past the cap, new ones are closed before any PDU is read.
+    const address = socket.remoteAddress ?? '';
+    const open = this.perAddress.get(address) ?? 0;
+    if (open >= this.maxPerAddress) {
+      this.refusedConnections++;
+      // one line per power of two: a flood cannot flood the log
+      if (this.refusedConnections >= this.refusedLogged * 2) {
+        this.refusedLogged = this.refusedConnections;
+        this.log.warn({ remote: address, open, refused: this.refusedConnections }, 'too many connections from one address: closing new ones');
+      }
+      socket.destroy();
+      return;
+    }
+    this.perAddress.set(address, open + 1);
     const conn = new Connection(socket, this.host, reads);
     this.connections.add(conn);
   }
@@ -140,7 +170,11 @@ export class IscsiServer {
   }
 
   private connectionClosed(conn: Connection): void {
-    this.connections.delete(conn);
+    if (this.connections.delete(conn)) {
+      const left = (this.perAddress.get(conn.remoteAddress) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(conn.remoteAddress, left);
+      else this.perAddress.delete(conn.remoteAddress);
+    }
     const id = conn.sessionIdentity();
     if (id !== null && this.byTsih.get(id.tsih) === conn) this.byTsih.delete(id.tsih);
   }

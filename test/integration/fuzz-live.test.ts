@@ -144,7 +144,8 @@ describe('live fuzz of the iSCSI portal', { timeout: 90_000 }, () => {
 
   before(async () => {
     requireTools('iscsi-inq');
-    d = await Daemon.start();
+    // The guessing back-off stays on (hostile CHAP answers go through it) with short delays.
+    d = await Daemon.start({ extra: { auth_backoff_ms: '50', auth_backoff_max_ms: '400' } });
     await defineTarget(d.api, d.gatewayName, 'rbd/disk_1', '64M');
     await addClient(d.api, FUZZ_INITIATOR, 'rbd/disk_1');
     await addClient(d.api, CHAP_INITIATOR, 'rbd/disk_1', { username: CHAP_USER, password: CHAP_SECRET });
@@ -304,9 +305,19 @@ describe('live fuzz of the iSCSI portal', { timeout: 90_000 }, () => {
       }
       c.sock.destroy();
     }
-    // And the right secret still works (the state machine is not stuck).
-    const inq = await run('iscsi-inq', ['-i', CHAP_INITIATOR, d.url(TARGET_IQN, 0, CHAP_USER, CHAP_SECRET)], { timeoutMs: 20_000 });
-    assert.equal(inq.code, 0, inq.output);
+    // And the right secret still works (the state machine is not stuck) once the guessing back-off
+    // those eight failures earned this initiator has passed (400 ms at most here).
+    let last = '';
+    await waitFor(
+      'the right CHAP secret accepted after the back-off',
+      async () => {
+        const inq = await run('iscsi-inq', ['-i', CHAP_INITIATOR, d.url(TARGET_IQN, 0, CHAP_USER, CHAP_SECRET)], { timeoutMs: 20_000 });
+        last = inq.output;
+        return inq.code === 0 ? true : undefined;
+      },
+      30_000,
+      200,
+    ).catch(() => assert.fail(`iscsi-inq with the right secret never succeeded: ${last}`));
     assert.doesNotMatch(d.log(), new RegExp(CHAP_SECRET), 'the CHAP secret appeared in the daemon log');
   });
 
