@@ -513,6 +513,7 @@ export class Gateway implements GatewayStatus {
       clients,
       sessions: this.sessions(),
       connections: this.#iscsi.connectionCount(),
+      connectionsRefused: this.#iscsi.refusedConnections,
       iscsi: this.#iscsi.stats,
       latencyBucketsSeconds: LATENCY_BUCKETS_SECONDS,
       ioClasses: IO_CLASS_NAMES,

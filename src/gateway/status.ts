@@ -103,6 +103,8 @@ export interface MetricsSnapshot {
   sessions: SessionInfo[];
   /** Open iSCSI connections, in any phase. */
   connections: number;
+  /** Connections closed at accept by the per-address cap (auth_max_connections_per_address). */
+  connectionsRefused: number;
   iscsi: IscsiCountersView;
   /** Upper bounds of the latency buckets (seconds); the +Inf bucket follows. */
   latencyBucketsSeconds: readonly number[];

@@ -5,6 +5,7 @@
  * escaping); nothing is counted here. docs/metrics.md lists every series.
  */
 import type { MetricsSnapshot } from '../gateway/status.js';
+import { authThrottleStats, type AuthThrottleStats } from '../util/auth-throttle.js';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped';
 export type Labels = Record<string, string | number>;
@@ -100,6 +101,17 @@ function clientLun(s: MetricsSnapshot): Sample[] {
   return out;
 }
 
+const KNOWN_AUTH_REASONS: Record<string, readonly string[]> = { iscsi: ['chap', 'acl'], api: ['password'] };
+
+/** The guessing-protection throttles of this process, by service name. */
+function throttles(): [string, AuthThrottleStats][] {
+  return Object.entries(authThrottleStats).sort(([a], [b]) => a.localeCompare(b));
+}
+
+function perThrottle(value: (t: AuthThrottleStats) => number): (s: MetricsSnapshot) => Sample[] {
+  return (s) => throttles().map(([service, t]) => ({ labels: { gw_name: s.gatewayName, service }, value: value(t) }));
+}
+
 /** Every family, in exposition order. ceph_iscsi_scrape_duration_seconds is added by the exporter. */
 export const FAMILIES: readonly Family[] = [
   // ---- upstream rbd-target-gw names (docs/metrics.md "Upstream compatibility") ----
@@ -159,6 +171,20 @@ export const FAMILIES: readonly Family[] = [
   family('ceph_iscsi_task_management_total', 'counter', 'Task management function requests, by function', (s) =>
     [...s.tmfNames].map(([code, fn]) => ({ labels: { gw_name: s.gatewayName, function: fn }, value: s.iscsi.tmf[code] ?? 0 })),
   ),
+
+  // ---- guessing protection (src/util/auth-throttle.ts: service iscsi = CHAP logins, api = REST Basic auth) ----
+  family('ceph_iscsi_auth_failures_total', 'counter', 'Failed authentications by service (iscsi, api) and reason (chap, acl, password, ...)', (s) =>
+    throttles().flatMap(([service, t]) => {
+      // The reasons each service records, at 0 before the first failure (rate() needs the series to exist).
+      const reasons = new Set([...(KNOWN_AUTH_REASONS[service] ?? []), ...Object.keys(t.failuresByReason)]);
+      return [...reasons].map((reason) => ({ labels: { gw_name: s.gatewayName, service, reason }, value: t.failuresByReason[reason] ?? 0 }));
+    }),
+  ),
+  family('ceph_iscsi_auth_successes_total', 'counter', 'Successful authentications by service', perThrottle((t) => t.successes)),
+  family('ceph_iscsi_auth_held_total', 'counter', 'Authentication attempts delayed by the guessing back-off', perThrottle((t) => t.held)),
+  family('ceph_iscsi_auth_refused_total', 'counter', 'Authentication attempts refused unchecked by the guessing back-off', perThrottle((t) => t.refused)),
+  family('ceph_iscsi_auth_held', 'gauge', 'Authentication attempts held by the back-off now', perThrottle((t) => t.heldNow)),
+  family('ceph_iscsi_connections_refused_total', 'counter', 'iSCSI connections closed at accept by the per-address cap', (s) => [{ labels: { gw_name: s.gatewayName }, value: s.connectionsRefused }]),
 
   // ---- configuration ----
   family('ceph_iscsi_config_epoch', 'gauge', 'Epoch of the configuration document this gateway runs', (s) => [{ labels: { gw_name: s.gatewayName }, value: s.config.epoch }]),

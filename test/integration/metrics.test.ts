@@ -2,8 +2,9 @@
  * The Prometheus exporter against real peers: qemu-io writes and reads through a CHAP-protected
  * LUN while /metrics is scraped; promtool (Debian `prometheus`) checks a scrape taken under load;
  * the byte counters moved by the I/O qemu-io did (within 1 %), the latency histograms have the
- * observations the command counters say, and a failed CHAP login (iscsi-inq with a wrong secret)
- * moves the login failure counter, with the secret nowhere in the scrape.
+ * observations the command counters say, a failed CHAP login (iscsi-inq with a wrong secret)
+ * moves the login failure counter (and the guessing protection's), an initiator outside the ACL
+ * the acl reason, a wrong API password the api one; no secret anywhere in the scrape.
  */
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
@@ -102,13 +103,20 @@ test('metrics: /metrics under qemu-io load passes promtool; counters, histograms
       return sumOf(s, 'ceph_iscsi_login_failures_total', { reason: 'chap' }) > chapBefore ? s : undefined;
     });
     assert.equal(sumOf(failed, 'ceph_iscsi_login_failures_total', { reason: 'chap' }), chapBefore + 1, 'one failed CHAP login, one count');
+    // The guessing protection's counters (service iscsi) saw it too.
+    assert.equal(sumOf(failed, 'ceph_iscsi_auth_failures_total', { service: 'iscsi', reason: 'chap' }), sumOf(after, 'ceph_iscsi_auth_failures_total', { service: 'iscsi', reason: 'chap' }) + 1);
     // An initiator outside the ACL: reason acl.
     const stranger = await run('iscsi-inq', ['-i', 'iqn.1994-05.com.example:not-in-acl', `iscsi://${d.portal()}/${TARGET_IQN}/0`], { timeoutMs: 20_000 });
     assert.notEqual(stranger.code, 0);
     const refused = parsePromText(await d.scrape());
     assert.equal(sumOf(refused, 'ceph_iscsi_login_failures_total', { reason: 'acl' }), aclBefore + 1, 'ACL refusal counted');
+    // A wrong API password: service api, reason password.
+    const apiBefore = sumOf(refused, 'ceph_iscsi_auth_failures_total', { service: 'api', reason: 'password' });
+    const wrongApi = await fetch(`${d.api.base}/api/config`, { headers: { authorization: 'Basic ' + Buffer.from(`admin:${WRONG}`).toString('base64') } });
+    assert.equal(wrongApi.status, 401);
     const text = await d.scrape();
-    assert.ok(!text.includes(CHAP.password) && !text.includes(WRONG), 'a CHAP secret appears in /metrics');
+    assert.equal(sumOf(parsePromText(text), 'ceph_iscsi_auth_failures_total', { service: 'api', reason: 'password' }), apiBefore + 1, 'API password failure counted');
+    assert.ok(!text.includes(CHAP.password) && !text.includes(WRONG), 'a secret appears in /metrics');
     console.log(`metrics test: ${Date.now() - t0} ms, ${bytes / MIB} MiB each way, ${reads} reads, ${writes} writes`);
   } finally {
     await d.dispose();
