@@ -102,8 +102,29 @@ async function main([cmd, ...args]) {
     case 'median':
       console.log(median(args));
       break;
+    case 'scrape': {
+      // A Prometheus stand-in: GET /metrics every INTERVAL ms until killed; prints the scrapes
+      // done and the bytes of the last one when it ends (SIGTERM).
+      const [port, interval = '1000'] = args;
+      let n = 0;
+      let bytes = 0;
+      process.on('SIGTERM', () => {
+        console.log(`${n} scrapes, last ${bytes} bytes`);
+        process.exit(0);
+      });
+      for (;;) {
+        try {
+          const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+          bytes = (await r.text()).length;
+          if (r.status === 200) n++;
+        } catch {
+          // the gateway is starting or stopping
+        }
+        await new Promise((r) => setTimeout(r, Number(interval)));
+      }
+    }
     default:
-      console.error('usage: lib.mjs freeport | wait-ping PORT SECS | api PORT METHOD PATH [k=v...] | lun PORT IMAGE SIZE [existing] | cpu PID | median N...');
+      console.error('usage: lib.mjs freeport | wait-ping PORT SECS | api PORT METHOD PATH [k=v...] | lun PORT IMAGE SIZE [existing] | cpu PID | median N... | scrape PORT INTERVAL_MS');
       process.exit(2);
   }
 }

@@ -13,6 +13,7 @@ import type { RadosCluster } from './backstore/rbd/rados.js';
 import { loadSettingsWithMon, openConfigStore, radosPrStores } from './ceph-wiring.js';
 import type { Settings } from './config/settings-types.js';
 import { Gateway } from './gateway/gateway.js';
+import { startMetricsExporter, type MetricsExporter } from './metrics/exporter.js';
 import { createLogger, type Logger } from './util/log.js';
 import { packageVersion } from './util/version.js';
 import { sdNotify } from './util/sd-notify.js';
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
 
   let gateway: Gateway | undefined;
   let api: Awaited<ReturnType<typeof buildApi>> | undefined;
+  let metrics: MetricsExporter | undefined;
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
@@ -109,6 +111,7 @@ async function main(): Promise<void> {
     deadline.unref();
     armStopWatchdog(12_000);
     await api?.close().catch((err: unknown) => log.warn({ err }, 'closing the API failed'));
+    await metrics?.close();
     await gateway?.stop().catch((err: unknown) => log.warn({ err }, 'stopping the gateway failed'));
     log.info('stopped');
     await exitNow(log, 0);
@@ -151,6 +154,7 @@ async function main(): Promise<void> {
       { gateway: gateway.gatewayName, api: `${settings.api_secure ? 'https' : 'http'}://${host}:${settings.api_port}`, iscsiPort: settings.iscsi_port, backstore: settings.backstore, dataDir: settings.data_dir },
       'iscsi-gateway ready',
     );
+    metrics = await startMetrics(settings, gateway, log);
     // systemd Type=notify: active only now that the API and the portals listen.
     sdNotify(`READY=1\nSTATUS=serving ${gateway.gatewayName}: API port ${settings.api_port}, iSCSI port ${settings.iscsi_port}\nMAINPID=${process.pid}`);
   } catch (err) {
@@ -161,6 +165,16 @@ async function main(): Promise<void> {
 }
 
 void main();
+
+/** The Prometheus exporter (prometheus_exporter); a port it cannot bind is logged, never fatal. */
+async function startMetrics(settings: Settings, gateway: Gateway, log: Logger): Promise<MetricsExporter | undefined> {
+  if (!settings.prometheus_exporter) return undefined;
+  const logger = log.child({ component: 'metrics' });
+  return startMetricsExporter({ host: settings.prometheus_host, port: settings.prometheus_port, source: gateway, logger }).catch((err: unknown) => {
+    logger.error({ err, port: settings.prometheus_port }, 'the Prometheus exporter could not listen: running without it');
+    return undefined;
+  });
+}
 
 /**
  * The last resort of a stop: if the event loop itself is blocked (a native call that never

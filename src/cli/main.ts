@@ -7,8 +7,9 @@ import { createInterface } from 'node:readline';
 import { readFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ApiClient, resolveApi } from './client.js';
+import { ApiClient, DEFAULT_CFG, parseIni, resolveApi } from './client.js';
 import { Prefs, Shell } from './shell.js';
+import { endpointsFromConfig, endpointsFromList, parseTopArgs, runTop, TOP_USAGE, type GatewayEndpoint, type TopArgs, type TopIo } from './top.js';
 import { packageVersion } from '../util/version.js';
 
 const USAGE = `usage: gwcli [--api URL] [--config FILE] [--json] [path] [command [args...]]
@@ -17,7 +18,8 @@ const USAGE = `usage: gwcli [--api URL] [--config FILE] [--json] [path] [command
   --json         machine-readable output of ls, info, export and import
   -v, --version  print the version
   -h, --help     this text
-Without a command: interactive shell (help lists the commands of each node).`;
+Without a command: interactive shell (help lists the commands of each node).
+gwcli top [options]: live view of every gateway (gwcli top --help).`;
 
 export interface CliArgs {
   api?: string;
@@ -79,6 +81,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`gwcli ${packageVersion()}\n`);
     return 0;
   }
+  if (args.command[0] === 'top') return top(args);
   let shell: Shell;
   try {
     const api = new ApiClient(resolveApi({ api: args.api, config: args.config }));
@@ -104,6 +107,61 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   }
   return interactive(shell);
+}
+
+/** `gwcli top`: the gateways from the local API's config, their exporters at prometheus_port. */
+async function top(args: CliArgs): Promise<number> {
+  if (args.command.includes('-h') || args.command.includes('--help')) {
+    process.stdout.write(TOP_USAGE + '\n');
+    return 0;
+  }
+  let parsed: TopArgs;
+  try {
+    parsed = parseTopArgs(args.command.slice(1));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 1;
+  }
+  const config = parsed.config ?? args.config;
+  const apiUrl = parsed.api ?? args.api;
+  let endpoints: () => Promise<GatewayEndpoint[]>;
+  if (parsed.gateways !== undefined) {
+    const list = endpointsFromList(parsed.gateways);
+    endpoints = () => Promise.resolve(list);
+  } else {
+    let cfgPort: string | undefined;
+    try {
+      cfgPort = parseIni(readFileSync(config ?? DEFAULT_CFG, 'utf8'))['config']?.['prometheus_port'];
+    } catch {
+      // no cfg: upstream's default port
+    }
+    const port = parsed.metricsPort ?? Number(cfgPort ?? 9287);
+    let api: ApiClient;
+    try {
+      api = new ApiClient(resolveApi({ api: apiUrl, config }), 5_000);
+      await api.get('/api/config');
+    } catch (e) {
+      process.stderr.write(`Unable to contact the local API endpoint: ${(e as Error).message}\n`);
+      return 1;
+    }
+    endpoints = async () => endpointsFromConfig(await api.get('/api/config'), port);
+  }
+  const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
+  const io: TopIo = {
+    write: (t) => process.stdout.write(t),
+    width: () => (process.stdout.isTTY === true ? process.stdout.columns : 160),
+  };
+  if (tty) {
+    process.stdin.setRawMode(true);
+    process.stdin.setEncoding('utf8');
+    io.onKey = (fn) => process.stdin.on('data', (d: string) => { for (const k of d) fn(k); });
+    io.close = () => {
+      process.stdin.setRawMode(false);
+      process.stdin.pause();
+    };
+  }
+  await runTop(endpoints, parsed.o, io, parsed.iterations ?? (tty ? undefined : 1));
+  return 0;
 }
 
 async function interactive(shell: Shell): Promise<number> {

@@ -19,9 +19,11 @@ import type { ConfigStore } from '../config/store.js';
 import type { Settings } from '../config/settings-types.js';
 import { authThrottleOptions } from '../config/settings.js';
 import { IscsiServer } from '../iscsi/server.js';
+import { LOGIN_FAILURE_REASONS, REJECT_REASON_NAMES, TMF_NAMES } from '../iscsi/stats.js';
 import type { Nexus, ScsiPort } from '../scsi/command.js';
 import { createScsiPort, notifyLunMapChanged, type LunMap } from '../scsi/device-server.js';
 import { setInternalErrorLogger } from '../scsi/dispatch.js';
+import { IO_CLASS_NAMES, LATENCY_BUCKETS_SECONDS } from '../scsi/io-stats.js';
 import { LogicalUnit, type SharedPrStore, type TargetPortGroupRequest } from '../scsi/logical-unit.js';
 import type { SenseReason } from '../scsi/sense.js';
 import type { Logger } from '../util/log.js';
@@ -31,7 +33,7 @@ import type { Board } from './ha/board.js';
 import { HaCoordinator, type HaOptions } from './ha/coordinator.js';
 import { fenceLocalProcess, localIdentity } from './ha/fence.js';
 import { DirectoryWatches, FileSharedPrStore } from './pr-store.js';
-import type { GatewayStatus, MaintenanceReport, SessionInfo } from './status.js';
+import type { GatewayStatus, LunView, MaintenanceReport, MetricsSnapshot, SessionInfo } from './status.js';
 
 interface RunningLun {
   disk: DesiredDisk;
@@ -122,6 +124,8 @@ export class Gateway implements GatewayStatus {
   readonly #sharedPrStore: (disk: DesiredDisk) => SharedPrStore;
   /** The document being applied (LUs open before #doc switches to it). */
   #applying: GatewayConfig | undefined;
+  /** Reconciles done (and failed) and their durations in seconds, for the metrics. */
+  readonly #reconcileStats = { count: 0, failures: 0, last: 0, sum: 0 };
 
   constructor(opts: GatewayOptions) {
     this.#settings = opts.settings;
@@ -230,13 +234,19 @@ export class Gateway implements GatewayStatus {
 
   async #apply(doc: GatewayConfig, full = false): Promise<void> {
     this.#applying = doc;
+    const t0 = performance.now();
     try {
       await this.#applyUnsafe(doc, full);
     } catch (err) {
       // A reconcile never takes the gateway down: log and keep serving what runs.
+      this.#reconcileStats.failures++;
       this.#log.error({ err }, 'reconcile failed');
     } finally {
       this.#applying = undefined;
+      const seconds = (performance.now() - t0) / 1000;
+      this.#reconcileStats.count++;
+      this.#reconcileStats.last = seconds;
+      this.#reconcileStats.sum += seconds;
     }
   }
 
@@ -469,6 +479,57 @@ export class Gateway implements GatewayStatus {
       return false;
     });
     if (dropped > 0) this.#log.info({ dropped }, 'sessions closed by a configuration change');
+  }
+
+  /** What the metrics exporter reads, at scrape time (src/metrics/exporter.ts). */
+  metricsSnapshot(): MetricsSnapshot {
+    const doc = this.#doc;
+    const luns: LunView[] = [];
+    for (const [id, r] of this.#luns) {
+      const target = doc?.targets[r.disk.target];
+      const owner = this.#ha.activeOf(id) ?? '';
+      const gatewayOfIp = (ip: string): string => {
+        for (const [name, p] of Object.entries(target?.portals ?? {})) {
+          if ((p.portal_ip_addresses ?? []).some((a) => bareIp(a) === bareIp(ip))) return name;
+        }
+        return '';
+      };
+      const paths = this.#ha.groups(id).map((g) => ({ tpg: g.id, gateway: gatewayOfIp(target?.ip_list[g.id - 1] ?? ''), state: g.state }));
+      const ownerIp = owner === '' ? '' : bareIp(target?.portals[owner]?.portal_ip_addresses?.[0] ?? '');
+      luns.push({ name: id, target: r.disk.target, lunId: r.disk.lunId, sizeBytes: r.store.sizeBytes, owner, ownerIp, paths, io: r.lu.stats });
+    }
+    const served = Object.entries(doc?.targets ?? {}).filter(([, t]) => t.portals[this.gatewayName] !== undefined);
+    const clients = served.flatMap(([iqn, t]) =>
+      Object.entries(t.clients).map(([client, c]) => ({
+        client,
+        target: iqn,
+        luns: Object.entries(c.luns).map(([name, ref]) => ({ name, lunId: ref.lun_id })),
+      })),
+    );
+    return {
+      gatewayName: this.gatewayName,
+      targets: served.map(([iqn]) => iqn),
+      luns,
+      clients,
+      sessions: this.sessions(),
+      connections: this.#iscsi.connectionCount(),
+      connectionsRefused: this.#iscsi.refusedConnections,
+      iscsi: this.#iscsi.stats,
+      latencyBucketsSeconds: LATENCY_BUCKETS_SECONDS,
+      ioClasses: IO_CLASS_NAMES,
+      rejectNames: REJECT_REASON_NAMES,
+      tmfNames: TMF_NAMES,
+      loginFailureReasons: LOGIN_FAILURE_REASONS,
+      lock: { acquired: this.#ha.locksAcquired, released: this.#ha.locksReleased, lost: this.#ha.locksLost },
+      config: {
+        epoch: doc?.epoch ?? 0,
+        reconciles: this.#reconcileStats.count,
+        lastReconcileSeconds: this.#reconcileStats.last,
+        reconcileSecondsSum: this.#reconcileStats.sum,
+        reconcileFailures: this.#reconcileStats.failures,
+      },
+      inMaintenance: this.#ha.leaving,
+    };
   }
 
   iscsiListening(): boolean {

@@ -45,3 +45,76 @@ export interface MaintenanceReport {
   /** Disks whose exclusive lock this gateway still holds (0 once entered). */
   locksHeld: number;
 }
+
+/** The I/O counters of an LU as the exporter reads them (src/scsi/io-stats.ts LuIoStats). */
+export interface LuIoView {
+  readonly commands: Float64Array;
+  readonly readBytes: number;
+  readonly writeBytes: number;
+  readonly inflight: number;
+  readonly backstoreErrors: number;
+  readonly buckets: Float64Array;
+  readonly latencySum: Float64Array;
+  clients(): ReadonlyMap<string, { readonly commands: number; readonly readBytes: number; readonly writeBytes: number }>;
+}
+
+/** One path (target port group) of a LUN: its ALUA state as this gateway reports it. */
+export interface LunPathView {
+  /** TPG tag (target port group id). */
+  tpg: number;
+  /** The gateway whose portal the group is ('' when unknown). */
+  gateway: string;
+  state: string;
+}
+
+export interface LunView {
+  /** "pool/image" (upstream's lun_name). */
+  name: string;
+  target: string;
+  lunId: number;
+  sizeBytes: number;
+  /** The gateway that is active/optimized for the LUN ('' when none). */
+  owner: string;
+  /** The portal IP of the owner (upstream's gw_owner label; '' when none). */
+  ownerIp: string;
+  paths: LunPathView[];
+  io: LuIoView;
+}
+
+/** The iSCSI layer's counters (src/iscsi/stats.ts IscsiStats). */
+export interface IscsiCountersView {
+  readonly loginSuccesses: number;
+  readonly loginFailures: ReadonlyMap<string, number>;
+  readonly rejects: Float64Array;
+  readonly headerDigestErrors: number;
+  readonly dataDigestErrors: number;
+  readonly framingErrors: number;
+  readonly tmf: Float64Array;
+}
+
+/** Everything the metrics exporter reads of a gateway at scrape time (nothing is copied on the data path). */
+export interface MetricsSnapshot {
+  gatewayName: string;
+  /** Targets this gateway serves (one TPG each, as upstream counts them). */
+  targets: string[];
+  luns: LunView[];
+  /** Initiators of the ACLs of the served targets, with the LUNs (disk "pool/image" and LUN id) mapped to each. */
+  clients: { client: string; target: string; luns: { name: string; lunId: number }[] }[];
+  sessions: SessionInfo[];
+  /** Open iSCSI connections, in any phase. */
+  connections: number;
+  /** Connections closed at accept by the per-address cap (iscsi_max_connections_per_ip). */
+  connectionsRefused: number;
+  iscsi: IscsiCountersView;
+  /** Upper bounds of the latency buckets (seconds); the +Inf bucket follows. */
+  latencyBucketsSeconds: readonly number[];
+  /** Names of the operation classes in the order of LuIoView's arrays. */
+  ioClasses: readonly string[];
+  /** Reject reason and TMF names by code. */
+  rejectNames: ReadonlyMap<number, string>;
+  tmfNames: ReadonlyMap<number, string>;
+  loginFailureReasons: readonly string[];
+  lock: { acquired: number; released: number; lost: number };
+  config: { epoch: number; reconciles: number; lastReconcileSeconds: number; reconcileSecondsSum: number; reconcileFailures: number };
+  inMaintenance: boolean;
+}

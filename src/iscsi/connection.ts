@@ -45,6 +45,7 @@ import type { LoginGuard } from './login-guard.js';
 import type { IscsiTargetRegistry } from './registry.js';
 import { Session, buildNexus, type SessionIdentity } from './session.js';
 import { ScsiTask, type DataInArgs, type R2TArgs, type ScsiResponseArgs, type TaskSink } from './scsi-task.js';
+import type { IscsiStats } from './stats.js';
 import { executeTmf } from './tmf.js';
 import { sendTargetsAnswer } from './discovery.js';
 import { isOperationalKey, LOGIN_KEYS, type SessionParams } from './params.js';
@@ -72,6 +73,8 @@ export interface ConnectionHost {
   connectionClosed(conn: Connection): void;
   /** Full-feature normal sessions of a target other than this connection's (TMF side effects). */
   otherSessions(conn: Connection, targetName: string): Session[];
+  /** Counters the metrics exporter reads. */
+  readonly stats: IscsiStats;
 }
 
 type SocketLike = Duplex & {
@@ -290,6 +293,8 @@ export class Connection implements TaskSink {
       else this.framer.push(chunk);
     } catch (err) {
       if (err instanceof FramingError) {
+        if (err.kind === 'HEADER_DIGEST') this.host.stats.headerDigestErrors++;
+        else this.host.stats.framingErrors++;
         this.log.warn({ err: err.message }, 'framing error: closing the connection');
         if (err.kind === 'DATA_SEGMENT_TOO_LONG' && err.bhs !== undefined && this.state === 'ffp') {
           // RFC 7143 §11.17.1: tell the initiator why (Reject, protocol error), then close.
@@ -350,6 +355,7 @@ export class Connection implements TaskSink {
 
   private onDataDigestError(raw: RawPdu): void {
     this.endPlacement();
+    this.host.stats.dataDigestErrors++;
     if (this.state !== 'ffp') {
       this.close('data digest error');
       return;
@@ -497,6 +503,7 @@ export class Connection implements TaskSink {
     }
     this.session = new Session(identity, outcome.params, outcome.limits, outcome.target, port, pdu.cmdSN);
     this.state = 'ffp';
+    this.host.stats.loginSuccesses++;
     if (this.loginTimer !== null) clearTimeout(this.loginTimer);
     this.loginTimer = null;
     this.sendLoginResponse(pdu, { status: 0, transit: true, csg: pdu.csg, nsg: 3, data, tsih, maxCmdSN: this.session.maxCmdSN });
@@ -523,6 +530,7 @@ export class Connection implements TaskSink {
 
   /** `audited`: the login guard logged it at warn under its budget; this line goes to debug (no flooding). */
   private loginReject(pdu: LoginRequestPdu, status: number, reason: string, audited = false): void {
+    this.host.stats.loginFailed(status);
     const entry = { initiator: this.login.initiator, status: `0x${status.toString(16).padStart(4, '0')}`, reason };
     if (audited) this.log.debug(entry, 'login rejected');
     else this.log.info(entry, 'login rejected');
@@ -730,6 +738,7 @@ export class Connection implements TaskSink {
     const session = this.session as Session;
     const lun = decodeLun(pdu.lun);
     const fn = pdu.function;
+    this.host.stats.countTmf(fn);
     const others = (): Session[] => this.host.otherSessions(this, session.id.targetName);
     void executeTmf(session, { fn, lun: lun < 0 ? 0xffff : lun, referencedTaskTag: pdu.referencedTaskTag, refCmdSN: pdu.refCmdSN }, others).then(
       (outcome) => {
@@ -1011,6 +1020,7 @@ export class Connection implements TaskSink {
 
   private sendReject(reason: number, bhs: Buffer): void {
     if (this.state === 'closed') return;
+    this.host.stats.countReject(reason);
     const session = this.session;
     this.writer.write({
       opcode: IscsiOp.REJECT,

@@ -9,6 +9,7 @@ import { openPortal, type LentReads, type Portal } from './portal.js';
 import type { IscsiTargetRegistry } from './registry.js';
 import { Connection, type ConnectionHost, type LoggerLike } from './connection.js';
 import type { Session } from './session.js';
+import { IscsiStats } from './stats.js';
 import { LoginGuard } from './login-guard.js';
 import type { AuthThrottleOptions } from '../util/auth-throttle.js';
 
@@ -64,6 +65,8 @@ export class IscsiServer {
   private nextTsih = 1;
   private readonly host: ConnectionHost;
   private readonly loginTimeoutMs: number;
+  /** Login, reject, digest and task management counters of every connection (for the metrics). */
+  readonly stats = new IscsiStats();
   readonly loginGuard: LoginGuard;
   private readonly maxPerAddress: number;
   private readonly perAddress = new Map<string, number>();
@@ -94,6 +97,7 @@ export class IscsiServer {
         }
         return out;
       },
+      stats: this.stats,
     };
   }
 

@@ -3,6 +3,7 @@
  * spc.ts and sbc.ts export arrays of CommandDescriptor; dispatch.ts indexes them.
  */
 import type { Nexus, ScsiRequest, ScsiResult } from './command.js';
+import type { ClientIo } from './io-stats.js';
 import type { LogicalUnit } from './logical-unit.js';
 
 /**
@@ -51,6 +52,8 @@ export interface ExecContext {
   readonly req: ScsiRequest;
   readonly port: PortContext;
   readonly p: Parsed;
+  /** The initiator's I/O counters on this LU (absent: not counted per client). */
+  readonly client?: ClientIo | undefined;
 }
 
 /** Buffer: Data-In (GOOD, truncated to dataInLength by dispatch); undefined: GOOD without data. */

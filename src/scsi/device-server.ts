@@ -6,6 +6,7 @@ import type { Nexus, PreparedCommand, ScsiPort, ScsiRequest, ScsiResult } from '
 import { TmfFunction } from './command.js';
 import type { CopyStatus, PortContext } from './descriptor.js';
 import { errorToResult, executeCommand, prepareCommand, prepareNoLun } from './dispatch.js';
+import type { ClientIo } from './io-stats.js';
 import type { LogicalUnit } from './logical-unit.js';
 
 export interface LunMap {
@@ -16,8 +17,8 @@ export interface LunMap {
 class DevicePort implements ScsiPort, PortContext {
   readonly nexus: Nexus;
   readonly lunMap: LunMap;
-  /** LUs this nexus has sent commands to (for nexus loss). */
-  private readonly touched = new Set<LogicalUnit>();
+  /** LUs this nexus has sent commands to (for nexus loss), with the initiator's I/O counters there. */
+  private readonly touched = new Map<LogicalUnit, ClientIo>();
   private closed = false;
 
   constructor(nexus: Nexus, lunMap: LunMap) {
@@ -43,8 +44,12 @@ class DevicePort implements ScsiPort, PortContext {
       return errorToResult(err, 'fixed', false, 'lun-map');
     }
     if (lu === undefined) return prepareNoLun(req, this);
-    if (!this.touched.has(lu)) this.touched.add(lu);
-    return prepareCommand(req, lu, this.nexus, this);
+    let client = this.touched.get(lu);
+    if (client === undefined) {
+      client = lu.stats.client(this.nexus.initiatorName);
+      this.touched.set(lu, client);
+    }
+    return prepareCommand(req, lu, this.nexus, this, client);
   }
 
   execute(_req: ScsiRequest, prepared: PreparedCommand): Promise<ScsiResult> {
@@ -98,7 +103,7 @@ class DevicePort implements ScsiPort, PortContext {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const lu of this.touched) {
+    for (const lu of this.touched.keys()) {
       // SAM-5 "I_T nexus loss": RESERVE(6) released. The nexus's unit attention queue is
       // dropped (initiators log in with fresh ISIDs: keeping queues would grow without bound);
       // if it returns it starts with POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (29h/00h,
@@ -113,7 +118,7 @@ class DevicePort implements ScsiPort, PortContext {
   /** REPORTED LUNS DATA HAS CHANGED for this nexus on every LU it can reach (SPC-4). */
   lunMapChanged(): void {
     for (const l of this.lunMap.luns()) this.lunMap.get(l)?.ua.establish(this.nexus.key, 'REPORTED_LUNS_DATA_HAS_CHANGED');
-    for (const lu of this.touched) lu.ua.establish(this.nexus.key, 'REPORTED_LUNS_DATA_HAS_CHANGED');
+    for (const lu of this.touched.keys()) lu.ua.establish(this.nexus.key, 'REPORTED_LUNS_DATA_HAS_CHANGED');
   }
 }
 

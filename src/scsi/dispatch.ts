@@ -10,6 +10,7 @@ import { checkControl, cdbLength, invalidField } from './cdb.js';
 import { ScsiStatus, type Nexus, type PreparedCommand, type ScsiRequest, type ScsiResult } from './command.js';
 import { MaintenanceIn, ScsiOp } from './constants.js';
 import { AluaAllowed, parsed, type CommandDescriptor, type ExecContext, type ExecResult, type PortContext } from './descriptor.js';
+import { IoClass, isReadOpcode, type ClientIo } from './io-stats.js';
 import type { LogicalUnit } from './logical-unit.js';
 import { SBC_COMMANDS, STRICT_DATA_OUT_OPS, THIN_ONLY_OPS } from './sbc.js';
 import { SANITIZE_COMMANDS, sanitizeGate } from './sanitize.js';
@@ -228,16 +229,16 @@ export function prepareNoLun(req: ScsiRequest, port: PortContext): PreparedComma
 }
 
 /** Generic gates and CDB parse for a mapped LU. Never throws. */
-export function prepareCommand(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, port: PortContext): PreparedCommand | ScsiResult {
+export function prepareCommand(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, port: PortContext, client?: ClientIo): PreparedCommand | ScsiResult {
   try {
-    return gates(req, lu, nexus, port);
+    return gates(req, lu, nexus, port, client);
   } catch (err) {
     // A gate's collaborator (reservations, ALUA group callback) failed: never let it reach the transport.
     return errorToResult(err, lu.senseFormat, false, 'prepare');
   }
 }
 
-function gates(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, port: PortContext): PreparedCommand | ScsiResult {
+function gates(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, port: PortContext, client: ClientIo | undefined): PreparedCommand | ScsiResult {
   const format = lu.senseFormat;
   const cdb = req.cdb;
   if (cdb.length < 2) return checkCondition('INVALID_FIELD_IN_CDB', { field: { inCdb: true, byte: 0 } }, format);
@@ -280,28 +281,40 @@ function gates(req: ScsiRequest, lu: LogicalUnit, nexus: Nexus, port: PortContex
   if (STRICT_DATA_OUT_OPS.has(entry.op) && req.expectedDataLength !== p.dataOutLength) {
     return checkCondition('INVALID_FIELD_IN_CDB', {}, format);
   }
-  const state: ExecContext = { entry, lu, nexus, req, port, p };
+  const state: ExecContext = { entry, lu, nexus, req, port, p, client };
   return { kind: 'prepared', dataOutLength: p.dataOutLength, dataInLength: p.dataInLength, state };
 }
 
-/** Runs a prepared command. Never rejects. */
+/** Runs a prepared command. Never rejects. Counted into the LU's I/O statistics (io-stats.ts). */
 export async function executeCommand(prepared: PreparedCommand): Promise<ScsiResult> {
   const state = prepared.state as ExecContext | NoLunState;
   if ('noLun' in state) return { kind: 'result', status: ScsiStatus.GOOD, dataIn: state.data };
-  const arbiter = state.entry.write === true ? state.lu.writeArbiter : undefined;
-  if (arbiter !== undefined) {
-    // As late as possible (after Data-Out): a gateway that lost its lease or lock must not apply it.
-    let refused = arbiter.begin();
-    if (refused instanceof Promise) refused = await refused.catch(() => 'ALUA_TRANSITION' as const);
-    if (refused !== undefined) return checkCondition(refused, {}, state.lu.senseFormat);
-  }
+  const stats = state.lu.stats;
+  const started = stats.begin();
+  const write = state.entry.write === true;
+  const arbiter = write ? state.lu.writeArbiter : undefined;
+  let granted = false;
+  let result: ScsiResult;
   try {
-    let r = state.entry.execute(state);
-    if (r instanceof Promise) r = await r;
-    return toResult(r, state.p.dataInLength);
+    // As late as possible (after Data-Out): a gateway that lost its lease or lock must not apply it.
+    let refused = arbiter?.begin();
+    if (refused instanceof Promise) refused = await refused.catch(() => 'ALUA_TRANSITION' as const);
+    granted = arbiter !== undefined && refused === undefined;
+    if (refused !== undefined) {
+      result = checkCondition(refused, {}, state.lu.senseFormat);
+    } else {
+      let r = state.entry.execute(state);
+      if (r instanceof Promise) r = await r;
+      result = toResult(r, state.p.dataInLength);
+    }
   } catch (err) {
-    return errorToResult(err, state.lu.senseFormat, state.entry.write === true, state.entry.name);
+    if (err instanceof GatewayError && err.code.startsWith('ERR_BACKSTORE_')) stats.backstoreErrors++;
+    result = errorToResult(err, state.lu.senseFormat, write, state.entry.name);
   } finally {
-    arbiter?.end();
+    if (granted) arbiter?.end();
   }
+  if (isReadOpcode(state.req.cdb.readUInt8(0))) stats.end(IoClass.READ, result.dataIn?.length ?? 0, started, state.client);
+  else if (write) stats.end(IoClass.WRITE, result.status === ScsiStatus.GOOD ? state.p.dataOutLength : 0, started, state.client);
+  else stats.end(IoClass.OTHER, 0, started, state.client);
+  return result;
 }

@@ -4,6 +4,7 @@
  * reservations. Shared by every I_T nexus that maps it (SAM-5 "Logical unit").
  */
 import type { BackingStore } from '../backstore/backstore.js';
+import { LuIoStats } from './io-stats.js';
 import { RangeLock } from './range-lock.js';
 import { Reservations, type PrStore, type SharedPrStore } from './reservations.js';
 import type { SenseFormat, SenseReason } from './sense.js';
@@ -185,6 +186,8 @@ export class LogicalUnit {
   readonly rangeLock = new RangeLock();
   /** @internal */
   readonly mode: ModeState;
+  /** Commands, bytes, latencies and in-flight count (read by the metrics exporter). */
+  readonly stats = new LuIoStats();
   private closed = false;
 
   constructor(opts: LogicalUnitOptions) {

@@ -65,6 +65,8 @@ describe('REST API over TLS (api_secure = true)', { timeout: 60_000 }, () => {
       trusted_ip_list: '127.0.0.1',
       data_dir: join(dir, `data-${name}`),
       iscsi_port: String(await freePort()),
+      prometheus_host: '127.0.0.1',
+      prometheus_port: String(await freePort()),
       gateway_name: 'tls-gw',
       ...extra,
     };

@@ -316,6 +316,9 @@ export class Daemon {
     const apiPort = await freePort();
     let iscsiPort = opts.iscsiPort ?? (await freePort());
     while (iscsiPort === apiPort) iscsiPort = await freePort();
+    // Never the default 9287 (shared by every daemon of a parallel run): a free port, loopback only.
+    let metricsPort = await freePort();
+    while (metricsPort === apiPort || metricsPort === iscsiPort) metricsPort = await freePort();
     const gatewayName = opts.gatewayName ?? 'igw-test';
     const keys: Record<string, string> = {
       api_host: '127.0.0.1',
@@ -329,6 +332,8 @@ export class Daemon {
       data_dir: dataDir,
       iscsi_port: String(iscsiPort),
       gateway_name: gatewayName,
+      prometheus_host: '127.0.0.1',
+      prometheus_port: String(metricsPort),
       ...opts.extra,
     };
     const cfgPath = join(dir, 'iscsi-gateway.cfg');
@@ -354,6 +359,18 @@ export class Daemon {
 
   portal(): string {
     return `127.0.0.1:${this.iscsiPort}`;
+  }
+
+  /** The Prometheus exporter's port (prometheus_port of the cfg). */
+  get metricsPort(): number {
+    return Number(/^prometheus_port = (\d+)$/m.exec(readFileSync(this.cfgPath, 'utf8'))?.[1]);
+  }
+
+  /** GET /metrics of the daemon's exporter: the exposition text. */
+  async scrape(): Promise<string> {
+    const r = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    if (r.status !== 200) throw new Error(`GET /metrics: HTTP ${r.status}`);
+    return r.text();
   }
 
   /** libiscsi URL of LUN `lun` of `iqn`, with optional CHAP credentials. */

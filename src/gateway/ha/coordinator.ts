@@ -204,6 +204,10 @@ export class HaCoordinator {
   #lastRefreshAt = -Infinity;
   /** Lock acquisitions and releases by this gateway, for the logs and tests. */
   transitions = 0;
+  /** Exclusive lock acquisitions, hand-overs and losses (another gateway took it, or fenced) since start. */
+  locksAcquired = 0;
+  locksReleased = 0;
+  locksLost = 0;
   readonly #resets: ResetRelay;
   /** The targets' portals and ip_lists, and the view (viewKey), of the last recompute of every disk. */
   #recomputedFor: { portals: unknown[]; key: string } | undefined;
@@ -597,6 +601,7 @@ export class HaCoordinator {
         await d.lock?.release();
         d.releasedAt = this.now();
         this.transitions++;
+        this.locksReleased++;
         this.#log.info({ disk: d.disk.id, why, drainMs: Math.round(this.now() - t0), transitions: this.transitions }, 'HA: exclusive lock handed over');
       } catch (err) {
         this.#log.warn({ err, disk: d.disk.id }, 'HA: releasing the exclusive lock failed');
@@ -675,6 +680,7 @@ export class HaCoordinator {
           d.heldSince = this.now();
           d.settled = this.#settlesAtOnce(d, urgent);
           this.transitions++;
+          this.locksAcquired++;
           this.#wants.delete(d.disk.id);
           this.#log.info({ disk: d.disk.id, waitedMs: Math.round(this.now() - t0), transitions: this.transitions }, 'HA: exclusive lock acquired');
           await this.#publish();
@@ -782,6 +788,7 @@ export class HaCoordinator {
   attach(disk: HaDisk, lock: ExclusiveLock | undefined): WriteArbiter {
     const d = new DiskState(this, disk, lock);
     lock?.manage((fenced) => {
+      this.locksLost++;
       if (fenced) {
         void this.rejoin();
         return;
@@ -836,6 +843,13 @@ export class HaCoordinator {
   }
 
   /** The disk's ALUA groups as computed at the last change. */
+  /** The gateway active/optimized for a disk now (undefined: none). */
+  activeOf(diskId: string): string | undefined {
+    const d = this.#disks.get(diskId);
+    const target = d === undefined ? undefined : this.#o.doc()?.targets[d.disk.target];
+    return d === undefined || target === undefined ? undefined : activeGateway(target, diskId, d.disk.owner, this.view());
+  }
+
   groups(diskId: string): AluaGroup[] {
     return this.#disks.get(diskId)?.groups ?? [];
   }
