@@ -36,6 +36,8 @@ export interface GatewayStatus {
    * log out, the portals staying up; leaving makes it a member again. Absent: not supported.
    */
   setMaintenance?(on: boolean): Promise<MaintenanceReport>;
+  /** The counters the exporter reads (the console's `/api/_stats` too). Absent: no statistics. */
+  metricsSnapshot?(): MetricsSnapshot;
 }
 
 export interface MaintenanceReport {

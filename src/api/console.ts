@@ -1,0 +1,37 @@
+/**
+ * The web console (issue 12): the static assets vite builds into `dist/ui/` at `npm install`
+ * (`prepare`), served under `/ui/` by the API's own server, so the console gets the API's TLS,
+ * Basic auth and IP allow-list (the access hook runs for these routes as for every route:
+ * level 'restricted'). The console itself only calls the public REST routes and `/api/_stats`.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+import { notFound } from './errors.js';
+
+/** dist/ui next to dist/src (this file runs as dist/src/api/console.js). */
+export const CONSOLE_DIR: string = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'ui');
+
+export function consoleRoutes(app: FastifyInstance, dir: string | undefined): void {
+  dir ??= CONSOLE_DIR;
+  app.get('/ui', async (_req, reply) => reply.redirect('/ui/', 301));
+  if (!existsSync(join(dir, 'index.html'))) {
+    // A checkout where the build did not run (npm install --ignore-scripts): say so, do not 404 silently.
+    app.get('/ui/*', async () => {
+      throw notFound('the web console is not built (run: npm run build)');
+    });
+    return;
+  }
+  void app.register(fastifyStatic, {
+    root: dir,
+    prefix: '/ui/',
+    index: 'index.html',
+    // Hashed file names under assets/ never change; index.html must be read again after an upgrade.
+    setHeaders: (res, path) => {
+      void res.header('cache-control', path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache');
+      void res.header('x-content-type-options', 'nosniff');
+    },
+  });
+}
