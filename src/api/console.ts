@@ -16,7 +16,6 @@ export const CONSOLE_DIR: string = join(dirname(fileURLToPath(import.meta.url)),
 
 export function consoleRoutes(app: FastifyInstance, dir: string | undefined): void {
   dir ??= CONSOLE_DIR;
-  app.get('/ui', async (_req, reply) => reply.redirect('/ui/', 301));
   if (!existsSync(join(dir, 'index.html'))) {
     // A checkout where the build did not run (npm install --ignore-scripts): say so, do not 404 silently.
     app.get('/ui/*', async () => {
@@ -34,4 +33,6 @@ export function consoleRoutes(app: FastifyInstance, dir: string | undefined): vo
       void res.header('x-content-type-options', 'nosniff');
     },
   });
+  // The plugin's wildcard serves files; the page itself is `/ui/` (and `/ui`: trailing slashes are ignored).
+  app.get('/ui/', async (_req, reply) => reply.header('cache-control', 'no-cache').sendFile('index.html'));
 }
