@@ -18,9 +18,11 @@ export function consoleRoutes(app: FastifyInstance, dir: string | undefined): vo
   dir ??= CONSOLE_DIR;
   if (!existsSync(join(dir, 'index.html'))) {
     // A checkout where the build did not run (npm install --ignore-scripts): say so, do not 404 silently.
-    app.get('/ui/*', async () => {
+    const notBuilt = async (): Promise<never> => {
       throw notFound('the web console is not built (run: npm run build)');
-    });
+    };
+    app.get('/ui/', notBuilt);
+    app.get('/ui/*', notBuilt);
     return;
   }
   void app.register(fastifyStatic, {

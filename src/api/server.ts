@@ -99,6 +99,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.addHook('onRoute', (route) => {
     const url = flaskPath(route.url);
     if (url.split('/').some((seg) => seg.startsWith('_'))) return; // internal routes are not listed (upstream)
+    if (!url.startsWith('/api')) return; // the web console's /ui/ is no API route
     const entry = listing.get(url) ?? { summary: '', details: [], methods: new Set<string>() };
     const doc = route.config?.doc;
     if (doc !== undefined && entry.summary === '') {
