@@ -16,6 +16,8 @@ export interface SessionInfo {
   loginTime: Date;
   /** CHAP, CHAP_MUTUAL or None. */
   authMethod: string;
+  /** Operational keys negotiated at login, by their RFC 7143 names (HeaderDigest, MaxBurstLength, ...). */
+  negotiated?: Record<string, string>;
 }
 
 export interface GatewayStatus {

@@ -172,10 +172,19 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
       assert.match(row, new RegExp(TARGET_IQN.replace(/\./g, '\\.')));
       assert.match(row, /127\.0\.0\.1/);
       assert.match(row, /CHAP/);
+      // The negotiated parameters, as the login answered them (qemu asks for no digests).
+      await page.click('[data-table=sessions] [data-negotiated] summary');
+      const params = (await page.evaluate(`Object.fromEntries([...document.querySelectorAll('[data-table=sessions] [data-negotiated] dt')].map((dt) => [dt.textContent, dt.nextElementSibling.textContent]))`)) as Record<string, string>;
+      assert.equal(params['HeaderDigest'], 'None');
+      assert.match(params['MaxBurstLength'] ?? '', /^\d+$/);
+      assert.match(params['ImmediateData'] ?? '', /^(Yes|No)$/);
       const chart = `[data-lun="${DISK}"] [data-chart$="-iops"]`;
       await page.waitForFunction(`Number(document.querySelector(${JSON.stringify(chart)})?.dataset.last) > 0`, { timeout: 20_000 });
       const iops = Number(await page.evaluate(`document.querySelector(${JSON.stringify(chart)}).dataset.last`));
       assert.ok(iops > 0, `IOPS ${iops}`);
+      // A few seconds of line for the screenshot, every point of them under load.
+      await page.waitForFunction(`Number(document.querySelector(${JSON.stringify(chart)})?.dataset.points) >= 6`, { timeout: 20_000 });
+      assert.ok(Number(await page.evaluate(`document.querySelector(${JSON.stringify(chart)}).dataset.last`)) > 0, 'IOPS dropped to 0 while qemu-io writes');
       // The overview's totals count the same I/O.
       await page.screenshot({ path: join(SHOTS, 'sessions.png'), fullPage: true });
       await go('overview');

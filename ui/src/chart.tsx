@@ -14,7 +14,7 @@ export function RateChart(props: { title: string; points: readonly Rate[]; pick:
   const last = values[values.length - 1] ?? 0;
   const text = `${last >= 100 ? Math.round(last) : last.toFixed(1)} ${props.unit}`;
   return (
-    <figure class="chart" data-chart={props.id} data-last={String(last)}>
+    <figure class="chart" data-chart={props.id} data-last={String(last)} data-points={String(values.length)}>
       <figcaption>
         {props.title}: <strong>{text}</strong>
       </figcaption>

@@ -34,7 +34,7 @@ export interface StatsReply {
   /** ms since the epoch when the counters were read. */
   time: number;
   luns: LunStats[];
-  sessions: { target: string; initiator: string; alias: string; ip: string; portal: string; tpgt: number; isid: string; tsih: number; loginTime: string; auth: string }[];
+  sessions: { target: string; initiator: string; alias: string; ip: string; portal: string; tpgt: number; isid: string; tsih: number; loginTime: string; auth: string; negotiated: Record<string, string> }[];
   connections: number;
   loginSuccesses: number;
   loginFailures: number;
@@ -79,6 +79,7 @@ export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
         tsih: x.tsih,
         loginTime: x.loginTime.toISOString(),
         auth: x.authMethod,
+        negotiated: x.negotiated ?? {},
       })),
       connections: s.connections,
       loginSuccesses: s.iscsi.loginSuccesses,

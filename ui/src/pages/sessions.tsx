@@ -13,7 +13,7 @@ export function Sessions(): JSX.Element {
       <p>
         On gateway <strong>{stats?.gateway ?? '…'}</strong>: {sessions.length} session(s), {stats?.connections ?? 0} connection(s); logins {stats?.loginSuccesses ?? 0}, refused {stats?.loginFailures ?? 0}.
       </p>
-      <Table name="sessions" caption="Logged-in initiators" columns={['Initiator', 'Target', 'From', 'Portal', 'TPG', 'Auth', 'ISID / TSIH', 'Since']} empty="No sessions" rows={sessions.length}>
+      <Table name="sessions" caption="Logged-in initiators" columns={['Initiator', 'Target', 'From', 'Portal', 'TPG', 'Auth', 'ISID / TSIH', 'Since', 'Negotiated']} empty="No sessions" rows={sessions.length}>
         {sessions.map((s) => (
           <tr>
             <th scope="row">
@@ -29,6 +29,19 @@ export function Sessions(): JSX.Element {
               {s.isid} / {s.tsih}
             </td>
             <td>{new Date(s.loginTime).toLocaleTimeString()}</td>
+            <td>
+              <details data-negotiated>
+                <summary>Parameters</summary>
+                <dl class="params">
+                  {Object.entries(s.negotiated).map(([k, v]) => (
+                    <>
+                      <dt>{k}</dt>
+                      <dd>{v}</dd>
+                    </>
+                  ))}
+                </dl>
+              </details>
+            </td>
           </tr>
         ))}
       </Table>
