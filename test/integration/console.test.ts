@@ -34,6 +34,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
   before(async () => {
     requireTools('iscsi-ls', 'qemu-io');
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
+    if (!existsSync(join(ROOT, 'dist', 'ui', 'index.html'))) throw new Error('dist/ui is missing: the console is built by npm install / npm run build:ui');
     await mkdir(SHOTS, { recursive: true });
     d = await Daemon.start();
     ui = `${d.api.base}/ui/`;
