@@ -14,7 +14,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { CHAP_PASS, CHAP_USER, CLIENT_IQN, Daemon, requireTools, ROOT, run, TARGET_IQN, waitFor } from './helpers.js';
+import { CHAP_PASS, CHAP_USER, CLIENT_IQN, Daemon, defineGatewayPair, freePortOn, GATEWAY_PAIR, requireTools, ROOT, run, TARGET_IQN, waitFor } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'dist', 'console');
@@ -25,6 +25,23 @@ interface Msg {
   message?: unknown;
 }
 
+async function openPage(page: Page, ui: string, name: (typeof PAGES)[number]): Promise<void> {
+  await page.goto(`${ui}#/${name}`, { waitUntil: 'domcontentloaded' });
+  await page.waitForSelector(`main[data-page="${name}"]`, { timeout: 10_000 });
+}
+
+/** Headless Chromium with a page that answers the console's Basic challenge. */
+async function launch(): Promise<{ browser: Browser; page: Page }> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
+  if (!existsSync(join(ROOT, 'dist', 'ui', 'index.html'))) throw new Error('dist/ui is missing: the console is built by npm install / npm run build:ui');
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 800 });
+  // Answers the Basic challenge of /ui/ (as a user typing admin/admin into the browser's prompt).
+  await page.authenticate({ username: 'admin', password: 'admin' });
+  return { browser, page };
+}
+
 describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () => {
   let d: Daemon;
   let browser: Browser;
@@ -33,16 +50,10 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
 
   before(async () => {
     requireTools('iscsi-ls', 'qemu-io');
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
-    if (!existsSync(join(ROOT, 'dist', 'ui', 'index.html'))) throw new Error('dist/ui is missing: the console is built by npm install / npm run build:ui');
     await mkdir(SHOTS, { recursive: true });
     d = await Daemon.start();
     ui = `${d.api.base}/ui/`;
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
-    page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 800 });
-    // Answers the Basic challenge of /ui/ (as a user typing admin/admin into the browser's prompt).
-    await page.authenticate({ username: 'admin', password: 'admin' });
+    ({ browser, page } = await launch());
   });
 
   after(async () => {
@@ -50,10 +61,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     await d?.dispose();
   });
 
-  const go = async (name: (typeof PAGES)[number]): Promise<void> => {
-    await page.goto(`${ui}#/${name}`, { waitUntil: 'domcontentloaded' });
-    await page.waitForSelector(`main[data-page="${name}"]`, { timeout: 10_000 });
-  };
+  const go = (name: (typeof PAGES)[number]): Promise<void> => openPage(page, ui, name);
   /** Types into the field `id` (replacing its text). */
   const type = async (id: string, text: string): Promise<void> => {
     await page.click(`#${id}`, { count: 3 });
@@ -285,5 +293,55 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
       await page.screenshot({ path: join(SHOTS, `narrow-${name}.png`), fullPage: true });
     }
     await page.setViewport({ width: 1280, height: 800 });
+  });
+});
+
+describe('web console of one gateway of two (gw-a on 127.0.0.1, gw-b on 127.0.0.2)', { timeout: 2 * 60_000 }, () => {
+  // One data dir, one iSCSI port on both addresses (as multi-gateway.test.ts).
+  const gw: Partial<Record<'a' | 'b', Daemon>> = {};
+  let chrome: { browser: Browser; page: Page } | undefined;
+
+  before(async () => {
+    const port = await freePortOn(['127.0.0.1', '127.0.0.2']);
+    gw.a = await Daemon.start({ gatewayName: 'gw-a', iscsiPort: port });
+    gw.b = await Daemon.start({ gatewayName: 'gw-b', dataDir: gw.a.dataDir, iscsiPort: port });
+    await defineGatewayPair(gw.a.api, DISK, '64M', [CLIENT_IQN]);
+    chrome = await launch();
+  });
+
+  after(async () => {
+    await chrome?.browser.close();
+    for (const d of [gw.a, gw.b]) await d?.dispose();
+  });
+
+  const stateOf = async (name: string): Promise<string> =>
+    (await chrome!.page.evaluate(`document.querySelector('[data-gateway-state="${name}"]')?.textContent ?? ''`)) as string;
+
+  test('both portals and the LUN owner; the peer shown down once gw-b is killed and its lease lapsed', async () => {
+    const a = gw.a!;
+    const b = gw.b!;
+    const page = chrome!.page;
+    const ui = `${a.api.base}/ui/`;
+    await openPage(page, ui, 'targets');
+    for (const p of GATEWAY_PAIR) {
+      await page.waitForFunction(`[...document.querySelectorAll('[data-table=portals] tbody tr')].some((r) => r.innerText.includes(${JSON.stringify(p.name)}) && r.innerText.includes(${JSON.stringify(p.ip)}))`, { timeout: 10_000 });
+    }
+    await openPage(page, ui, 'disks');
+    await page.waitForFunction(`[...document.querySelectorAll('[data-table=disks] tbody tr')].some((r) => r.innerText.includes(${JSON.stringify(DISK)}) && r.cells[3]?.textContent === 'gw-a')`, { timeout: 10_000 });
+    await openPage(page, ui, 'overview');
+    await page.waitForFunction(`document.querySelector('[data-gateway-state="gw-b"]')?.textContent.startsWith('up (LUN paths active-non-optimized')`, { timeout: 15_000 }).catch(async () => {
+      throw new Error(`gw-b is not shown up with an active/non-optimized path: '${await stateOf('gw-b')}'`);
+    });
+    assert.match(await stateOf('gw-a'), /^up \(this console\)/);
+    await page.screenshot({ path: join(SHOTS, 'multi-gateway-overview.png'), fullPage: true });
+
+    const ex = await b.stop('SIGKILL');
+    assert.equal(ex.signal, 'SIGKILL');
+    await page.waitForFunction(`document.querySelector('[data-gateway-state="gw-b"]')?.textContent.startsWith('down (LUN paths unavailable')`, { timeout: 20_000 }).catch(async () => {
+      throw new Error(`gw-b is not shown down after SIGKILL: '${await stateOf('gw-b')}'`);
+    });
+    await openPage(page, ui, 'sessions');
+    await page.waitForFunction(`document.querySelector('[data-lun="${DISK}"]')?.innerText.includes('gw-b unavailable')`, { timeout: 10_000 });
+    await page.screenshot({ path: join(SHOTS, 'multi-gateway-down.png'), fullPage: true });
   });
 });

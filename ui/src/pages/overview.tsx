@@ -1,7 +1,21 @@
 /** Overview: gateways, targets, sessions, total IOPS / MB/s / latency and the storage health. */
 import type { JSX } from 'preact';
 import { RateCharts } from '../chart.js';
+import type { StatsReply } from '../api.js';
 import { useData } from '../state.js';
+
+/**
+ * A gateway's state as this gateway sees it: itself is up; a peer is up while its LUN paths are
+ * active (ALUA), down once its lease lapsed and they turned unavailable.
+ */
+function gatewayState(g: string, stats: StatsReply | undefined, inactive: readonly string[]): string {
+  if (g === stats?.gateway) return 'up (this console)';
+  const states = new Set((stats?.luns ?? []).flatMap((l) => l.paths.filter((p) => p.gateway === g).map((p) => p.state)));
+  const note = inactive.length > 0 ? `; inactive portals: ${inactive.join(', ')}` : '';
+  if (states.size === 0) return `configured, no LUN paths here${note}`;
+  const down = ['unavailable', 'offline', 'transitioning'].some((s) => states.has(s)) && !states.has('active-optimized') && !states.has('active-non-optimized');
+  return `${down ? 'down' : 'up'} (LUN paths ${[...states].join(', ')})${note}`;
+}
 
 export function Overview(): JSX.Element {
   const { config, cluster, stats, total } = useData();
@@ -62,7 +76,7 @@ export function Overview(): JSX.Element {
                   <tr>
                     <th scope="row">{g}</th>
                     <td>{[...new Set(ips)].join(', ')}</td>
-                    <td>{g === stats?.gateway ? 'up (this console)' : inactive.length > 0 ? `inactive portals: ${inactive.join(', ')}` : 'configured'}</td>
+                    <td data-gateway-state={g}>{gatewayState(g, stats, inactive)}</td>
                   </tr>
                 );
               })}
