@@ -222,15 +222,24 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
       return s === 2 * 1024 ** 3 ? s : undefined;
     }, 10_000, 100);
     assert.equal(size, 2 * 1024 ** 3);
-    // Snapshots: made through the console where the backstore has them, else the page says it has none.
-    const snapSupported = (await page.evaluate(`!document.querySelector('[data-disk-details]').textContent.includes('not available')`)) as boolean;
-    if (snapSupported) {
-      const snapId = (await page.evaluate(`document.querySelector('form:has(input[name=name]) input[name=name]').id`)) as string;
-      await type(snapId, 'snap1');
-      await page.click('form:has(input[name=name]) button[type=submit]');
-      await page.waitForFunction(`[...document.querySelectorAll('.snapshots li')].some((li) => li.textContent.startsWith('snap1'))`, { timeout: 10_000 });
-    }
+    // Snapshots (the file backstore has them): made, listed, deleted through the console.
+    const snapId = (await page.evaluate(`document.querySelector('form:has(input[name=name]) input[name=name]').id`)) as string;
+    await type(snapId, 'snap1');
+    await page.click('form:has(input[name=name]) button[type=submit]');
+    await page.waitForFunction(`[...document.querySelectorAll('.snapshots li')].some((li) => li.textContent.startsWith('snap1'))`, { timeout: 10_000 });
+    assert.deepEqual(((await d.api.get(`/api/disk/${DISK}`)).body as { snapshots?: string[] }).snapshots, ['snap1']);
     await page.screenshot({ path: join(SHOTS, 'disks.png'), fullPage: true });
+    const [delSnap] = await page.$$('xpath/.//button[normalize-space()="Delete snap1"]');
+    assert.ok(delSnap, 'no Delete snap1 button');
+    await delSnap.click();
+    await page.waitForFunction(`document.querySelectorAll('.snapshots li').length === 0`, { timeout: 10_000 });
+    // Deleting a disk that is still mapped: confirmed in the dialog, refused by the API, its message shown next to the button.
+    page.once('dialog', (dialog) => void dialog.accept());
+    const [delDisk] = await page.$$(`xpath/.//button[normalize-space()="Delete ${DISK}"]`);
+    assert.ok(delDisk, `no Delete ${DISK} button`);
+    await delDisk.click();
+    await page.waitForFunction(`[...document.querySelectorAll('.action .error')].some((e) => e.textContent.startsWith('Unable to delete ${DISK}'))`, { timeout: 10_000 });
+    assert.equal((await d.api.get(`/api/disk/${DISK}`)).status, 200, 'the mapped disk is gone');
 
     // A group takes clients without LUNs of their own (upstream's rule): a second client, made here.
     const second = `${CLIENT_IQN}-2`;
