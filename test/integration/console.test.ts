@@ -252,6 +252,14 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     await submit('hostgroup');
     await config('host group group1', (c) => (c['targets']?.[TARGET_IQN]?.groups?.['group1']?.members?.includes(second) === true ? true : undefined));
     await page.waitForFunction(`[...document.querySelectorAll('[data-table=groups] tbody th')].some((th) => th.textContent === 'group1')`, { timeout: 10_000 });
+    // LUN masking undone from the clients table: the initiator still logs in but sees no LUN.
+    const [unmap] = await page.$$(`xpath/.//button[normalize-space()="Unmap ${DISK} from ${CLIENT_IQN}"]`);
+    assert.ok(unmap, 'no Unmap button for the client LUN');
+    await unmap.click();
+    await config('the client without LUNs', (c) => (Object.keys(c['targets']?.[TARGET_IQN]?.clients?.[CLIENT_IQN]?.luns ?? { x: 1 }).length === 0 ? true : undefined));
+    const ls = await run('iscsi-ls', ['-s', '-i', CLIENT_IQN, `iscsi://${CHAP_USER}%${CHAP_PASS}@${d.portal()}`], { timeoutMs: 30_000 });
+    assert.match(ls.output, new RegExp(`Target:${TARGET_IQN.replace(/\./g, '\\.')}`), ls.output);
+    assert.doesNotMatch(ls.output, /Lun:0/, 'the unmapped LUN is still listed');
 
     await go('targets');
     await page.click(`[data-target="${TARGET_IQN}"] details summary`);

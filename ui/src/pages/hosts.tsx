@@ -50,9 +50,14 @@ export function Hosts(): JSX.Element {
             <td>{cl.auth.mutual_username || '—'}</td>
             <td>{cl.group_name || '—'}</td>
             <td>
-              {Object.entries(cl.luns)
-                .map(([d, l]) => `${l.lun_id}: ${d}`)
-                .join(', ') || '—'}
+              {Object.keys(cl.luns).length === 0
+                ? '—'
+                : Object.entries(cl.luns).map(([d, l]) => (
+                    <div class="lun-entry">
+                      {l.lun_id}: {d}{' '}
+                      <ActionButton label={`Unmap ${d} from ${c}`} danger run={() => done(api.del(apiPath('clientlun', iqn, c), { disk: d }))} />
+                    </div>
+                  ))}
             </td>
             <td>{loggedIn(c) ? 'yes' : 'no'}</td>
             <td>
