@@ -14,6 +14,12 @@ import { notFound } from './errors.js';
 /** dist/ui next to dist/src (this file runs as dist/src/api/console.js). */
 export const CONSOLE_DIR: string = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'ui');
 
+/**
+ * The console's pages load only their own files and call only this origin; no framing
+ * (clickjacking of the forms that change the target).
+ */
+const CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 export function consoleRoutes(app: FastifyInstance, dir: string | undefined): void {
   dir ??= CONSOLE_DIR;
   if (!existsSync(join(dir, 'index.html'))) {
@@ -33,8 +39,10 @@ export function consoleRoutes(app: FastifyInstance, dir: string | undefined): vo
     setHeaders: (res, path) => {
       void res.header('cache-control', path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache');
       void res.header('x-content-type-options', 'nosniff');
+      void res.header('content-security-policy', CSP);
     },
   });
   // The plugin's wildcard serves files; the page itself is `/ui/` (and `/ui`: trailing slashes are ignored).
-  app.get('/ui/', async (_req, reply) => reply.header('cache-control', 'no-cache').sendFile('index.html'));
+  app.get('/ui/', async (_req, reply) =>
+    reply.header('cache-control', 'no-cache').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').sendFile('index.html'));
 }

@@ -47,6 +47,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
   let browser: Browser;
   let page: Page;
   let ui: string;
+  const pageErrors: string[] = [];
 
   before(async () => {
     requireTools('iscsi-ls', 'qemu-io');
@@ -54,11 +55,25 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     d = await Daemon.start();
     ui = `${d.api.base}/ui/`;
     ({ browser, page } = await launch());
+    // Whatever the page's own script throws or the CSP blocks fails the test at its end.
+    page.on('pageerror', (err) => pageErrors.push(String(err)));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) pageErrors.push(m.text());
+    });
+    // 400: refusals the forms show; 401: the challenge before the credentials.
+    page.on('response', (r) => {
+      if (r.status() >= 402) pageErrors.push(`${r.status()} ${r.url()}`);
+    });
   });
 
   after(async () => {
     await browser?.close();
     await d?.dispose();
+  });
+
+  after(() => {
+    // Refused API calls are the forms' business (shown at the field); nothing else may go wrong in the page.
+    assert.deepEqual(pageErrors, [], 'errors in the page');
   });
 
   const go = (name: (typeof PAGES)[number]): Promise<void> => openPage(page, ui, name);

@@ -65,6 +65,7 @@ describe('web console routes', () => {
     assert.equal(page.statusCode, 200);
     assert.match(page.body, /id="app"/);
     assert.equal(page.headers['cache-control'], 'no-cache');
+    assert.match(String(page.headers['content-security-policy']), /default-src 'self'.*frame-ancestors 'none'/);
     assert.equal((await h.call('GET', '/ui')).statusCode, 200);
     const js = await h.call('GET', '/ui/assets/index-abc.js');
     assert.equal(js.statusCode, 200);
