@@ -35,11 +35,13 @@ export function consoleRoutes(app: FastifyInstance, dir: string | undefined): vo
     root: dir,
     prefix: '/ui/',
     index: 'index.html',
+    // Our own cache-control below (the plugin's default is max-age=0 for every file).
+    cacheControl: false,
     // Hashed file names under assets/ never change; index.html must be read again after an upgrade.
     setHeaders: (res, path) => {
-      void res.header('cache-control', path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache');
-      void res.header('x-content-type-options', 'nosniff');
-      void res.header('content-security-policy', CSP);
+      res.setHeader('cache-control', path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache');
+      res.setHeader('x-content-type-options', 'nosniff');
+      res.setHeader('content-security-policy', CSP);
     },
   });
   // The plugin's wildcard serves files; the page itself is `/ui/` (and `/ui`: trailing slashes are ignored).
