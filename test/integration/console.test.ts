@@ -302,6 +302,13 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     assert.equal(reached, 'Disks', 'the Disks link is not reachable with Tab');
     await page.keyboard.press('Enter');
     await page.waitForSelector('main[data-page="disks"]', { timeout: 10_000 });
+    // A form filled and sent with the keyboard only: focus the field, type, Enter.
+    await go('hosts');
+    await page.focus('#create-client-client');
+    await page.keyboard.type(`${CLIENT_IQN}-3`);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('form:has(#create-client-title) .ok', { timeout: 10_000 });
+    await config('the client added with the keyboard', (c) => (c['targets']?.[TARGET_IQN]?.clients?.[`${CLIENT_IQN}-3`] !== undefined ? true : undefined));
 
     for (const name of PAGES) {
       await go(name);
