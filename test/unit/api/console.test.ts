@@ -110,4 +110,15 @@ describe('web console routes', () => {
     // Internal: not in the listing of GET /api.
     assert.doesNotMatch((await h.call('GET', '/api')).body, /_stats/);
   });
+
+  test('no CORS: a page of another origin cannot have the browser send the console\'s credentials with a change', async () => {
+    // Changes are PUT/DELETE only, which a browser sends cross-origin only after a preflight that must be allowed.
+    const pre = await h.app.inject({ method: 'OPTIONS', url: `/api/target/${TARGET}`, headers: { origin: 'https://evil.example', 'access-control-request-method': 'PUT' }, remoteAddress: '127.0.0.1' });
+    assert.equal(pre.headers['access-control-allow-origin'], undefined);
+    assert.equal(pre.headers['access-control-allow-methods'], undefined);
+    const post = await h.call('PUT', `/api/target/${TARGET}`, { form: {} });
+    assert.equal(post.headers['access-control-allow-origin'], undefined);
+    for (const r of h.app.printRoutes({ commonPrefix: false }).split('\n')) assert.doesNotMatch(r, /\bPOST\b/, `a POST route (a plain HTML form could send it cross-site): ${r}`);
+  });
 });
+
