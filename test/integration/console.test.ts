@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
@@ -171,6 +171,8 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     const wrong = await run('iscsi-ls', ['-s', '-i', CLIENT_IQN, `iscsi://${CHAP_USER}%wrongpassw0rd1@${d.portal()}`], { timeoutMs: 30_000 });
     assert.doesNotMatch(wrong.output, /Lun:0/, 'a wrong CHAP secret listed the LUN');
     await page.screenshot({ path: join(SHOTS, 'hosts.png'), fullPage: true });
+    // What was typed into the CHAP form never reaches the daemon's log.
+    assert.doesNotMatch(await readFile(d.logPath, 'utf8'), new RegExp(CHAP_PASS), 'the CHAP secret is in the daemon log');
   });
 
   test('sessions page: qemu-io\'s session and non-zero IOPS on the live chart while it writes', async () => {

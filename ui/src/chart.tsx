@@ -16,7 +16,7 @@ export function RateChart(props: { title: string; points: readonly Rate[]; pick:
   return (
     <figure class="chart" data-chart={props.id} data-last={String(last)} data-points={String(values.length)}>
       <figcaption>
-        {props.title}: <strong>{text}</strong>
+        {props.title}: <strong>{text}</strong> <small class="hint">(top of the chart: {max >= 100 ? Math.round(max) : max.toFixed(1)} {props.unit})</small>
       </figcaption>
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${props.title} over the last minute, now ${text}, peak ${Math.round(max)}`} preserveAspectRatio="none">
         <line x1="0" y1={H - 0.5} x2={W} y2={H - 0.5} class="axis" />
