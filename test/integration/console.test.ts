@@ -287,6 +287,21 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     await page.click(`${controlsForm} button[type=submit]`);
     await page.waitForSelector(`${controlsForm} .ok`, { timeout: 10_000 });
     await config('cmdsn_depth 64', (c) => (Number(c['targets']?.[TARGET_IQN]?.controls?.cmdsn_depth) === 64 ? true : undefined));
+    // Refusals of the target controls, each with the API's own text: ACL off while clients exist; target CHAP while ACLs are on.
+    const [aclOff] = await page.$$(`xpath/.//*[@data-target="${TARGET_IQN}"]//button[normalize-space()="Disable ACL"]`);
+    assert.ok(aclOff, 'no Disable ACL button');
+    await aclOff.click();
+    await page.waitForFunction(`[...document.querySelectorAll('[data-target] .action .error')].some((e) => e.textContent === 'Cannot disable ACL authentication because target has clients')`, { timeout: 10_000 });
+    const chapForm = `[data-target="${TARGET_IQN}"] form:has(input[name=mutual_password])`;
+    const chapUser = (await page.evaluate(`document.querySelector('${chapForm} input[name=username]').id`)) as string;
+    const chapPass = (await page.evaluate(`document.querySelector('${chapForm} input[name=password]').id`)) as string;
+    await type(chapUser, 'targetuser1');
+    await type(chapPass, 'targetpassw0rd');
+    await page.click(`${chapForm} button[type=submit]`);
+    await page.waitForSelector(`${chapForm} .error`, { timeout: 10_000 });
+    const apiSays = await d.api.put(`/api/targetauth/${TARGET_IQN}`, { username: 'targetuser1', password: 'targetpassw0rd' });
+    assert.equal(apiSays.status, 400, apiSays.text);
+    assert.equal(await page.evaluate(`document.querySelector('${chapForm} .error').textContent`), (apiSays.body as Msg).message);
     await page.screenshot({ path: join(SHOTS, 'targets.png'), fullPage: true });
   });
 
