@@ -9,15 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { CHAP_PASS, CHAP_USER, CLIENT_IQN, Daemon, defineGatewayPair, freePortOn, GATEWAY_PAIR, requireTools, ROOT, run, TARGET_IQN, waitFor } from './helpers.js';
+import type { Browser, Page } from 'puppeteer-core';
+import { launch, SHOTS } from './console-helpers.js';
+import { CHAP_PASS, CHAP_USER, CLIENT_IQN, Daemon, defineGatewayPair, freePortOn, GATEWAY_PAIR, requireTools, run, TARGET_IQN, waitFor } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = join(ROOT, 'dist', 'console');
 const DISK = 'rbd/disk_1';
 const PAGES = ['overview', 'targets', 'disks', 'hosts', 'sessions'] as const;
 
@@ -30,17 +28,6 @@ async function openPage(page: Page, ui: string, name: (typeof PAGES)[number]): P
   await page.waitForSelector(`main[data-page="${name}"]`, { timeout: 10_000 });
 }
 
-/** Headless Chromium with a page that answers the console's Basic challenge. */
-async function launch(): Promise<{ browser: Browser; page: Page }> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
-  if (!existsSync(join(ROOT, 'dist', 'ui', 'index.html'))) throw new Error('dist/ui is missing: the console is built by npm install / npm run build:ui');
-  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1280, height: 800 });
-  // Answers the Basic challenge of /ui/ (as a user typing admin/admin into the browser's prompt).
-  await page.authenticate({ username: 'admin', password: 'admin' });
-  return { browser, page };
-}
 
 describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () => {
   let d: Daemon;
@@ -51,7 +38,6 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
 
   before(async () => {
     requireTools('iscsi-ls', 'qemu-io');
-    await mkdir(SHOTS, { recursive: true });
     d = await Daemon.start();
     ui = `${d.api.base}/ui/`;
     ({ browser, page } = await launch());
