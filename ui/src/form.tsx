@@ -90,9 +90,11 @@ export function ApiForm(props: {
         if (f.type === 'checkbox') {
           input = <input type="checkbox" {...common} checked={values[f.name] === 'true'} onChange={(e) => set(f.name, e.currentTarget.checked ? 'true' : 'false')} />;
         } else if (f.type === 'select') {
+          const options = f.options ?? [];
           input = (
-            <select {...common} value={effective()[f.name]} onChange={(e) => set(f.name, e.currentTarget.value)}>
-              {(f.options ?? []).map((o) => (
+            <select {...common} value={effective()[f.name]} disabled={options.length === 0} onChange={(e) => set(f.name, e.currentTarget.value)}>
+              {options.length === 0 && <option value="">(none yet)</option>}
+              {options.map((o) => (
                 <option value={o}>{o}</option>
               ))}
             </select>
