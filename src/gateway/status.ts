@@ -107,7 +107,7 @@ export interface MetricsSnapshot {
   sessions: SessionInfo[];
   /** Open iSCSI connections, in any phase. */
   connections: number;
-  /** Connections closed at accept by the per-address cap (auth_max_connections_per_address). */
+  /** Connections closed at accept by the per-address cap (iscsi_max_connections_per_ip). */
   connectionsRefused: number;
   iscsi: IscsiCountersView;
   /** Upper bounds of the latency buckets (seconds); the +Inf bucket follows. */

@@ -130,7 +130,7 @@ export const FAMILIES: readonly Family[] = [
 
   // ---- typed counters of the data path ----
   family('ceph_iscsi_gateway_tpgs', 'gauge', 'Target portal groups (targets) served by this gateway', (s) => [{ labels: { gw_name: s.gatewayName }, value: s.targets.length }]),
-  family('ceph_iscsi_lun_commands_total', 'counter', 'SCSI commands completed on a LUN, by operation class', perLunOp((io) => io.commands)),
+  family('ceph_iscsi_lun_commands_total', 'counter', 'SCSI commands executed on a LUN, by operation class (not those refused by a gate before execution)', perLunOp((io) => io.commands)),
   family('ceph_iscsi_lun_read_bytes_total', 'counter', 'Bytes read from a LUN (READ commands Data-In)', perLun((l) => l.io.readBytes)),
   family('ceph_iscsi_lun_write_bytes_total', 'counter', 'Bytes written to a LUN (Data-Out of medium-changing commands that completed GOOD)', perLun((l) => l.io.writeBytes)),
   family('ceph_iscsi_client_commands_total', 'counter', 'SCSI commands of a client on a LUN', perClientLun((c) => c.commands)),
