@@ -289,6 +289,17 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     assert.equal(apiSays.status, 400, apiSays.text);
     assert.equal(await page.evaluate(`document.querySelector('${chapForm} .error').textContent`), (apiSays.body as Msg).message);
     await page.screenshot({ path: join(SHOTS, 'targets.png'), fullPage: true });
+    // A second target made and deleted (confirmed in the dialog) through the console.
+    const other = `${TARGET_IQN}-2`;
+    await type('create-target-iqn', other);
+    assert.match(await submit('create-target'), /Target defined successfully/);
+    await page.waitForSelector(`[data-target="${other}"]`, { timeout: 10_000 });
+    page.once('dialog', (dialog) => void dialog.accept());
+    const [del] = await page.$$(`xpath/.//*[@data-target="${other}"]//button[normalize-space()="Delete target"]`);
+    assert.ok(del, 'no Delete target button');
+    await del.click();
+    await config('the second target gone', (c) => (c['targets']?.[other] === undefined ? true : undefined));
+    await page.waitForFunction(`document.querySelector('[data-target="${other}"]') === null`, { timeout: 10_000 });
   });
 
   test('keyboard, labels, and a narrow window', async () => {
