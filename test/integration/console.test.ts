@@ -211,7 +211,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     }
   });
 
-  test('disks: resize and snapshot; host group; target controls (each checked in the config)', async () => {
+  test('disks (resize, snapshot, delete refused), hosts (host group, unmap), targets (controls, refusals, delete), each checked through the API or an initiator', async () => {
     await go('disks');
     await page.waitForSelector(`[data-disk-details="${DISK}"]`, { timeout: 10_000 });
     const resizeForm = 'form:has(input[name=size][placeholder="2G"])';
