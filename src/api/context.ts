@@ -32,6 +32,8 @@ export interface ApiDeps {
   osRelease?: () => Promise<Record<string, string>>;
   /** Optional: TLS material; default: read from settings.api_cert/api_key when settings.api_secure. */
   https?: { cert: Buffer | string; key: Buffer | string } | null;
+  /** Optional: the directory of the built web console (default dist/ui, see console.ts). */
+  consoleDir?: string;
 }
 
 export interface ApiContext {

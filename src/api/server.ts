@@ -17,6 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Settings } from '../config/settings-types.js';
 import { GatewayError } from '../util/errors.js';
 import { AccessControl } from './access.js';
+import { consoleRoutes } from './console.js';
 import { ThrottledError } from './auth-guard.js';
 import type { AccessLevel } from './access.js';
 import { createContext } from './context.js';
@@ -29,6 +30,7 @@ import { diskRoutes } from './routes/disks.js';
 import { gatewayRoutes } from './routes/gateways.js';
 import { hostgroupRoutes } from './routes/hostgroups.js';
 import { internalRoutes } from './routes/internal.js';
+import { statsRoutes } from './routes/stats.js';
 import { statusRoutes } from './routes/status.js';
 import { targetRoutes } from './routes/targets.js';
 
@@ -97,6 +99,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.addHook('onRoute', (route) => {
     const url = flaskPath(route.url);
     if (url.split('/').some((seg) => seg.startsWith('_'))) return; // internal routes are not listed (upstream)
+    if (!url.startsWith('/api')) return; // the web console's /ui/ is no API route
     const entry = listing.get(url) ?? { summary: '', details: [], methods: new Set<string>() };
     const doc = route.config?.doc;
     if (doc !== undefined && entry.summary === '') {
@@ -127,6 +130,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.setErrorHandler(async (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const status = statusForError(err);
     if (err instanceof ThrottledError) void reply.header('retry-after', String(err.retryAfterS));
+    // RFC 9110 §11.6.1: a 401 carries the challenge; browsers need it to ask for the password of /ui/
+    // and to resend it to /api/ (the same realm). Clients that send credentials up front ignore it.
+    if (status === 401) void reply.header('www-authenticate', 'Basic realm="ceph-iscsi-gateway", charset="UTF-8"');
     if (status >= 500) log.error({ err, method: req.method, route: req.routeOptions.url }, 'unhandled API error');
     return reply.code(status).send({ message: messageForError(err, status) });
   });
@@ -154,6 +160,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   void app.register(async (i) => { authRoutes(i, ctx); });
   void app.register(async (i) => { internalRoutes(i, ctx); });
   void app.register(async (i) => { clusterRoutes(i, ctx); });
+  void app.register(async (i) => { statsRoutes(i, ctx); });
+  void app.register(async (i) => { consoleRoutes(i, deps.consoleDir); });
 
   return app;
 }

@@ -19,6 +19,7 @@ import type { ConfigStore } from '../config/store.js';
 import type { Settings } from '../config/settings-types.js';
 import { authThrottleOptions } from '../config/settings.js';
 import { IscsiServer } from '../iscsi/server.js';
+import type { SessionParams } from '../iscsi/params.js';
 import { LOGIN_FAILURE_REASONS, REJECT_REASON_NAMES, TMF_NAMES } from '../iscsi/stats.js';
 import type { Nexus, ScsiPort } from '../scsi/command.js';
 import { createScsiPort, notifyLunMapChanged, type LunMap } from '../scsi/device-server.js';
@@ -548,6 +549,7 @@ export class Gateway implements GatewayStatus {
       tsih: s.tsih,
       loginTime: s.loginTime,
       authMethod: s.authMethod === 'CHAP' ? (s.mutual ? 'CHAP_MUTUAL' : 'CHAP') : 'None',
+      ...(s.params !== null ? { negotiated: negotiatedKeys(s.params) } : {}),
     }));
   }
 
@@ -616,4 +618,26 @@ export class Gateway implements GatewayStatus {
     this.#portals.clear();
     await this.#ha.stop();
   }
+}
+
+/** A session's negotiated parameters as RFC 7143 key=value text (what `iscsiadm -m session -P 2` shows). */
+function negotiatedKeys(p: Readonly<SessionParams>): Record<string, string> {
+  const yn = (b: boolean): string => (b ? 'Yes' : 'No');
+  return {
+    HeaderDigest: p.headerDigest ? 'CRC32C' : 'None',
+    DataDigest: p.dataDigest ? 'CRC32C' : 'None',
+    MaxConnections: String(p.maxConnections),
+    InitialR2T: yn(p.initialR2T),
+    ImmediateData: yn(p.immediateData),
+    MaxRecvDataSegmentLength: String(p.targetMaxRecvDataSegmentLength),
+    MaxXmitDataSegmentLength: String(p.initiatorMaxRecvDataSegmentLength),
+    MaxBurstLength: String(p.maxBurstLength),
+    FirstBurstLength: String(p.firstBurstLength),
+    DefaultTime2Wait: String(p.defaultTime2Wait),
+    DefaultTime2Retain: String(p.defaultTime2Retain),
+    MaxOutstandingR2T: String(p.maxOutstandingR2T),
+    DataPDUInOrder: yn(p.dataPDUInOrder),
+    DataSequenceInOrder: yn(p.dataSequenceInOrder),
+    ErrorRecoveryLevel: String(p.errorRecoveryLevel),
+  };
 }

@@ -16,6 +16,8 @@ export interface SessionInfo {
   loginTime: Date;
   /** CHAP, CHAP_MUTUAL or None. */
   authMethod: string;
+  /** Operational keys negotiated at login, by their RFC 7143 names (HeaderDigest, MaxBurstLength, ...). */
+  negotiated?: Record<string, string>;
 }
 
 export interface GatewayStatus {
@@ -36,6 +38,8 @@ export interface GatewayStatus {
    * log out, the portals staying up; leaving makes it a member again. Absent: not supported.
    */
   setMaintenance?(on: boolean): Promise<MaintenanceReport>;
+  /** The counters the exporter reads (the console's `/api/_stats` too). Absent: no statistics. */
+  metricsSnapshot?(): MetricsSnapshot;
 }
 
 export interface MaintenanceReport {

@@ -240,6 +240,7 @@ export class Connection implements TaskSink {
       mutual: id.mutual,
       connections: 1,
       sessionType: this.sessionType,
+      params: this.params,
     };
   }
 

@@ -5,6 +5,7 @@
  * (list sessions, drop sessions after a config change, close).
  */
 import type { Duplex } from 'node:stream';
+import type { SessionParams } from './params.js';
 import { openPortal, type LentReads, type Portal } from './portal.js';
 import type { IscsiTargetRegistry } from './registry.js';
 import { Connection, type ConnectionHost, type LoggerLike } from './connection.js';
@@ -32,6 +33,8 @@ export interface IscsiSessionInfo {
   connections: number;
   /** 'Normal' or 'Discovery' (added member). */
   sessionType: 'Normal' | 'Discovery';
+  /** The operational parameters negotiated at login. */
+  params: Readonly<SessionParams> | null;
 }
 
 /** A socket-like stream with the addresses net.Socket has (tests may feed other Duplexes). */

@@ -88,6 +88,10 @@ describe('REST API over TLS (api_secure = true)', { timeout: 60_000 }, () => {
       assert.match(ping.body, /pong/);
       const cfgReply = await httpsGet(apiPort, '/api/config', ca);
       assert.equal(cfgReply.status, 200);
+      // The web console is served by the same server, so over the same TLS (issue 12).
+      const ui = await httpsGet(apiPort, '/ui/', ca);
+      assert.equal(ui.status, 200, ui.body);
+      assert.match(ui.body, /<div id="app">/);
       const plain = await fetch(`http://127.0.0.1:${apiPort}/api/_ping`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.status, () => -1);
       assert.notEqual(plain, 200, 'the API answered plain HTTP although api_secure = true');
     } finally {

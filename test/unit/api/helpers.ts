@@ -14,7 +14,7 @@ import { defaultSettings } from '../../../src/config/settings.js';
 import type { Settings } from '../../../src/config/settings-types.js';
 import { editDoc, freezeDeep } from '../../../src/config/snapshot.js';
 import type { ConfigStore } from '../../../src/config/store.js';
-import type { GatewayStatus, MaintenanceReport, SessionInfo } from '../../../src/gateway/status.js';
+import type { GatewayStatus, MaintenanceReport, MetricsSnapshot, SessionInfo } from '../../../src/gateway/status.js';
 import { buildApi } from '../../../src/api/server.js';
 import type { ApiDeps } from '../../../src/api/server.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -78,6 +78,7 @@ export class FakeStatus implements GatewayStatus {
   ips: string[] = ['192.168.122.10', '192.168.122.11'];
   inMaintenance?: () => boolean;
   setMaintenance?: (on: boolean) => Promise<MaintenanceReport>;
+  metricsSnapshot?: () => MetricsSnapshot;
   constructor(readonly gatewayName: string = 'gw1.example.com') {}
   iscsiListening(): boolean {
     return this.listening;
