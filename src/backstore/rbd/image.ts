@@ -35,6 +35,17 @@ export interface LockIdentity {
   onBreak?: (staleOwner: string) => void;
 }
 
+/**
+ * Events counted per image as tcmu-runner counts them (its service-map status `lock_lost_cnt`,
+ * `conn_lost_cnt`, `cmd_timed_out_cnt`): the exclusive lock found lost on a write, the client
+ * found blocklisted, an operation that timed out (rados_osd_op_timeout).
+ */
+export interface DeviceHealthCounters {
+  lockLost: number;
+  connLost: number;
+  cmdTimedOut: number;
+}
+
 interface Pending {
   resolve(rc: number): void;
   /** Buffers librbd reads or writes until completion: kept alive here. */
@@ -69,6 +80,8 @@ export class RbdImage implements BackingStore {
   /** Set once the HA layer drives the lock (ExclusiveLock.manage): no implicit acquisition then. */
   private onLockLost: ((fenced: boolean) => void) | undefined;
   readonly exclusiveLock: ExclusiveLock | undefined;
+  /** tcmu-runner's device health counters (mgr service map status; service-map.ts). */
+  readonly health: DeviceHealthCounters = { lockLost: 0, connLost: 0, cmdTimedOut: 0 };
   /** Serialises the read-compare-write fallback of compareAndWrite. */
   private cawChain: Promise<unknown> = Promise.resolve();
   private drained: (() => void) | undefined;
@@ -197,6 +210,14 @@ export class RbdImage implements BackingStore {
     void callAsync(this.b.rbd.rbd_close, old).catch(() => undefined);
   }
 
+  /** The image's RBD id (as librbd names its perf counters: librbd-<id>-<pool>-<image>). */
+  imageId(): string {
+    const buf = Buffer.alloc(64);
+    const rc = this.b.rbd.rbd_get_id(this.image, buf, buf.length);
+    if (rc < 0) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot get the id of ${this.name}: ${errnoName(rc)}`);
+    return buf.toString('utf8').replace(/\0.*$/s, '');
+  }
+
   get sizeBytes(): number {
     return this.size;
   }
@@ -288,10 +309,12 @@ export class RbdImage implements BackingStore {
   private fail(op: 'read' | 'write' | 'other', what: string, offset: number, rc: number): BackstoreError {
     if (rc === BLOCKLISTED) {
       // Fenced by a peer that took the image over: not a medium error, the gateway rejoins.
+      this.health.connLost++;
       this.lockOwned = false;
       this.onLockLost?.(true);
       return new BackstoreError('ERR_BACKSTORE_LOCK_LOST', `${what} ${this.name} at ${offset}: this client is blocklisted`, op);
     }
+    if (rc === -110) this.health.cmdTimedOut++;
     const code = rc === -110 ? 'ERR_BACKSTORE_TIMEOUT' : 'ERR_BACKSTORE_IO';
     return new BackstoreError(code, `${what} ${this.name} at ${offset}: ${errnoName(rc)}`, op);
   }
@@ -424,6 +447,7 @@ export class RbdImage implements BackingStore {
   private lockLost(): void {
     const was = this.lockOwned;
     this.lockOwned = false;
+    if (was) this.health.lockLost++;
     if (was) this.onLockLost?.(false);
   }
 

@@ -30,6 +30,7 @@ import {
   type Ptr,
 } from './librbd.js';
 import { check, RadosCluster, splitNul } from './rados.js';
+import { TcmuServiceMap } from './service-map.js';
 
 const NAME_RE = /^[a-zA-Z0-9\-_.]+$/;
 /** Image metadata key naming the gateway group (config object) that exports the image. */
@@ -81,13 +82,17 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   private readonly lockKey: string;
   /** Images this process has open (LUNs): control operations use their handle, which holds the lock. */
   private readonly opened = new Map<string, RbdImage>();
+  /** The images' tcmu-runner entries in the mgr service map (Dashboard overview, device health). */
+  readonly serviceMap: TcmuServiceMap;
 
   constructor(cluster: RadosCluster, settings: RbdSettings, log: Logger, connect?: () => Promise<RadosCluster>) {
     this.cluster = cluster;
     this.connect = connect;
     this.log = log;
     this.group = `${settings.pool ?? 'rbd'}/${settings.gateway_conf ?? 'gateway.conf'}`;
-    this.lockKey = `igw.lock_owner.${settings.gateway_name !== undefined && settings.gateway_name !== '' ? settings.gateway_name : hostname()}`;
+    const name = settings.gateway_name !== undefined && settings.gateway_name !== '' ? settings.gateway_name : hostname();
+    this.lockKey = `igw.lock_owner.${name}`;
+    this.serviceMap = new TcmuServiceMap({ parent: () => this.cluster, prefix: name, logger: log.child({ component: 'service-map' }) });
   }
 
   private get rbd() {
@@ -249,7 +254,9 @@ export class RbdBackstoreProvider implements BackstoreProvider {
     });
     if (!this.opened.has(key)) {
       this.opened.set(key, img);
+      this.serviceMap.add(pool, image, img);
       img.onClose = () => {
+        this.serviceMap.remove(pool, image, img);
         if (this.opened.get(key) === img) this.opened.delete(key);
       };
     }
@@ -372,6 +379,7 @@ export class RbdBackstoreProvider implements BackstoreProvider {
         const pool = key.slice(0, key.indexOf('/'));
         await img.reattach(await next.ioctx(pool), next.address()).catch((err: unknown) => this.log.error({ err, image: key }, 'cannot re-open the image on the new client'));
       }
+      this.serviceMap.rebase();
       this.log.warn({ old: old.address(), now: next.address() }, 'rejoined the cluster with a new client (the previous one was blocklisted)');
       void old.shutdown().catch(() => undefined);
     })().finally(() => {
@@ -381,6 +389,7 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   }
 
   async close(): Promise<void> {
+    await this.serviceMap.close();
     await this.cluster.shutdown();
   }
 }
