@@ -14,6 +14,7 @@ import {
   type BackingStore,
   type BackstoreProvider,
   type ClusterInfo,
+  type DeviceServiceEntry,
   type PoolStats,
 } from '../backstore.js';
 import type { BackstoreSettings } from '../registry.js';
@@ -30,7 +31,7 @@ import {
   type Ptr,
 } from './librbd.js';
 import { check, RadosCluster, splitNul } from './rados.js';
-import { TcmuServiceMap } from './service-map.js';
+import { TCMU_SERVICE, TcmuServiceMap } from './service-map.js';
 
 const NAME_RE = /^[a-zA-Z0-9\-_.]+$/;
 /** Image metadata key naming the gateway group (config object) that exports the image. */
@@ -360,6 +361,19 @@ export class RbdBackstoreProvider implements BackstoreProvider {
     };
     if (version.version !== undefined) info.version = version.version;
     return info;
+  }
+
+  /** The `tcmu-runner` entries of mgr `service status` (every gateway's, tcmu-runner's too). */
+  async deviceServiceStatus(): Promise<DeviceServiceEntry[]> {
+    type Daemon = { status?: Record<string, string>; status_stamp?: string };
+    const all = await this.cluster.mgrJson<Record<string, Record<string, Daemon> | undefined> | null>({ prefix: 'service status' });
+    const out: DeviceServiceEntry[] = [];
+    for (const [name, d] of Object.entries(all?.[TCMU_SERVICE] ?? {})) {
+      const colon = name.indexOf(':');
+      if (colon <= 0) continue;
+      out.push({ gateway: name.slice(0, colon), disk: name.slice(colon + 1), status: d.status, statusStamp: d.status_stamp });
+    }
+    return out;
   }
 
   /**
