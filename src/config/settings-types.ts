@@ -47,6 +47,8 @@ export interface Settings {
   gateway_name: string;
   /** HA heartbeat lease (ms): peers declare this gateway dead after it; it fences itself at 3/4 of it. */
   ha_lease_ms: number;
+  /** backstore = rbd: register each open image in the mgr service map (tcmu-runner entries). */
+  service_map: boolean;
   // [target]: cluster-wide defaults of the target and disk controls
   target_defaults: Record<string, number | boolean>;
   disk_defaults: Record<string, number | boolean>;

@@ -85,6 +85,9 @@ const CONFIG_KEYS: Readonly<Record<string, SysDef>> = {
   // broken (its client blocklisted) and its LUNs move; a gateway that could not renew its own
   // heartbeat within 3/4 of it stops writing (self-fencing).
   ha_lease_ms: { type: 'int', min: 500, max: 60000, def: 3000 },
+  // backstore = rbd: each open image registered in the mgr service map as tcmu-runner does (the
+  // Dashboard's iSCSI overview, `ceph -s`); one more librados client per image (docs/ceph.md).
+  service_map: { type: 'bool', def: true },
 };
 
 /** [device_status]: TCMU_DEV_STATUS_SETTINGS (the "threshhold" spelling is upstream's). */
@@ -471,6 +474,7 @@ function buildSettings(
     iscsi_port: values.iscsi_port as number,
     gateway_name: gatewayName,
     ha_lease_ms: values.ha_lease_ms as number,
+    service_map: values.service_map as boolean,
     target_defaults: targetDefaults,
     disk_defaults: diskDefaults,
     lock_lost_cnt_threshhold: values.lock_lost_cnt_threshhold as number,

@@ -43,6 +43,8 @@ export interface RbdSettings extends BackstoreSettings {
   gateway_conf?: string;
   /** This gateway's name (settings.gateway_name, resolved to the FQDN by default). */
   gateway_name?: string;
+  /** settings.service_map: false = no tcmu-runner entries in the mgr service map. */
+  service_map?: boolean;
 }
 
 function checkName(kind: string, name: string): void {
@@ -84,7 +86,7 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   /** Images this process has open (LUNs): control operations use their handle, which holds the lock. */
   private readonly opened = new Map<string, RbdImage>();
   /** The images' tcmu-runner entries in the mgr service map (Dashboard overview, device health). */
-  readonly serviceMap: TcmuServiceMap;
+  readonly serviceMap: TcmuServiceMap | undefined;
 
   constructor(cluster: RadosCluster, settings: RbdSettings, log: Logger, connect?: () => Promise<RadosCluster>) {
     this.cluster = cluster;
@@ -93,7 +95,7 @@ export class RbdBackstoreProvider implements BackstoreProvider {
     this.group = `${settings.pool ?? 'rbd'}/${settings.gateway_conf ?? 'gateway.conf'}`;
     const name = settings.gateway_name !== undefined && settings.gateway_name !== '' ? settings.gateway_name : hostname();
     this.lockKey = `igw.lock_owner.${name}`;
-    this.serviceMap = new TcmuServiceMap({ parent: () => this.cluster, prefix: name, logger: log.child({ component: 'service-map' }) });
+    if (settings.service_map !== false) this.serviceMap = new TcmuServiceMap({ parent: () => this.cluster, prefix: name, logger: log.child({ component: 'service-map' }) });
   }
 
   private get rbd() {
@@ -255,9 +257,9 @@ export class RbdBackstoreProvider implements BackstoreProvider {
     });
     if (!this.opened.has(key)) {
       this.opened.set(key, img);
-      this.serviceMap.add(pool, image, img);
+      this.serviceMap?.add(pool, image, img);
       img.onClose = () => {
-        this.serviceMap.remove(pool, image, img);
+        this.serviceMap?.remove(pool, image, img);
         if (this.opened.get(key) === img) this.opened.delete(key);
       };
     }
@@ -393,7 +395,7 @@ export class RbdBackstoreProvider implements BackstoreProvider {
         const pool = key.slice(0, key.indexOf('/'));
         await img.reattach(await next.ioctx(pool), next.address()).catch((err: unknown) => this.log.error({ err, image: key }, 'cannot re-open the image on the new client'));
       }
-      this.serviceMap.rebase();
+      this.serviceMap?.rebase();
       this.log.warn({ old: old.address(), now: next.address() }, 'rejoined the cluster with a new client (the previous one was blocklisted)');
       void old.shutdown().catch(() => undefined);
     })().finally(() => {
@@ -403,7 +405,7 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   }
 
   async close(): Promise<void> {
-    await this.serviceMap.close();
+    await this.serviceMap?.close();
     await this.cluster.shutdown();
   }
 }
