@@ -32,6 +32,10 @@ export interface DeviceHealthThresholds {
 
 interface Device {
   state: string;
+  /** Reads in a row without an entry for it (a client re-registering after a blocklist: briefly absent). */
+  missing: number;
+  /** Seen in an earlier read: a gateway that appears later started from 0 (tcmu-runner's counters do). */
+  known: boolean;
   lockOwner: string;
   lockOwnerStamp: string;
   /** gateway → counter → value at the last read. */
@@ -58,15 +62,20 @@ export class DeviceHealthTracker {
       seen.add(e.disk);
       let d = this.#devices.get(e.disk);
       if (d === undefined) {
-        d = { state: DEVICE_ONLINE, lockOwner: '', lockOwnerStamp: '', counters: new Map(), changed: false, stable: 0 };
+        d = { state: DEVICE_ONLINE, missing: 0, known: false, lockOwner: '', lockOwnerStamp: '', counters: new Map(), changed: false, stable: 0 };
         this.#devices.set(e.disk, d);
       }
       if (e.status !== undefined) this.#apply(d, e.gateway, e.status, e.statusStamp ?? '');
     }
     for (const [disk, d] of this.#devices) {
+      d.known = true;
       if (!seen.has(disk)) {
-        this.#devices.delete(disk);
-      } else if (d.changed) {
+        // gone for good after as many reads as it takes to become stable again
+        if (++d.missing > this.#t.stableResetCount) this.#devices.delete(disk);
+        continue;
+      }
+      d.missing = 0;
+      if (d.changed) {
         d.changed = false;
       } else if (++d.stable > this.#t.stableResetCount) {
         d.stable = 0;
@@ -90,7 +99,9 @@ export class DeviceHealthTracker {
         counters = new Map();
         d.counters.set(gateway, counters);
       }
-      const before = counters.get(name) ?? value;
+      // First sight: the current value is the baseline, unless the device was known before this
+      // gateway's entry appeared (its counters then moved from 0 while it was not in the map).
+      const before = counters.get(name) ?? (d.known ? 0 : value);
       counters.set(name, value);
       const delta = Math.abs(value - before);
       if (name === 'lock_lost_cnt' ? delta >= this.#t.lockLostThreshold : delta >= 1) {
@@ -140,17 +151,29 @@ export class DeviceHealthWatcher {
     this.#timer.unref();
   }
 
-  /** One read (a read still running is joined, not doubled). */
+  /**
+   * One read (a read still running is joined, not doubled). A read that has not answered within
+   * max(5 s, 2 intervals) is given up so that the next one can start:
+   * a mgr command sent by a client that has just been blocklisted never answers.
+   */
   poll(): Promise<void> {
-    this.#reading ??= (async () => {
+    if (this.#reading !== undefined) return this.#reading;
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the service map read did not answer')), Math.max(5000, 2 * this.#intervalMs));
+      timer.unref();
+    });
+    this.#reading = (async () => {
       try {
-        this.tracker.update(await this.#read());
+        // (once given up, the read's late answer goes nowhere: the race is settled)
+        this.tracker.update(await Promise.race([this.#read(), giveUp]));
         if (this.#failing) this.#log.info('device health: the service map can be read again');
         this.#failing = false;
       } catch (err) {
         if (!this.#failing) this.#log.warn({ err }, 'device health: cannot read the service map');
         this.#failing = true;
       } finally {
+        clearTimeout(timer);
         this.#reading = undefined;
       }
     })();

@@ -9,7 +9,7 @@
  * headless Chromium renders the overview and the targets list (screenshots in dist/dashboard/).
  */
 import assert from 'node:assert/strict';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import puppeteer from 'puppeteer-core';
@@ -113,8 +113,8 @@ describe('the Ceph Dashboard 16.2 manages iSCSI through two gateways', { timeout
       assert.notEqual(r.code, 0, `${c.initiator} could still log in to ${iqn} through ${portal}:\n${r.output}`);
     }
   };
-  const qemuIo = (portal: string, initiator: string, lun: number, cmds: string[]): Promise<RunResult> =>
-    run('qemu-io', ['--image-opts', `driver=iscsi,transport=tcp,portal=${portal},target=${IQN},lun=${lun},initiator-name=${initiator}`, ...cmds.flatMap((c) => ['-c', c])], { timeoutMs: 60_000 });
+  const qemuIo = (portal: string, initiator: string, lun: number, iqn: string, cmds: string[]): Promise<RunResult> =>
+    run('qemu-io', ['--image-opts', `driver=iscsi,transport=tcp,portal=${portal},target=${iqn},lun=${lun},initiator-name=${initiator}`, ...cmds.flatMap((c) => ['-c', c])], { timeoutMs: 60_000 });
 
   /** What the form sends: existing disks keep the wwn the page read from GET /api/iscsi/target/<iqn>. */
   const wwns = new Map<string, string>();
@@ -180,10 +180,16 @@ describe('the Ceph Dashboard 16.2 manages iSCSI through two gateways', { timeout
 
   after(async () => {
     await endLoad().catch(() => undefined);
+    if (process.env.DASHBOARD_TEST_LOGS !== undefined) {
+      // keep the daemons' logs for a look after the run
+      await mkdir(process.env.DASHBOARD_TEST_LOGS, { recursive: true });
+      for (const d of [a, b]) if (d !== undefined) await writeFile(join(process.env.DASHBOARD_TEST_LOGS, `${d.gatewayName}.log`), d.log());
+    }
     if (dash !== undefined) process.stderr.write(`# dashboard calls:\n${dash.calls.map((c) => `#   ${c.method} ${c.path} → ${c.status}`).join('\n')}\n`);
     // What the Dashboard asked our gateways (their one log line per API request), with counts.
     for (const d of [a, b]) {
       if (d === undefined) continue;
+      if (!d.running) process.stderr.write(`# ${d.gatewayName} is not running; its last log lines:\n${d.log().split('\n').slice(-40).map((l) => `#   ${l.slice(0, 600)}`).join('\n')}\n`);
       const seen = new Map<string, number>();
       for (const line of d.log().split('\n')) {
         if (!line.includes('"api request"')) continue;
@@ -293,6 +299,12 @@ describe('the Ceph Dashboard 16.2 manages iSCSI through two gateways', { timeout
       'gw-b': { cmd_timed_out_cnt: 0, conn_lost_cnt: 0, lock_lost_cnt: 0 },
     });
     const ownerPortal = owner.lock_owner === 'gw-a' ? portals()[0]! : portals()[1]!;
+    // gwcli info shows the same through the other gateway's API
+    const info = await run('node', [join(ROOT, 'bin', 'gwcli.js'), '--api', `http://admin:admin@127.0.0.1:${b.apiPort}`, '/disks/rbd/dash_2', 'info'], { timeoutMs: 30_000 });
+    assert.equal(info.code, 0, info.output);
+    assert.match(info.stdout, /^State +\.\. Online$/m);
+    assert.match(info.stdout, new RegExp(`^Lock Owner +\\.\\. ${owner.lock_owner}$`, 'm'));
+    for (const gw of ['gw-a', 'gw-b']) assert.match(info.stdout, new RegExp(`^- ${gw} \\.\\. cmd_timed_out_cnt 0, conn_lost_cnt 0, lock_lost_cnt 0$`, 'm'));
 
     type Image = { pool: string; image: string; optimized_since: number | null; stats: Record<string, number> | null };
     type Overview = { gateways: { name: string; state: string; num_targets: number; num_sessions: number }[]; images: Image[] };
@@ -301,7 +313,7 @@ describe('the Ceph Dashboard 16.2 manages iSCSI through two gateways', { timeout
     const l = load;
     l.done = (async () => {
       while (!l.stop) {
-        const r = await qemuIo(ownerPortal, C2, 1, ['write -P 0x5a 0 8M', 'read -P 0x5a 0 8M']);
+        const r = await qemuIo(ownerPortal, C2, 1, IQN, ['write -P 0x5a 0 8M', 'read -P 0x5a 0 8M']);
         assert.equal(r.code, 0, r.output);
         l.runs++;
       }
@@ -403,7 +415,7 @@ describe('the Ceph Dashboard 16.2 manages iSCSI through two gateways', { timeout
     await expectRefused(IQN, { initiator: C3 });
   });
 
-  test('edit: rename the target (the Dashboard deletes and re-creates it); then delete it, images kept', async () => {
+  test('edit: rename the target (the Dashboard deletes and re-creates it)', async () => {
     await dash.task('PUT', `/api/iscsi/target/${encodeURIComponent(IQN)}`, 'iscsi/target/edit', { ...edited(), target_iqn: IQN, new_target_iqn: IQN2 }, 200);
     const list = await dash.must<{ target_iqn: string }[]>('GET', '/api/iscsi/target');
     assert.deepEqual(list.map((t) => t.target_iqn), [IQN2]);
@@ -411,7 +423,9 @@ describe('the Ceph Dashboard 16.2 manages iSCSI through two gateways', { timeout
     await expectLuns(IQN2, { initiator: C1, auth: CHAP1B }, { 0: 'dash_1', 2: 'dash_3' });
     await expectLuns(IQN2, { initiator: C2 }, { 1: 'dash_2' });
     await expectRefused(IQN, { initiator: C2 });
+  });
 
+  test('delete: the target goes, the images stay', async () => {
     await dash.task('DELETE', `/api/iscsi/target/${encodeURIComponent(IQN2)}`, 'iscsi/target/delete', undefined, 204);
     assert.deepEqual(await dash.must('GET', '/api/iscsi/target'), []);
     const doc = (await a.api.must('GET', '/api/config')).body as { targets: Record<string, unknown>; disks: Record<string, unknown> };

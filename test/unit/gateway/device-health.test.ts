@@ -32,9 +32,21 @@ test('device health: Online with the newest lock owner and every gateway counter
   // gw-b takes the lock: its newer lock_owner=true stamp wins
   t.update([entry('gw-a', { owner: true }, T1), entry('gw-b', { owner: true, lock: 2 }, T2)]);
   assert.equal(t.status('rbd/disk_1')?.lock_owner, 'gw-b');
-  // a device that leaves the service map is forgotten
+  // a device that leaves the service map is kept through stable_state_reset_count (3) reads, then forgotten
+  for (let i = 0; i < 3; i++) t.update([]);
+  assert.equal(t.status('rbd/disk_1')?.lock_owner, 'gw-b');
   t.update([]);
   assert.equal(t.status('rbd/disk_1'), undefined);
+});
+
+test('device health: counters already non-zero when a device is first seen are a baseline; a gateway that appears later with non-zero counters degrades', () => {
+  const t = new DeviceHealthTracker({ lockLostThreshold: 12, stableResetCount: 3 });
+  t.update([entry('gw-a', { owner: true, conn: 4, timedOut: 2 }, T1)]);
+  assert.equal(t.status('rbd/disk_1')?.state, DEVICE_ONLINE);
+  // gw-b's entry re-registers (after a blocklist) with its counters moved while it was absent
+  t.update([entry('gw-a', { owner: true, conn: 4, timedOut: 2 }, T1), entry('gw-b', { conn: 2 }, T2)]);
+  assert.equal(t.status('rbd/disk_1')?.state, DEGRADED_ACCESS);
+  assert.equal(t.status('rbd/disk_1')?.gateways['gw-b']?.['conn_lost_cnt'], 2);
 });
 
 test('device health: a conn_lost or cmd_timed_out change degrades; Online again after more than stable_state_reset_count quiet reads', () => {
