@@ -134,6 +134,8 @@ export class DeviceHealthWatcher {
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
   #reading: Promise<void> | undefined;
+  /** Given-up reads not ended yet. */
+  #stuck = 0;
   #failing = false;
 
   constructor(o: { read: () => Promise<DeviceServiceEntry[]>; intervalSec: number; thresholds: DeviceHealthThresholds; logger: Logger }) {
@@ -158,6 +160,8 @@ export class DeviceHealthWatcher {
    */
   poll(): Promise<void> {
     if (this.#reading !== undefined) return this.#reading;
+    // A given-up read holds a threadpool thread until librados answers: at most two of those.
+    if (this.#stuck >= 2) return Promise.resolve();
     let timer: NodeJS.Timeout | undefined;
     const giveUp = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('the service map read did not answer')), Math.max(5000, 2 * this.#intervalMs));
@@ -165,8 +169,14 @@ export class DeviceHealthWatcher {
     });
     this.#reading = (async () => {
       try {
-        // (once given up, the read's late answer goes nowhere: the race is settled)
-        this.tracker.update(await Promise.race([this.#read(), giveUp]));
+        const read = this.#read();
+        // once given up, the read's late answer goes nowhere (the race is settled); it is counted
+        // as stuck until it ends
+        giveUp.catch(() => {
+          this.#stuck++;
+          void read.then(undefined, () => undefined).finally(() => this.#stuck--);
+        });
+        this.tracker.update(await Promise.race([read, giveUp]));
         if (this.#failing) this.#log.info('device health: the service map can be read again');
         this.#failing = false;
       } catch (err) {

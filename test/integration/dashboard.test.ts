@@ -299,7 +299,11 @@ describe('the Ceph Dashboard 16.2 manages iSCSI through two gateways', { timeout
       'gw-b': { cmd_timed_out_cnt: 0, conn_lost_cnt: 0, lock_lost_cnt: 0 },
     });
     const ownerPortal = owner.lock_owner === 'gw-a' ? portals()[0]! : portals()[1]!;
-    // gwcli info shows the same through the other gateway's API
+    // gwcli info shows the same through the other gateway's API (each gateway reads the map on its own)
+    await waitFor('gw-b to read the same from the service map', async () => {
+      const st = ((await b.api.must('GET', '/api/disk/rbd/dash_2')).body as { status: { state: string; lock_owner?: string } }).status;
+      return st.state === 'Online' && st.lock_owner === owner.lock_owner ? true : undefined;
+    }, 30_000, 250);
     const info = await run('node', [join(ROOT, 'bin', 'gwcli.js'), '--api', `http://admin:admin@127.0.0.1:${b.apiPort}`, '/disks/rbd/dash_2', 'info'], { timeoutMs: 30_000 });
     assert.equal(info.code, 0, info.output);
     assert.match(info.stdout, /^State +\.\. Online$/m);

@@ -367,6 +367,10 @@ export class RbdBackstoreProvider implements BackstoreProvider {
 
   /** The `tcmu-runner` entries of mgr `service status` (every gateway's, tcmu-runner's too). */
   async deviceServiceStatus(): Promise<DeviceServiceEntry[]> {
+    // No active mgr (clusters without one): no service map, and a mgr command would wait for one
+    // on a threadpool thread for rados_mon_op_timeout.
+    const mgr = await this.cluster.monJson<{ available?: boolean } | null>({ prefix: 'mgr stat' });
+    if (mgr?.available !== true) return [];
     type Daemon = { status?: Record<string, string>; status_stamp?: string };
     const all = await this.cluster.mgrJson<Record<string, Record<string, Daemon> | undefined> | null>({ prefix: 'service status' });
     const out: DeviceServiceEntry[] = [];
