@@ -140,7 +140,7 @@ export interface BackstoreProvider {
    * The devices' entries in the cluster's service map (tcmu-runner's: one per gateway and image),
    * for the device health of `GET /api/disk`. Absent: no device health.
    */
-  deviceServiceStatus?(): Promise<DeviceServiceEntry[]>;
+  readonly deviceServiceStatus?: (() => Promise<DeviceServiceEntry[]>) | undefined;
   close(): Promise<void>;
 }
 

@@ -86,8 +86,9 @@ const CONFIG_KEYS: Readonly<Record<string, SysDef>> = {
   // heartbeat within 3/4 of it stops writing (self-fencing).
   ha_lease_ms: { type: 'int', min: 500, max: 60000, def: 3000 },
   // backstore = rbd: each open image registered in the mgr service map as tcmu-runner does (the
-  // Dashboard's iSCSI overview, `ceph -s`); one more librados client per image (docs/ceph.md).
-  service_map: { type: 'bool', def: true },
+  // Dashboard's iSCSI overview, `ceph -s`); one more librados client per image. Off by default:
+  // a gateway with it on was seen to die while closing an image (docs/ceph.md).
+  service_map: { type: 'bool', def: false },
 };
 
 /** [device_status]: TCMU_DEV_STATUS_SETTINGS (the "threshhold" spelling is upstream's). */

@@ -132,7 +132,7 @@ export class Gateway implements GatewayStatus {
     this.#backstore = opts.backstore;
     this.#log = opts.logger;
     this.gatewayName = opts.settings.gateway_name;
-    const serviceMap = opts.backstore.deviceServiceStatus?.bind(opts.backstore);
+    const serviceMap = opts.backstore.deviceServiceStatus;
     if (serviceMap !== undefined) {
       const health = new DeviceHealthWatcher({
         read: serviceMap,

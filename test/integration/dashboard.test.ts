@@ -167,7 +167,7 @@ describe('the Ceph Dashboard 16.2 manages iSCSI through two gateways', { timeout
     for (const [img, size] of Object.entries(SIZES)) await ceph.must('rbd', ['create', `rbd/${img}`, '--size', `${size / MIB}M`]);
     port = await freePortOn(['127.0.0.1', '127.0.0.2']);
     // status_check_interval 1: the device health of GET /api/disk follows the service map within seconds.
-    const extra = ceph.settings({ config_store: 'rados', status_check_interval: '1' });
+    const extra = ceph.settings({ config_store: 'rados', status_check_interval: '1', service_map: 'true' });
     // debug: the API logs its successful GETs too (the list of the Dashboard's calls printed at the end)
     const env = { LOG_LEVEL: 'debug' };
     a = await Daemon.start({ gatewayName: 'gw-a', iscsiPort: port, extra, env, readyTimeoutMs: 60_000 });

@@ -85,6 +85,8 @@ export class RbdImage implements BackingStore {
   /** Serialises the read-compare-write fallback of compareAndWrite. */
   private cawChain: Promise<unknown> = Promise.resolve();
   private drained: (() => void) | undefined;
+  /** Lock operations running on the threadpool (control()): close() waits for them. */
+  private readonly controlOps = new Set<Promise<unknown>>();
   /** Completions waited for on the threadpool (submitWaited). */
   private waited = 0;
 
@@ -118,18 +120,20 @@ export class RbdImage implements BackingStore {
         this.onLockLost = onLost;
       },
       held: () => this.lockOwned,
-      owners: () => lockOwnersAsync(this.b, this.image),
+      owners: () => this.control(() => lockOwnersAsync(this.b, this.image)),
       acquire: () => this.acquireLock(),
-      release: async () => {
-        this.lockOwned = false;
-        const rc = await callAsync(this.b.rbd.rbd_lock_release, this.image);
-        // EINVAL: not held (already lost); anything else leaves librbd's view unknown.
-        if (rc < 0 && rc !== -22) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot release the lock of ${this.name}: ${errnoName(rc)}`);
-      },
-      breakLock: async (owner) => {
-        const rc = await callAsync(this.b.rbd.rbd_lock_break, this.image, RBD_LOCK_MODE_EXCLUSIVE, owner);
-        if (rc < 0 && rc !== -2) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot break the lock of ${this.name} held by ${owner}: ${errnoName(rc)}`);
-      },
+      release: () =>
+        this.control(async () => {
+          this.lockOwned = false;
+          const rc = await callAsync(this.b.rbd.rbd_lock_release, this.image);
+          // EINVAL: not held (already lost); anything else leaves librbd's view unknown.
+          if (rc < 0 && rc !== -22) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot release the lock of ${this.name}: ${errnoName(rc)}`);
+        }),
+      breakLock: (owner) =>
+        this.control(async () => {
+          const rc = await callAsync(this.b.rbd.rbd_lock_break, this.image, RBD_LOCK_MODE_EXCLUSIVE, owner);
+          if (rc < 0 && rc !== -2) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot break the lock of ${this.name} held by ${owner}: ${errnoName(rc)}`);
+        }),
     };
   }
 
@@ -463,9 +467,25 @@ export class RbdImage implements BackingStore {
     return this.acquireLock();
   }
 
+  /**
+   * A lock operation on the handle (threadpool): refused once the image is closing, and close()
+   * waits for those in flight before rbd_close. (An HA pursuit's rbd_lock_acquire still running
+   * when the disk was removed met rbd_close on another thread: the gateway died, seen in the
+   * Dashboard test during a rename.)
+   */
+  private control<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new BackstoreError('ERR_BACKSTORE_IO', `${this.name} is closed`));
+    const p = fn();
+    this.controlOps.add(p);
+    const done = (): void => void this.controlOps.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
   private acquireLock(): Promise<void> {
     if (this.lockOwned) return Promise.resolve();
-    this.locking ??= (async () => {
+    if (this.closed) return Promise.reject(new BackstoreError('ERR_BACKSTORE_IO', `${this.name} is closed`, 'write'));
+    this.locking ??= this.control(async () => {
       try {
         const rc = await callAsync(this.b.rbd.rbd_lock_acquire, this.image, RBD_LOCK_MODE_EXCLUSIVE);
         if (rc < 0) {
@@ -482,7 +502,7 @@ export class RbdImage implements BackingStore {
       } finally {
         this.locking = undefined;
       }
-    })();
+    });
     return this.locking;
   }
 
@@ -513,6 +533,7 @@ export class RbdImage implements BackingStore {
       });
     }
     this.socket.destroy();
+    await Promise.allSettled([...this.controlOps]);
     await callAsync(this.b.rbd.rbd_close, this.image).catch(() => undefined);
     this.b.libc.close(this.writeFd);
     this.onClose?.();

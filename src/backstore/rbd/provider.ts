@@ -43,7 +43,7 @@ export interface RbdSettings extends BackstoreSettings {
   gateway_conf?: string;
   /** This gateway's name (settings.gateway_name, resolved to the FQDN by default). */
   gateway_name?: string;
-  /** settings.service_map: false = no tcmu-runner entries in the mgr service map. */
+  /** settings.service_map: true = tcmu-runner entries in the mgr service map (default false). */
   service_map?: boolean;
 }
 
@@ -87,6 +87,10 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   private readonly opened = new Map<string, RbdImage>();
   /** The images' tcmu-runner entries in the mgr service map (Dashboard overview, device health). */
   readonly serviceMap: TcmuServiceMap | undefined;
+  /** With service_map on: device health from the service map (else the API derives it from the config). */
+  readonly deviceServiceStatus: (() => Promise<DeviceServiceEntry[]>) | undefined;
+  /** The client that reads mgr `service status` (deviceServiceStatus). */
+  private statusClient: Promise<RadosCluster> | undefined;
 
   constructor(cluster: RadosCluster, settings: RbdSettings, log: Logger, connect?: () => Promise<RadosCluster>) {
     this.cluster = cluster;
@@ -95,7 +99,8 @@ export class RbdBackstoreProvider implements BackstoreProvider {
     this.group = `${settings.pool ?? 'rbd'}/${settings.gateway_conf ?? 'gateway.conf'}`;
     const name = settings.gateway_name !== undefined && settings.gateway_name !== '' ? settings.gateway_name : hostname();
     this.lockKey = `igw.lock_owner.${name}`;
-    if (settings.service_map !== false) this.serviceMap = new TcmuServiceMap({ parent: () => this.cluster, prefix: name, logger: log.child({ component: 'service-map' }) });
+    this.deviceServiceStatus = settings.service_map === true ? () => this.readServiceStatus() : undefined;
+    if (settings.service_map === true) this.serviceMap = new TcmuServiceMap({ parent: () => this.cluster, prefix: name, logger: log.child({ component: 'service-map' }) });
   }
 
   private get rbd() {
@@ -366,13 +371,20 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   }
 
   /** The `tcmu-runner` entries of mgr `service status` (every gateway's, tcmu-runner's too). */
-  async deviceServiceStatus(): Promise<DeviceServiceEntry[]> {
+  private async readServiceStatus(): Promise<DeviceServiceEntry[]> {
+    // Through a client of its own: the data client's mgr commands never answer once a peer has
+    // blocklisted it, which is when the counters move. Kept until close().
+    this.statusClient ??= this.cluster.sibling();
+    this.statusClient.catch(() => {
+      this.statusClient = undefined;
+    });
+    const client = await this.statusClient;
     // No active mgr (clusters without one): no service map, and a mgr command would wait for one
     // on a threadpool thread for rados_mon_op_timeout.
-    const mgr = await this.cluster.monJson<{ available?: boolean } | null>({ prefix: 'mgr stat' });
+    const mgr = await client.monJson<{ available?: boolean } | null>({ prefix: 'mgr stat' });
     if (mgr?.available !== true) return [];
     type Daemon = { status?: Record<string, string>; status_stamp?: string };
-    const all = await this.cluster.mgrJson<Record<string, Record<string, Daemon> | undefined> | null>({ prefix: 'service status' });
+    const all = await client.mgrJson<Record<string, Record<string, Daemon> | undefined> | null>({ prefix: 'service status' });
     const out: DeviceServiceEntry[] = [];
     for (const [name, d] of Object.entries(all?.[TCMU_SERVICE] ?? {})) {
       const colon = name.indexOf(':');
@@ -410,6 +422,8 @@ export class RbdBackstoreProvider implements BackstoreProvider {
 
   async close(): Promise<void> {
     await this.serviceMap?.close();
+    const status = await this.statusClient?.catch(() => undefined);
+    await status?.shutdown().catch(() => undefined);
     await this.cluster.shutdown();
   }
 }

@@ -90,8 +90,9 @@ export class TcmuServiceMap {
    * `lock_owner=false` (as a tcmu-runner path that is not the optimized one) until the image opens
    * again or the gateway stops. Shutting sibling clients down as their images closed killed the
    * gateway silently (native crash) in 2 of 8 runs of the Dashboard test, during the rename that
-   * removes every disk; none in 4 runs with the registration off, none in 7 with parked clients
-   * (docs/ceph.md). rebase() (after a blocklist) and close() still shut clients down.
+   * removes every disk; none in 4 runs with the registration off; with parked clients 1 in 13
+   * (after a lock hand-over, before the close: not the shutdown then; docs/ceph.md). rebase()
+   * (after a blocklist) and close() still shut clients down.
    */
   remove(pool: string, image: string, img: RbdImage): void {
     const key = `${pool}/${image}`;
