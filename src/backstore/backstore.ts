@@ -137,7 +137,24 @@ export interface BackstoreProvider {
     remove(pool: string, image: string, name: string): Promise<void>;
     rollback(pool: string, image: string, name: string): Promise<void>;
   };
+  /**
+   * The devices' entries in the cluster's service map (tcmu-runner's: one per gateway and image),
+   * for the device health of `GET /api/disk`. Absent: no device health.
+   */
+  readonly deviceServiceStatus?: (() => Promise<DeviceServiceEntry[]>) | undefined;
   close(): Promise<void>;
+}
+
+/** One device's entry of the cluster's service map: a gateway's view of one image. */
+export interface DeviceServiceEntry {
+  /** The gateway's name (the daemon name's prefix). */
+  gateway: string;
+  /** "<pool>/<image>". */
+  disk: string;
+  /** lock_owner, lock_lost_cnt, conn_lost_cnt, cmd_timed_out_cnt; undefined until the mgr has one. */
+  status: Record<string, string> | undefined;
+  /** When the mgr received that status (its ISO 8601 text; one format, so texts compare as times). */
+  statusStamp: string | undefined;
 }
 
 export type BackstoreErrorCode =

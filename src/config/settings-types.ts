@@ -59,6 +59,8 @@ export interface Settings {
   iscsi_max_connections_per_ip: number;
   /** "auto" (text on a terminal, else JSON), "json", "text". */
   log_format: 'auto' | 'json' | 'text';
+  /** backstore = rbd: register each open image in the mgr service map (tcmu-runner entries). */
+  service_map: boolean;
   // [target]: cluster-wide defaults of the target and disk controls
   target_defaults: Record<string, number | boolean>;
   disk_defaults: Record<string, number | boolean>;

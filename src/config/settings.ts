@@ -102,6 +102,10 @@ const CONFIG_KEYS: Readonly<Record<string, SysDef>> = {
   iscsi_max_connections_per_ip: { type: 'int', min: 1, max: 65535, def: 256 },
   // "auto": human-readable lines when stdout is a terminal, JSON lines otherwise; "json"; "text".
   log_format: { type: 'enum', values: ['auto', 'json', 'text'], def: 'auto' },
+  // backstore = rbd: each open image registered in the mgr service map as tcmu-runner does (the
+  // Dashboard's iSCSI overview, `ceph -s`); one more librados client per image. Off by default:
+  // a gateway with it on was seen to die while closing an image (docs/ceph.md).
+  service_map: { type: 'bool', def: false },
 };
 
 /** [device_status]: TCMU_DEV_STATUS_SETTINGS (the "threshhold" spelling is upstream's). */
@@ -496,6 +500,7 @@ function buildSettings(
     iscsi_port: values.iscsi_port as number,
     gateway_name: gatewayName,
     ha_lease_ms: values.ha_lease_ms as number,
+    service_map: values.service_map as boolean,
     target_defaults: targetDefaults,
     disk_defaults: diskDefaults,
     lock_lost_cnt_threshhold: values.lock_lost_cnt_threshhold as number,

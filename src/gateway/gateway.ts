@@ -33,8 +33,9 @@ import { GatewayIscsiRegistry } from './iscsi-registry.js';
 import type { Board } from './ha/board.js';
 import { HaCoordinator, type HaOptions } from './ha/coordinator.js';
 import { fenceLocalProcess, localIdentity } from './ha/fence.js';
+import { DeviceHealthWatcher } from './device-health.js';
 import { DirectoryWatches, FileSharedPrStore } from './pr-store.js';
-import type { GatewayStatus, LunView, MaintenanceReport, MetricsSnapshot, SessionInfo } from './status.js';
+import type { DeviceStatus, GatewayStatus, LunView, MaintenanceReport, MetricsSnapshot, SessionInfo } from './status.js';
 
 interface RunningLun {
   disk: DesiredDisk;
@@ -127,6 +128,9 @@ export class Gateway implements GatewayStatus {
   #applying: GatewayConfig | undefined;
   /** Reconciles done (and failed) and their durations in seconds, for the metrics. */
   readonly #reconcileStats = { count: 0, failures: 0, last: 0, sum: 0 };
+  /** Device health from the service map (backstores that have one: rbd). */
+  readonly #health: DeviceHealthWatcher | undefined;
+  readonly deviceStatus?: (disk: string) => DeviceStatus | undefined;
 
   constructor(opts: GatewayOptions) {
     this.#settings = opts.settings;
@@ -134,6 +138,17 @@ export class Gateway implements GatewayStatus {
     this.#backstore = opts.backstore;
     this.#log = opts.logger;
     this.gatewayName = opts.settings.gateway_name;
+    const serviceMap = opts.backstore.deviceServiceStatus;
+    if (serviceMap !== undefined) {
+      const health = new DeviceHealthWatcher({
+        read: serviceMap,
+        intervalSec: opts.settings.status_check_interval,
+        thresholds: { lockLostThreshold: opts.settings.lock_lost_cnt_threshhold, stableResetCount: opts.settings.stable_state_reset_count },
+        logger: opts.logger.child({ component: 'device-health' }),
+      });
+      this.#health = health;
+      this.deviceStatus = (disk) => health.tracker.status(disk);
+    }
     this.#desired = new DesiredStates(this.gatewayName, opts.settings.iscsi_port);
     const prDir = join(opts.settings.data_dir, '.state', 'pr');
     // One fs.watch on the directory for every LU's store (not one each: 1,000 LUNs, 1,000 wake-ups per file event).
@@ -200,6 +215,7 @@ export class Gateway implements GatewayStatus {
     this.#stopWatch = this.#store.watch((d) => {
       this.#schedule(d);
     });
+    this.#health?.start();
   }
 
   /** Serialises reconciles; a burst of changes collapses into the newest document. */
@@ -604,6 +620,7 @@ export class Gateway implements GatewayStatus {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#stopWatch?.();
+    await this.#health?.stop();
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     await this.#reconciling.catch(() => undefined);
     await this.#ha.leave().catch((err: unknown) => this.#log.warn({ err }, 'handing the LUNs over failed'));

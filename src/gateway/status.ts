@@ -20,6 +20,16 @@ export interface SessionInfo {
   negotiated?: Record<string, string>;
 }
 
+/** A disk's health (`status` of GET /api/disk), from the service map (gateway/device-health.ts). */
+export interface DeviceStatus {
+  /** Online, "Degraded - cluster access failure" or "Degraded - excessive failovers". */
+  state: string;
+  /** The gateway holding the image's exclusive lock (newest lock_owner=true), "" when none. */
+  lock_owner: string;
+  /** Per gateway: cmd_timed_out_cnt, conn_lost_cnt, lock_lost_cnt. */
+  gateways: Record<string, Record<string, number>>;
+}
+
 export interface GatewayStatus {
   /** This gateway's name (FQDN or the configured gateway_name). */
   readonly gatewayName: string;
@@ -31,6 +41,11 @@ export interface GatewayStatus {
   ipAddresses(): string[];
   /** Applies the latest config document now (read-your-writes for API calls). */
   reconcileNow(): Promise<void>;
+  /**
+   * The disk's health from the service map: undefined while the map has no entry for it.
+   * Absent: the backstore has no service map (files); the API derives the state from the config.
+   */
+  deviceStatus?(disk: string): DeviceStatus | undefined;
   /** Whether this gateway is in maintenance (its LUNs handed to its peers). Absent: never. */
   inMaintenance?(): boolean;
   /**

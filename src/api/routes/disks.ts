@@ -95,16 +95,18 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const doc = ensureDocShape(await ctx.load());
     const disk = diskOf(doc, id);
     if (disk === undefined) throw notFound(`rbd image ${id} not found`);
-    // Online = mapped to a target (served by its portals) and the image is there.
     const size = await backstore.imageSize(disk.pool, disk.image).catch(() => undefined);
+    // With a service map (rbd): upstream's device health, Unknown until the map has the disk.
+    // Without: Online = mapped to a target (served by its portals) and the image is there.
     const online = disk.owner !== undefined && size !== undefined && targetOfDisk(doc, id) !== undefined;
+    const health = status.deviceStatus !== undefined ? (status.deviceStatus(id) ?? { state: 'Unknown' }) : undefined;
     // size and snapshots are ours (upstream gwcli reads them from librbd); absent when unknown.
     const snapshots = size !== undefined && backstore.snapshot !== undefined ? await backstore.snapshot.list(disk.pool, disk.image).catch(() => undefined) : undefined;
     return {
       ...disk,
       ...(size !== undefined ? { size } : {}),
       ...(snapshots !== undefined ? { snapshots } : {}),
-      status: online ? { state: 'Online', lock_owner: disk.owner ?? '', gateways: {} } : { state: 'Unknown' },
+      status: health ?? (online ? { state: 'Online', lock_owner: disk.owner ?? '', gateways: {} } : { state: 'Unknown' }),
     };
   });
 

@@ -35,6 +35,17 @@ export interface LockIdentity {
   onBreak?: (staleOwner: string) => void;
 }
 
+/**
+ * Events counted per image as tcmu-runner counts them (its service-map status `lock_lost_cnt`,
+ * `conn_lost_cnt`, `cmd_timed_out_cnt`): the exclusive lock found lost on a write, the client
+ * found blocklisted, an operation that timed out (rados_osd_op_timeout).
+ */
+export interface DeviceHealthCounters {
+  lockLost: number;
+  connLost: number;
+  cmdTimedOut: number;
+}
+
 interface Pending {
   resolve(rc: number): void;
   /** Buffers librbd reads or writes until completion: kept alive here. */
@@ -69,9 +80,13 @@ export class RbdImage implements BackingStore {
   /** Set once the HA layer drives the lock (ExclusiveLock.manage): no implicit acquisition then. */
   private onLockLost: ((fenced: boolean) => void) | undefined;
   readonly exclusiveLock: ExclusiveLock | undefined;
+  /** tcmu-runner's device health counters (mgr service map status; service-map.ts). */
+  readonly health: DeviceHealthCounters = { lockLost: 0, connLost: 0, cmdTimedOut: 0 };
   /** Serialises the read-compare-write fallback of compareAndWrite. */
   private cawChain: Promise<unknown> = Promise.resolve();
   private drained: (() => void) | undefined;
+  /** Lock operations running on the threadpool (control()): close() waits for them. */
+  private readonly controlOps = new Set<Promise<unknown>>();
   /** Completions waited for on the threadpool (submitWaited). */
   private waited = 0;
 
@@ -105,18 +120,20 @@ export class RbdImage implements BackingStore {
         this.onLockLost = onLost;
       },
       held: () => this.lockOwned,
-      owners: () => lockOwnersAsync(this.b, this.image),
+      owners: () => this.control(() => lockOwnersAsync(this.b, this.image)),
       acquire: () => this.acquireLock(),
-      release: async () => {
-        this.lockOwned = false;
-        const rc = await callAsync(this.b.rbd.rbd_lock_release, this.image);
-        // EINVAL: not held (already lost); anything else leaves librbd's view unknown.
-        if (rc < 0 && rc !== -22) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot release the lock of ${this.name}: ${errnoName(rc)}`);
-      },
-      breakLock: async (owner) => {
-        const rc = await callAsync(this.b.rbd.rbd_lock_break, this.image, RBD_LOCK_MODE_EXCLUSIVE, owner);
-        if (rc < 0 && rc !== -2) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot break the lock of ${this.name} held by ${owner}: ${errnoName(rc)}`);
-      },
+      release: () =>
+        this.control(async () => {
+          this.lockOwned = false;
+          const rc = await callAsync(this.b.rbd.rbd_lock_release, this.image);
+          // EINVAL: not held (already lost); anything else leaves librbd's view unknown.
+          if (rc < 0 && rc !== -22) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot release the lock of ${this.name}: ${errnoName(rc)}`);
+        }),
+      breakLock: (owner) =>
+        this.control(async () => {
+          const rc = await callAsync(this.b.rbd.rbd_lock_break, this.image, RBD_LOCK_MODE_EXCLUSIVE, owner);
+          if (rc < 0 && rc !== -2) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot break the lock of ${this.name} held by ${owner}: ${errnoName(rc)}`);
+        }),
     };
   }
 
@@ -195,6 +212,14 @@ export class RbdImage implements BackingStore {
     this.lockOwned = false;
     if (this.identity !== undefined) this.identity = { ...this.identity, address };
     void callAsync(this.b.rbd.rbd_close, old).catch(() => undefined);
+  }
+
+  /** The image's RBD id (as librbd names its perf counters: librbd-<id>-<pool>-<image>). */
+  imageId(): string {
+    const buf = Buffer.alloc(64);
+    const rc = this.b.rbd.rbd_get_id(this.image, buf, buf.length);
+    if (rc < 0) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot get the id of ${this.name}: ${errnoName(rc)}`);
+    return buf.toString('utf8').replace(/\0.*$/s, '');
   }
 
   get sizeBytes(): number {
@@ -288,10 +313,12 @@ export class RbdImage implements BackingStore {
   private fail(op: 'read' | 'write' | 'other', what: string, offset: number, rc: number): BackstoreError {
     if (rc === BLOCKLISTED) {
       // Fenced by a peer that took the image over: not a medium error, the gateway rejoins.
+      this.health.connLost++;
       this.lockOwned = false;
       this.onLockLost?.(true);
       return new BackstoreError('ERR_BACKSTORE_LOCK_LOST', `${what} ${this.name} at ${offset}: this client is blocklisted`, op);
     }
+    if (rc === -110) this.health.cmdTimedOut++;
     const code = rc === -110 ? 'ERR_BACKSTORE_TIMEOUT' : 'ERR_BACKSTORE_IO';
     return new BackstoreError(code, `${what} ${this.name} at ${offset}: ${errnoName(rc)}`, op);
   }
@@ -424,6 +451,7 @@ export class RbdImage implements BackingStore {
   private lockLost(): void {
     const was = this.lockOwned;
     this.lockOwned = false;
+    if (was) this.health.lockLost++;
     if (was) this.onLockLost?.(false);
   }
 
@@ -439,9 +467,25 @@ export class RbdImage implements BackingStore {
     return this.acquireLock();
   }
 
+  /**
+   * A lock operation on the handle (threadpool): refused once the image is closing, and close()
+   * waits for those in flight before rbd_close. (An HA pursuit's rbd_lock_acquire still running
+   * when the disk was removed met rbd_close on another thread: the gateway died, seen in the
+   * Dashboard test during a rename.)
+   */
+  private control<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new BackstoreError('ERR_BACKSTORE_IO', `${this.name} is closed`));
+    const p = fn();
+    this.controlOps.add(p);
+    const done = (): void => void this.controlOps.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
   private acquireLock(): Promise<void> {
     if (this.lockOwned) return Promise.resolve();
-    this.locking ??= (async () => {
+    if (this.closed) return Promise.reject(new BackstoreError('ERR_BACKSTORE_IO', `${this.name} is closed`, 'write'));
+    this.locking ??= this.control(async () => {
       try {
         const rc = await callAsync(this.b.rbd.rbd_lock_acquire, this.image, RBD_LOCK_MODE_EXCLUSIVE);
         if (rc < 0) {
@@ -458,7 +502,7 @@ export class RbdImage implements BackingStore {
       } finally {
         this.locking = undefined;
       }
-    })();
+    });
     return this.locking;
   }
 
@@ -489,6 +533,7 @@ export class RbdImage implements BackingStore {
       });
     }
     this.socket.destroy();
+    await Promise.allSettled([...this.controlOps]);
     await callAsync(this.b.rbd.rbd_close, this.image).catch(() => undefined);
     this.b.libc.close(this.writeFd);
     this.onClose?.();

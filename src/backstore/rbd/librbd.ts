@@ -48,6 +48,11 @@ export interface Librados {
   rados_notify_ack: Fn<[Ptr, string, number | bigint, number | bigint, Buffer | null, number], number>;
   rados_getaddrs: Fn<[Ptr, Ptr[]], number>;
   rados_get_instance_id: Fn<[Ptr], bigint | number>;
+  rados_cct: Fn<[Ptr], Ptr>;
+  rados_create_with_context: Fn<[Ptr[], Ptr], number>;
+  rados_service_register: Fn<[Ptr, string, string, Buffer], number>;
+  rados_service_update_status: Fn<[Ptr, Buffer], number>;
+  rados_mgr_command: Fn<[Ptr, string[], number, Buffer | null, number, Ptr[], number[], Ptr[], number[]], number>;
 }
 
 export interface Librbd {
@@ -57,6 +62,7 @@ export interface Librbd {
   rbd_close: Fn<[Ptr], number>;
   rbd_get_size: Fn<[Ptr, number[]], number>;
   rbd_get_features: Fn<[Ptr, number[]], number>;
+  rbd_get_id: Fn<[Ptr, Buffer, number], number>;
   rbd_resize: Fn<[Ptr, number], number>;
   rbd_remove: Fn<[Ptr, string], number>;
   rbd_list: Fn<[Ptr, Buffer | null, number[]], number>;
@@ -155,6 +161,12 @@ const RADOS_SIGS: Record<keyof Librados, string> = {
   rados_notify_ack: 'int rados_notify_ack(void *io, const char *o, uint64_t notify_id, uint64_t cookie, const void *buf, int buf_len)',
   rados_getaddrs: 'int rados_getaddrs(void *cluster, _Out_ void **addrs)',
   rados_get_instance_id: 'uint64_t rados_get_instance_id(void *cluster)',
+  rados_cct: 'void *rados_cct(void *cluster)',
+  rados_create_with_context: 'int rados_create_with_context(_Out_ void **cluster, void *cct)',
+  rados_service_register: 'int rados_service_register(void *cluster, const char *service, const char *daemon, const void *metadata_dict)',
+  rados_service_update_status: 'int rados_service_update_status(void *cluster, const void *status_dict)',
+  rados_mgr_command:
+    'int rados_mgr_command(void *cluster, const char **cmd, size_t cmdlen, const void *inbuf, size_t inbuflen, _Out_ void **outbuf, _Out_ size_t *outbuflen, _Out_ void **outs, _Out_ size_t *outslen)',
 };
 
 const RBD_SIGS: Record<keyof Librbd, string> = {
@@ -164,6 +176,7 @@ const RBD_SIGS: Record<keyof Librbd, string> = {
   rbd_close: 'int rbd_close(void *image)',
   rbd_get_size: 'int rbd_get_size(void *image, _Out_ uint64_t *size)',
   rbd_get_features: 'int rbd_get_features(void *image, _Out_ uint64_t *features)',
+  rbd_get_id: 'int rbd_get_id(void *image, void *id, size_t id_len)',
   rbd_resize: 'int rbd_resize(void *image, uint64_t size)',
   rbd_remove: 'int rbd_remove(void *io, const char *name)',
   rbd_list: 'int rbd_list(void *io, void *names, _Inout_ size_t *size)',

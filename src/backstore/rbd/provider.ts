@@ -14,6 +14,7 @@ import {
   type BackingStore,
   type BackstoreProvider,
   type ClusterInfo,
+  type DeviceServiceEntry,
   type PoolStats,
 } from '../backstore.js';
 import type { BackstoreSettings } from '../registry.js';
@@ -30,6 +31,7 @@ import {
   type Ptr,
 } from './librbd.js';
 import { check, RadosCluster, splitNul } from './rados.js';
+import { TCMU_SERVICE, TcmuServiceMap } from './service-map.js';
 
 const NAME_RE = /^[a-zA-Z0-9\-_.]+$/;
 /** Image metadata key naming the gateway group (config object) that exports the image. */
@@ -41,6 +43,8 @@ export interface RbdSettings extends BackstoreSettings {
   gateway_conf?: string;
   /** This gateway's name (settings.gateway_name, resolved to the FQDN by default). */
   gateway_name?: string;
+  /** settings.service_map: true = tcmu-runner entries in the mgr service map (default false). */
+  service_map?: boolean;
 }
 
 function checkName(kind: string, name: string): void {
@@ -81,13 +85,22 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   private readonly lockKey: string;
   /** Images this process has open (LUNs): control operations use their handle, which holds the lock. */
   private readonly opened = new Map<string, RbdImage>();
+  /** The images' tcmu-runner entries in the mgr service map (Dashboard overview, device health). */
+  readonly serviceMap: TcmuServiceMap | undefined;
+  /** With service_map on: device health from the service map (else the API derives it from the config). */
+  readonly deviceServiceStatus: (() => Promise<DeviceServiceEntry[]>) | undefined;
+  /** The client that reads mgr `service status` (deviceServiceStatus). */
+  private statusClient: Promise<RadosCluster> | undefined;
 
   constructor(cluster: RadosCluster, settings: RbdSettings, log: Logger, connect?: () => Promise<RadosCluster>) {
     this.cluster = cluster;
     this.connect = connect;
     this.log = log;
     this.group = `${settings.pool ?? 'rbd'}/${settings.gateway_conf ?? 'gateway.conf'}`;
-    this.lockKey = `igw.lock_owner.${settings.gateway_name !== undefined && settings.gateway_name !== '' ? settings.gateway_name : hostname()}`;
+    const name = settings.gateway_name !== undefined && settings.gateway_name !== '' ? settings.gateway_name : hostname();
+    this.lockKey = `igw.lock_owner.${name}`;
+    this.deviceServiceStatus = settings.service_map === true ? () => this.readServiceStatus() : undefined;
+    if (settings.service_map === true) this.serviceMap = new TcmuServiceMap({ parent: () => this.cluster, prefix: name, logger: log.child({ component: 'service-map' }) });
   }
 
   private get rbd() {
@@ -249,7 +262,9 @@ export class RbdBackstoreProvider implements BackstoreProvider {
     });
     if (!this.opened.has(key)) {
       this.opened.set(key, img);
+      this.serviceMap?.add(pool, image, img);
       img.onClose = () => {
+        this.serviceMap?.remove(pool, image, img);
         if (this.opened.get(key) === img) this.opened.delete(key);
       };
     }
@@ -355,6 +370,30 @@ export class RbdBackstoreProvider implements BackstoreProvider {
     return info;
   }
 
+  /** The `tcmu-runner` entries of mgr `service status` (every gateway's, tcmu-runner's too). */
+  private async readServiceStatus(): Promise<DeviceServiceEntry[]> {
+    // Through a client of its own: the data client's mgr commands never answer once a peer has
+    // blocklisted it, which is when the counters move. Kept until close().
+    this.statusClient ??= this.cluster.sibling();
+    this.statusClient.catch(() => {
+      this.statusClient = undefined;
+    });
+    const client = await this.statusClient;
+    // No active mgr (clusters without one): no service map, and a mgr command would wait for one
+    // on a threadpool thread for rados_mon_op_timeout.
+    const mgr = await client.monJson<{ available?: boolean } | null>({ prefix: 'mgr stat' });
+    if (mgr?.available !== true) return [];
+    type Daemon = { status?: Record<string, string>; status_stamp?: string };
+    const all = await client.mgrJson<Record<string, Record<string, Daemon> | undefined> | null>({ prefix: 'service status' });
+    const out: DeviceServiceEntry[] = [];
+    for (const [name, d] of Object.entries(all?.[TCMU_SERVICE] ?? {})) {
+      const colon = name.indexOf(':');
+      if (colon <= 0) continue;
+      out.push({ gateway: name.slice(0, colon), disk: name.slice(colon + 1), status: d.status, statusStamp: d.status_stamp });
+    }
+    return out;
+  }
+
   /**
    * A peer blocklisted this client (it took our images over while we were frozen or cut off):
    * every operation of it now fails with ESHUTDOWN. Rejoin with a new client: open images are
@@ -372,6 +411,7 @@ export class RbdBackstoreProvider implements BackstoreProvider {
         const pool = key.slice(0, key.indexOf('/'));
         await img.reattach(await next.ioctx(pool), next.address()).catch((err: unknown) => this.log.error({ err, image: key }, 'cannot re-open the image on the new client'));
       }
+      this.serviceMap?.rebase();
       this.log.warn({ old: old.address(), now: next.address() }, 'rejoined the cluster with a new client (the previous one was blocklisted)');
       void old.shutdown().catch(() => undefined);
     })().finally(() => {
@@ -381,6 +421,9 @@ export class RbdBackstoreProvider implements BackstoreProvider {
   }
 
   async close(): Promise<void> {
+    await this.serviceMap?.close();
+    const status = await this.statusClient?.catch(() => undefined);
+    await status?.shutdown().catch(() => undefined);
     await this.cluster.shutdown();
   }
 }

@@ -142,6 +142,46 @@ export class RadosCluster {
     return new RadosCluster(b, h, clusterName, clientName);
   }
 
+  /**
+   * Another client in the same process sharing this one's CephContext (rados_create_with_context):
+   * the same configuration, messenger worker threads and perf counters (so what it reports to the
+   * mgr includes the librbd counters of the images this client opened). It has its own mon and
+   * mgr sessions, and its own service-map registration (a client registers at most once).
+   */
+  async sibling(): Promise<RadosCluster> {
+    if (this.closed) throw new BackstoreError('ERR_BACKSTORE_IO', 'rados connection is closed');
+    const out: Ptr[] = [0n];
+    check('rados_create_with_context', this.b.rados.rados_create_with_context(out, this.b.rados.rados_cct(this.handle)));
+    const h = out[0]!;
+    const rc = await callAsync(this.b.rados.rados_connect, h);
+    if (rc < 0) {
+      await callAsync(this.b.rados.rados_shutdown, h);
+      throw new RadosError(`cannot connect a second client to Ceph cluster "${this.clusterName}" as ${this.clientName}`, rc);
+    }
+    return new RadosCluster(this.b, h, this.clusterName, this.clientName);
+  }
+
+  /**
+   * Registers this client in the mgr service map as `<service>.<daemon>` with `metadata` (once per
+   * client: librados answers EEXIST to a second call). `ceph service dump` lists it while connected.
+   */
+  async registerService(service: string, daemon: string, metadata: Record<string, string>): Promise<void> {
+    const rc = await callAsync(this.b.rados.rados_service_register, this.handle, service, daemon, nulDict(metadata));
+    check(`rados_service_register(${service}, ${daemon})`, rc);
+  }
+
+  /** The registered daemon's status (sent with its next report to the mgr). */
+  updateServiceStatus(status: Record<string, string>): void {
+    check('rados_service_update_status', this.b.rados.rados_service_update_status(this.handle, nulDict(status)));
+  }
+
+  /** A mgr command whose JSON answer is returned; a negative rc throws with the mgr's text. */
+  async mgrJson<T>(cmd: Record<string, unknown>): Promise<T> {
+    const r = await this.command(this.b.rados.rados_mgr_command, { ...cmd, format: 'json' });
+    if (r.rc < 0) throw new RadosError(`mgr command "${String(cmd.prefix)}" failed${r.status ? `: ${r.status}` : ''}`, r.rc);
+    return JSON.parse(r.out === '' ? 'null' : r.out) as T;
+  }
+
   /** This client's messenger address ("127.0.0.1:0/3886208918"), as lock owners are named. */
   address(): string {
     const out: Ptr[] = [0n];
@@ -199,13 +239,17 @@ export class RadosCluster {
   }
 
   /** Runs a mon command given as an object ({prefix, format: 'json', ...}). */
-  async monCommand(cmd: Record<string, unknown>, input?: Buffer): Promise<MonReply> {
+  monCommand(cmd: Record<string, unknown>, input?: Buffer): Promise<MonReply> {
+    return this.command(this.b.rados.rados_mon_command, cmd, input);
+  }
+
+  private async command(fn: Bindings['rados']['rados_mon_command'], cmd: Record<string, unknown>, input?: Buffer): Promise<MonReply> {
     const outbuf: Ptr[] = [0n];
     const outlen: number[] = [0];
     const outs: Ptr[] = [0n];
     const outslen: number[] = [0];
     const rc = await callAsync(
-      this.b.rados.rados_mon_command,
+      fn,
       this.handle,
       [JSON.stringify(cmd)],
       1,
@@ -491,6 +535,13 @@ export function decodeNotifyReply(buf: Buffer): { acks: NotifyWatcher[]; timeout
     off += 16;
   }
   return { acks, timeouts };
+}
+
+/** {a: "1", b: "2"} → "a\01\0b\02\0\0" (librados's metadata and status dictionaries). */
+export function nulDict(dict: Record<string, string>): Buffer {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(dict)) parts.push(k.replaceAll('\0', ''), v.replaceAll('\0', ''));
+  return Buffer.from(`${parts.map((p) => `${p}\0`).join('')}\0`, 'utf8');
 }
 
 /** "a\0b\0\0" → ["a", "b"]. */

@@ -32,6 +32,14 @@ export function diskInfo(state: TreeState, id: string): Record<string, unknown> 
   if (d === undefined) return { image_id: id, state: 'not defined' };
   const st = view?.info?.['status'];
   const lockOwner = typeof st === 'object' && st !== null ? String((st as { lock_owner?: unknown }).lock_owner ?? '') : '';
+  // Device health per gateway (service map counters), as GET /api/disk reports it.
+  const perGateway = typeof st === 'object' && st !== null ? (st as { gateways?: unknown }).gateways : undefined;
+  const health: Record<string, string> = {};
+  if (typeof perGateway === 'object' && perGateway !== null) {
+    for (const [gw, c] of Object.entries(perGateway as Record<string, unknown>)) {
+      if (typeof c === 'object' && c !== null) health[gw] = Object.entries(c as Record<string, unknown>).map(([k, v]) => `${k} ${String(v)}`).sort().join(', ');
+    }
+  }
   let mappedTo = '';
   for (const [iqn, t] of Object.entries(state.config.targets)) if (id in (t.disks ?? {})) mappedTo = iqn;
   const backstore = d.backstore ?? state.settings?.default_backstore ?? '';
@@ -46,6 +54,7 @@ export function diskInfo(state: TreeState, id: string): Record<string, unknown> 
     owner: d.owner ?? '',
     lock_owner: lockOwner,
     state: view?.state ?? 'Unknown',
+    ...(Object.keys(health).length > 0 ? { gateway_health: health } : {}),
     target: mappedTo,
     backstore,
     backstore_object_name: d.backstore_object_name ?? '',
