@@ -208,10 +208,14 @@ export class RbdImage implements BackingStore {
       await callAsync(this.b.rbd.rbd_close, out[0]!).catch(() => undefined);
       throw new BackstoreError('ERR_BACKSTORE_IO', `rbd_set_image_notification: ${errnoName(n)}`);
     }
+    // Lock operations still running on the old handle (threadpool) finish before it is closed.
+    const onOld = [...this.controlOps];
     this.image = out[0]!;
     this.lockOwned = false;
     if (this.identity !== undefined) this.identity = { ...this.identity, address };
-    void callAsync(this.b.rbd.rbd_close, old).catch(() => undefined);
+    void Promise.allSettled(onOld)
+      .then(() => callAsync(this.b.rbd.rbd_close, old))
+      .catch(() => undefined);
   }
 
   /** The image's RBD id (as librbd names its perf counters: librbd-<id>-<pool>-<image>). */
