@@ -25,7 +25,8 @@ interface Msg {
 
 async function openPage(page: Page, ui: string, name: (typeof PAGES)[number]): Promise<void> {
   await page.goto(`${ui}#/${name}`, { waitUntil: 'domcontentloaded' });
-  await page.waitForSelector(`main[data-page="${name}"]`, { timeout: 10_000 });
+  // aria-busy until the configuration is in: the page's forms are rendered anew then.
+  await page.waitForSelector(`main[data-page="${name}"][aria-busy="false"]`, { timeout: 10_000 });
 }
 
 
@@ -63,15 +64,16 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
   });
 
   const go = (name: (typeof PAGES)[number]): Promise<void> => openPage(page, ui, name);
-  /** Types into the field `id` (replacing its text). */
+  /**
+   * Types into the field `id` (replacing its text). Through a locator: it waits for the field and
+   * retries when the page re-renders it under the click (seen in CI: "Node is detached").
+   */
   const type = async (id: string, text: string): Promise<void> => {
-    await page.click(`#${id}`, { count: 3 });
-    await page.keyboard.press('Backspace');
-    await page.type(`#${id}`, text);
+    await page.locator(`#${id}`).fill(text);
   };
   /** Submits form `form` and waits for its success line; returns it (or throws with the error shown). */
   const submit = async (form: string): Promise<string> => {
-    await page.click(`form:has(#${form}-title) button[type=submit]`);
+    await page.locator(`form:has(#${form}-title) button[type=submit]`).click();
     const sel = `form:has(#${form}-title) .ok, form:has(#${form}-title) .error`;
     await page.waitForSelector(sel, { timeout: 15_000 });
     const out = (await page.evaluate(`[...document.querySelectorAll(${JSON.stringify(sel)})].map((e) => (e.className + ': ' + e.textContent))`)) as string[];
@@ -114,7 +116,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     // The gateway name is filled in with the gateway serving the console.
     await page.waitForFunction(`document.querySelector('#add-gateway-gateway')?.value === ${JSON.stringify(d.gatewayName)}`, { timeout: 10_000 });
     await type('add-gateway-ip_address', '127.0.0.1');
-    await page.click('#add-gateway-skipchecks');
+    await page.locator('#add-gateway-skipchecks').click();
     assert.match(await submit('add-gateway'), /Gateway creation successful/);
 
     await go('disks');
@@ -132,7 +134,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     // A secret too short: the API refuses it and the console puts that message under the password field.
     await type('client-chap-username', CHAP_USER);
     await type('client-chap-password', 'short');
-    await page.click('form:has(#client-chap-title) button[type=submit]');
+    await page.locator('form:has(#client-chap-title) button[type=submit]').click();
     await page.waitForSelector('#client-chap-password-error', { timeout: 10_000 });
     const shown = (await page.evaluate(`document.querySelector('#client-chap-password-error').textContent`)) as string;
     const api = await d.api.put(`/api/clientauth/${TARGET_IQN}/${CLIENT_IQN}`, { username: CHAP_USER, password: 'short', mutual_username: '', mutual_password: '' });
@@ -185,7 +187,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
       assert.match(row, /127\.0\.0\.1/);
       assert.match(row, /CHAP/);
       // The negotiated parameters, as the login answered them (qemu asks for no digests).
-      await page.click('[data-table=sessions] [data-negotiated] summary');
+      await page.locator('[data-table=sessions] [data-negotiated] summary').click();
       const params = (await page.evaluate(`Object.fromEntries([...document.querySelectorAll('[data-table=sessions] [data-negotiated] dt')].map((dt) => [dt.textContent, dt.nextElementSibling.textContent]))`)) as Record<string, string>;
       assert.equal(params['HeaderDigest'], 'None');
       assert.match(params['MaxBurstLength'] ?? '', /^\d+$/);
@@ -217,7 +219,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     const resizeForm = 'form:has(input[name=size][placeholder="2G"])';
     const resizeId = (await page.evaluate(`document.querySelector('${resizeForm} input[name=size]').id`)) as string;
     await type(resizeId, '2G');
-    await page.click(`${resizeForm} button[type=submit]`);
+    await page.locator(`${resizeForm} button[type=submit]`).click();
     await page.waitForSelector(`${resizeForm} .ok`, { timeout: 15_000 });
     const size = await waitFor('the disk at 2 GiB', async () => {
       const r = await d.api.get(`/api/disk/${DISK}`);
@@ -228,7 +230,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     // Snapshots (the file backstore has them): made, listed, deleted through the console.
     const snapId = (await page.evaluate(`document.querySelector('form:has(input[name=name]) input[name=name]').id`)) as string;
     await type(snapId, 'snap1');
-    await page.click('form:has(input[name=name]) button[type=submit]');
+    await page.locator('form:has(input[name=name]) button[type=submit]').click();
     await page.waitForFunction(`[...document.querySelectorAll('.snapshots li')].some((li) => li.textContent.startsWith('snap1'))`, { timeout: 10_000 });
     assert.deepEqual(((await d.api.get(`/api/disk/${DISK}`)).body as { snapshots?: string[] }).snapshots, ['snap1']);
     await page.screenshot({ path: join(SHOTS, 'disks.png'), fullPage: true });
@@ -265,12 +267,12 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     assert.doesNotMatch(ls.output, /Lun:0/, 'the unmapped LUN is still listed');
 
     await go('targets');
-    await page.click(`[data-target="${TARGET_IQN}"] details summary`);
+    await page.locator(`[data-target="${TARGET_IQN}"] details summary`).click();
     const controls = `[data-target="${TARGET_IQN}"] textarea[name=controls]`;
     const controlsId = (await page.evaluate(`document.querySelector('${controls}').id`)) as string;
     await type(controlsId, '{"cmdsn_depth": 64}');
     const controlsForm = `[data-target="${TARGET_IQN}"] form:has(textarea[name=controls])`;
-    await page.click(`${controlsForm} button[type=submit]`);
+    await page.locator(`${controlsForm} button[type=submit]`).click();
     await page.waitForSelector(`${controlsForm} .ok`, { timeout: 10_000 });
     await config('cmdsn_depth 64', (c) => (Number(c['targets']?.[TARGET_IQN]?.controls?.cmdsn_depth) === 64 ? true : undefined));
     // Refusals of the target controls, each with the API's own text: ACL off while clients exist; target CHAP while ACLs are on.
@@ -283,7 +285,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     const chapPass = (await page.evaluate(`document.querySelector('${chapForm} input[name=password]').id`)) as string;
     await type(chapUser, 'targetuser1');
     await type(chapPass, 'targetpassw0rd');
-    await page.click(`${chapForm} button[type=submit]`);
+    await page.locator(`${chapForm} button[type=submit]`).click();
     await page.waitForSelector(`${chapForm} .error`, { timeout: 10_000 });
     const apiSays = await d.api.put(`/api/targetauth/${TARGET_IQN}`, { username: 'targetuser1', password: 'targetpassw0rd' });
     assert.equal(apiSays.status, 400, apiSays.text);

@@ -60,7 +60,7 @@ function App(): JSX.Element {
           API: {data.error}
         </p>
       )}
-      <main id="main" tabIndex={-1} data-page={page?.path}>
+      <main id="main" tabIndex={-1} data-page={page?.path} aria-busy={data.config === undefined}>
         {page !== undefined && <page.view />}
       </main>
     </DataContext.Provider>
