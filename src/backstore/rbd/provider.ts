@@ -32,6 +32,7 @@ import {
 } from './librbd.js';
 import { check, RadosCluster, splitNul } from './rados.js';
 import { TCMU_SERVICE, TcmuServiceMap } from './service-map.js';
+import { threadPoolSize } from '../../util/threadpool.js';
 
 const NAME_RE = /^[a-zA-Z0-9\-_.]+$/;
 /** Image metadata key naming the gateway group (config object) that exports the image. */
@@ -80,7 +81,7 @@ export class RbdBackstoreProvider implements BackstoreProvider {
    * 0.82-0.96 s; with the default pool, one at a time (1.25 s). The default stays: 64 threads
    * made 4 KiB writes to the file backstore 35 % slower (more writers on one file's lock).
    */
-  readonly openConcurrency = threadPoolSize() >= 32 ? 16 : 1;
+  readonly openConcurrency = threadPoolSize >= 32 ? 16 : 1;
   /** The data-path client; replaced by reconnect() after this gateway was fenced (blocklisted). */
   cluster: RadosCluster;
   private readonly log: Logger;
@@ -431,12 +432,6 @@ export class RbdBackstoreProvider implements BackstoreProvider {
     await status?.shutdown().catch(() => undefined);
     await this.cluster.shutdown();
   }
-}
-
-/** libuv's thread pool size (UV_THREADPOOL_SIZE as the process started with it; default 4). */
-function threadPoolSize(): number {
-  const n = Number(process.env['UV_THREADPOOL_SIZE']);
-  return Number.isInteger(n) && n > 0 ? Math.min(n, 1024) : 4;
 }
 
 /** registry.ts entry point: connects to the cluster named by the settings. */
