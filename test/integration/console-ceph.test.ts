@@ -49,7 +49,9 @@ describe('web console on Ceph (pools from the cluster)', { timeout: 5 * 60_000 }
     await page.select('#create-disk-pool', POOL);
     await page.type('#create-disk-image', 'console_img');
     await page.type('#create-disk-size', '64M');
-    await page.locator('form:has(#create-disk-title) button[type=submit]').click();
+    // Focus and Enter: a click lands on coordinates, which a re-render under it can shift.
+    await page.focus('form:has(#create-disk-title) button[type=submit]');
+    await page.keyboard.press('Enter');
     await page.waitForSelector('form:has(#create-disk-title) .ok, form:has(#create-disk-title) .error', { timeout: 60_000 });
     const outcome = (await page.evaluate(`document.querySelector('form:has(#create-disk-title) .ok, form:has(#create-disk-title) .error').textContent`)) as string;
     assert.match(outcome, /disk create\/update successful/);

@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'puppeteer-core';
+import type { Browser, ElementHandle, Page } from 'puppeteer-core';
 import { launch, SHOTS } from './console-helpers.js';
 import { CHAP_PASS, CHAP_USER, CLIENT_IQN, Daemon, defineGatewayPair, freePortOn, GATEWAY_PAIR, requireTools, run, TARGET_IQN, waitFor } from './helpers.js';
 
@@ -70,17 +70,43 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
    */
   const type = async (id: string, text: string): Promise<void> => {
     await page.locator(`#${id}`).fill(text);
+    const value = await page.$eval(`#${id}`, (el) => (el as unknown as { value: string }).value);
+    assert.equal(value, text, `#${id} holds another text than was typed`);
   };
-  /** Submits form `form` and waits for its success line; returns it (or throws with the error shown). */
-  const submit = async (form: string): Promise<string> => {
-    await page.locator(`form:has(#${form}-title) button[type=submit]`).click();
-    const sel = `form:has(#${form}-title) .ok, form:has(#${form}-title) .error`;
-    await page.waitForSelector(sel, { timeout: 15_000 });
+  /**
+   * Presses a button (or summary) from the keyboard: focus, then Enter. A mouse click lands on
+   * coordinates, and a re-render that shifts the layout under it (the page polls every second)
+   * can make it miss.
+   */
+  const press = async (target: string | ElementHandle, key: 'Enter' | 'Space' = 'Enter'): Promise<void> => {
+    if (typeof target === 'string') {
+      await page.waitForSelector(target, { timeout: 10_000 });
+      await page.focus(target);
+    } else {
+      await target.focus();
+    }
+    await page.keyboard.press(key);
+  };
+  /**
+   * Submits the form `formSel` and waits for its outcome line; returns it, or throws with the
+   * error the form shows (or, when nothing shows, with the tail of the daemon's log).
+   */
+  const submitForm = async (formSel: string, timeout = 30_000): Promise<string> => {
+    await press(`${formSel} button[type=submit]:not([disabled])`);
+    const sel = `${formSel} .ok, ${formSel} .error`;
+    try {
+      await page.waitForSelector(sel, { timeout });
+    } catch (err) {
+      const log = (await readFile(d.logPath, 'utf8').catch(() => '')).split('\n').slice(-25).join('\n');
+      throw new Error(`${formSel}: no outcome in ${timeout} ms (${String(err)}); daemon log tail:\n${log}`);
+    }
     const out = (await page.evaluate(`[...document.querySelectorAll(${JSON.stringify(sel)})].map((e) => (e.className + ': ' + e.textContent))`)) as string[];
     const err = out.find((x) => x.startsWith('error'));
-    if (err !== undefined) throw new Error(`${form}: ${err}`);
+    if (err !== undefined) throw new Error(`${formSel}: ${err}`);
     return out.join('; ');
   };
+  /** Submits the form titled `form` (its heading's id is `<form>-title`). */
+  const submit = (form: string): Promise<string> => submitForm(`form:has(#${form}-title)`);
   /** Waits until the config document shows `what`. */
   const config = async <T>(what: string, pick: (c: Record<string, any>) => T | undefined): Promise<T> =>
     waitFor(what, async () => {
@@ -116,7 +142,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     // The gateway name is filled in with the gateway serving the console.
     await page.waitForFunction(`document.querySelector('#add-gateway-gateway')?.value === ${JSON.stringify(d.gatewayName)}`, { timeout: 10_000 });
     await type('add-gateway-ip_address', '127.0.0.1');
-    await page.locator('#add-gateway-skipchecks').click();
+    await press('#add-gateway-skipchecks', 'Space');
     assert.match(await submit('add-gateway'), /Gateway creation successful/);
 
     await go('disks');
@@ -134,7 +160,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     // A secret too short: the API refuses it and the console puts that message under the password field.
     await type('client-chap-username', CHAP_USER);
     await type('client-chap-password', 'short');
-    await page.locator('form:has(#client-chap-title) button[type=submit]').click();
+    await press('form:has(#client-chap-title) button[type=submit]');
     await page.waitForSelector('#client-chap-password-error', { timeout: 10_000 });
     const shown = (await page.evaluate(`document.querySelector('#client-chap-password-error').textContent`)) as string;
     const api = await d.api.put(`/api/clientauth/${TARGET_IQN}/${CLIENT_IQN}`, { username: CHAP_USER, password: 'short', mutual_username: '', mutual_password: '' });
@@ -187,7 +213,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
       assert.match(row, /127\.0\.0\.1/);
       assert.match(row, /CHAP/);
       // The negotiated parameters, as the login answered them (qemu asks for no digests).
-      await page.locator('[data-table=sessions] [data-negotiated] summary').click();
+      await press('[data-table=sessions] [data-negotiated] summary');
       const params = (await page.evaluate(`Object.fromEntries([...document.querySelectorAll('[data-table=sessions] [data-negotiated] dt')].map((dt) => [dt.textContent, dt.nextElementSibling.textContent]))`)) as Record<string, string>;
       assert.equal(params['HeaderDigest'], 'None');
       assert.match(params['MaxBurstLength'] ?? '', /^\d+$/);
@@ -219,8 +245,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     const resizeForm = 'form:has(input[name=size][placeholder="2G"])';
     const resizeId = (await page.evaluate(`document.querySelector('${resizeForm} input[name=size]').id`)) as string;
     await type(resizeId, '2G');
-    await page.locator(`${resizeForm} button[type=submit]`).click();
-    await page.waitForSelector(`${resizeForm} .ok`, { timeout: 15_000 });
+    await submitForm(resizeForm);
     const size = await waitFor('the disk at 2 GiB', async () => {
       const r = await d.api.get(`/api/disk/${DISK}`);
       const s = (r.body as { size?: number }).size;
@@ -230,19 +255,19 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     // Snapshots (the file backstore has them): made, listed, deleted through the console.
     const snapId = (await page.evaluate(`document.querySelector('form:has(input[name=name]) input[name=name]').id`)) as string;
     await type(snapId, 'snap1');
-    await page.locator('form:has(input[name=name]) button[type=submit]').click();
+    await press('form:has(input[name=name]) button[type=submit]');
     await page.waitForFunction(`[...document.querySelectorAll('.snapshots li')].some((li) => li.textContent.startsWith('snap1'))`, { timeout: 10_000 });
     assert.deepEqual(((await d.api.get(`/api/disk/${DISK}`)).body as { snapshots?: string[] }).snapshots, ['snap1']);
     await page.screenshot({ path: join(SHOTS, 'disks.png'), fullPage: true });
     const [delSnap] = await page.$$('xpath/.//button[normalize-space()="Delete snap1"]');
     assert.ok(delSnap, 'no Delete snap1 button');
-    await delSnap.click();
+    await press(delSnap);
     await page.waitForFunction(`document.querySelectorAll('.snapshots li').length === 0`, { timeout: 10_000 });
     // Deleting a disk that is still mapped: confirmed in the dialog, refused by the API, its message shown next to the button.
     page.once('dialog', (dialog) => void dialog.accept());
     const [delDisk] = await page.$$(`xpath/.//button[normalize-space()="Delete ${DISK}"]`);
     assert.ok(delDisk, `no Delete ${DISK} button`);
-    await delDisk.click();
+    await press(delDisk);
     await page.waitForFunction(`[...document.querySelectorAll('.action .error')].some((e) => e.textContent.startsWith('Unable to delete ${DISK}'))`, { timeout: 10_000 });
     assert.equal((await d.api.get(`/api/disk/${DISK}`)).status, 200, 'the mapped disk is gone');
 
@@ -260,32 +285,31 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     // LUN masking undone from the clients table: the initiator still logs in but sees no LUN.
     const [unmap] = await page.$$(`xpath/.//button[normalize-space()="Unmap ${DISK} from ${CLIENT_IQN}"]`);
     assert.ok(unmap, 'no Unmap button for the client LUN');
-    await unmap.click();
+    await press(unmap);
     await config('the client without LUNs', (c) => (Object.keys(c['targets']?.[TARGET_IQN]?.clients?.[CLIENT_IQN]?.luns ?? { x: 1 }).length === 0 ? true : undefined));
     const ls = await run('iscsi-ls', ['-s', '-i', CLIENT_IQN, `iscsi://${CHAP_USER}%${CHAP_PASS}@${d.portal()}`], { timeoutMs: 30_000 });
     assert.match(ls.output, new RegExp(`Target:${TARGET_IQN.replace(/\./g, '\\.')}`), ls.output);
     assert.doesNotMatch(ls.output, /Lun:0/, 'the unmapped LUN is still listed');
 
     await go('targets');
-    await page.locator(`[data-target="${TARGET_IQN}"] details summary`).click();
+    await press(`[data-target="${TARGET_IQN}"] details summary`);
     const controls = `[data-target="${TARGET_IQN}"] textarea[name=controls]`;
     const controlsId = (await page.evaluate(`document.querySelector('${controls}').id`)) as string;
     await type(controlsId, '{"cmdsn_depth": 64}');
     const controlsForm = `[data-target="${TARGET_IQN}"] form:has(textarea[name=controls])`;
-    await page.locator(`${controlsForm} button[type=submit]`).click();
-    await page.waitForSelector(`${controlsForm} .ok`, { timeout: 10_000 });
+    assert.match(await submitForm(controlsForm), /Target reconfigured/);
     await config('cmdsn_depth 64', (c) => (Number(c['targets']?.[TARGET_IQN]?.controls?.cmdsn_depth) === 64 ? true : undefined));
     // Refusals of the target controls, each with the API's own text: ACL off while clients exist; target CHAP while ACLs are on.
     const [aclOff] = await page.$$(`xpath/.//*[@data-target="${TARGET_IQN}"]//button[normalize-space()="Disable ACL"]`);
     assert.ok(aclOff, 'no Disable ACL button');
-    await aclOff.click();
+    await press(aclOff);
     await page.waitForFunction(`[...document.querySelectorAll('[data-target] .action .error')].some((e) => e.textContent === 'Cannot disable ACL authentication because target has clients')`, { timeout: 10_000 });
     const chapForm = `[data-target="${TARGET_IQN}"] form:has(input[name=mutual_password])`;
     const chapUser = (await page.evaluate(`document.querySelector('${chapForm} input[name=username]').id`)) as string;
     const chapPass = (await page.evaluate(`document.querySelector('${chapForm} input[name=password]').id`)) as string;
     await type(chapUser, 'targetuser1');
     await type(chapPass, 'targetpassw0rd');
-    await page.locator(`${chapForm} button[type=submit]`).click();
+    await press(`${chapForm} button[type=submit]`);
     await page.waitForSelector(`${chapForm} .error`, { timeout: 10_000 });
     const apiSays = await d.api.put(`/api/targetauth/${TARGET_IQN}`, { username: 'targetuser1', password: 'targetpassw0rd' });
     assert.equal(apiSays.status, 400, apiSays.text);
@@ -299,7 +323,7 @@ describe('web console in headless Chromium (/ui/)', { timeout: 3 * 60_000 }, () 
     page.once('dialog', (dialog) => void dialog.accept());
     const [del] = await page.$$(`xpath/.//*[@data-target="${other}"]//button[normalize-space()="Delete target"]`);
     assert.ok(del, 'no Delete target button');
-    await del.click();
+    await press(del);
     await config('the second target gone', (c) => (c['targets']?.[other] === undefined ? true : undefined));
     await page.waitForFunction(`document.querySelector('[data-target="${other}"]') === null`, { timeout: 10_000 });
   });
