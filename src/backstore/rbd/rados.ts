@@ -423,9 +423,12 @@ export class RadosCluster {
           const n = Number(len);
           // A copy: the view is librados memory, gone once this callback returns.
           const payload = n > 0 && data !== 0n ? Buffer.from(new Uint8Array(koffi.view(data, n))) : Buffer.alloc(0);
-          const ack = (): void => this.b.rados.rados_notify_ack.async(io, oid, notifyId, handle, null, 0, () => undefined);
-          if (!opts.ackWhenDone) ack();
+          // On the loop, not the threadpool: librados only queues the ack (no reply is awaited),
+          // and an ack queued behind pool threads blocked in rados_notify2 (this process's own
+          // notifies, waiting for this very ack) stalled each of them for its whole timeout.
+          const ack = (): void => void this.b.rados.rados_notify_ack(io, oid, notifyId, handle, null, 0);
           setImmediate(() => {
+            if (!opts.ackWhenDone) ack();
             let done: void | Promise<void>;
             try {
               done = onNotify(payload);
