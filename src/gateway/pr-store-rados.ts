@@ -22,7 +22,7 @@
  *   not answer (dead, frozen) costs the writer notifyTimeoutMs and is caught up later;
  * - every gateway also polls igw.version (default every second), and re-watches when the
  *   watch breaks, so a lost notify delays a peer by one poll at most;
- * - open()'s `alone`: a notify right after this gateway's watch is established; any ack from
+ * - open()'s `alone()`: a notify right after this gateway's watch is established; any ack from
  *   another watcher means another gateway has the state open (a killed gateway's watch lasts
  *   until the OSD times it out, osd_client_watch_timeout: it is not alive, it does not ack).
  *
@@ -161,7 +161,7 @@ export class RadosSharedPrStore implements SharedPrStore {
     return `rados object ${this.pool}/${this.oid}`;
   }
 
-  async open(): Promise<SharedPrSnapshot & { alone: boolean }> {
+  async open(): Promise<SharedPrSnapshot & { alone: () => Promise<boolean> }> {
     // The object must exist to be watched: create it as version 0 unless it is there.
     try {
       await this.#rados().writeFullGuarded(this.pool, this.oid, PR_VERSION_XATTR, undefined, this.#encode(0, undefined), '0');
@@ -170,14 +170,16 @@ export class RadosSharedPrStore implements SharedPrStore {
     }
     await this.#startWatch(true);
     const mine = this.#watch;
-    let alone = true;
-    try {
-      const r = await this.#rados().notifyWatchers(this.pool, this.oid, Buffer.from('{"hello":true}'), this.#censusMs);
-      const me = this.#rados().instanceId();
-      alone = !r.acks.some((a) => !(a.gid === me && a.cookie === mine?.cookie));
-    } catch (err) {
-      throw ioError(`cannot notify ${this.#where}`, err);
-    }
+    // A census once this gateway's watch is up: any ack but its own is another live user.
+    const alone = async (): Promise<boolean> => {
+      try {
+        const r = await this.#rados().notifyWatchers(this.pool, this.oid, Buffer.from('{"hello":true}'), this.#censusMs);
+        const me = this.#rados().instanceId();
+        return !r.acks.some((a) => !(a.gid === me && a.cookie === mine?.cookie));
+      } catch (err) {
+        throw ioError(`cannot notify ${this.#where}`, err);
+      }
+    };
     this.#ensurePoll();
     const snap = await this.load();
     return { ...snap, alone };

@@ -202,7 +202,7 @@ export class FileSharedPrStore implements SharedPrStore {
     this.#lockStaleMs = Math.max(opts.lockStaleMs ?? 10_000, 2000);
   }
 
-  async open(): Promise<SharedPrSnapshot & { alone: boolean }> {
+  async open(): Promise<SharedPrSnapshot & { alone: () => Promise<boolean> }> {
     try {
       await mkdir(this.#usersDir, { recursive: true });
     } catch (err) {
@@ -217,7 +217,8 @@ export class FileSharedPrStore implements SharedPrStore {
     this.#markOpen = true;
     this.#ensureTimer();
     const snap = await this.load();
-    return { ...snap, alone };
+    // Asked before this gateway marked itself a user: the answer is kept.
+    return { ...snap, alone: () => Promise.resolve(alone) };
   }
 
   async load(): Promise<SharedPrSnapshot> {
