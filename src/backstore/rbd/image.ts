@@ -604,27 +604,30 @@ const opening = new Set<Opening>();
 const OPEN_POLL_MS = 1;
 
 /**
- * rbd_aio_open: the open runs in librbd's own threads instead of a threadpool thread waiting on
- * it (rbd_open is the same open plus that wait), so a start with 1,000 LUNs opens them all at
- * once rather than four at a time, and nothing blocks the pool that the lock operations use.
+ * rbd_aio_open: the open's round trips run in librbd's own threads instead of a threadpool
+ * thread waiting on them (rbd_open is the same open plus that wait), so a start with 1,000 LUNs
+ * opens many at once, and no pool thread waits on the OSD for an open.
  * librbd has no pipe to signal on before the image exists, and a completion callback would run
  * JS on a librbd thread, so the completions are polled (rbd_aio_is_complete: a flag read).
  */
-function openAsync(b: Bindings, io: Ptr, image: string): Promise<{ rc: number; handle: Ptr }> {
+async function openAsync(b: Bindings, io: Ptr, image: string): Promise<{ rc: number; handle: Ptr }> {
   const comp = new BigUint64Array(1);
   const rc0 = b.rbd.rbd_aio_create_completion(null, null, comp);
-  if (rc0 < 0) return Promise.resolve({ rc: rc0, handle: 0n });
+  if (rc0 < 0) return { rc: rc0, handle: 0n };
   const completion = comp[0]!;
   const out = Buffer.alloc(8);
   let rc: number;
   try {
-    rc = b.rbd.rbd_aio_open(io, image, out, null, completion);
+    // The call itself builds the image context (its configuration, perf counters, caches):
+    // ~2.8 ms of CPU, measured on the loop at 1,000 LUNs (2.8 s of a 7 s start). On the pool
+    // it spreads over the cores and leaves the loop serving.
+    rc = await callAsync(b.rbd.rbd_aio_open, io, image, out, null, completion);
   } catch {
     rc = -22; // koffi refused the arguments (a name with a NUL): nothing was started
   }
   if (rc < 0) {
     b.rbd.rbd_aio_release(completion);
-    return Promise.resolve({ rc, handle: 0n });
+    return { rc, handle: 0n };
   }
   return new Promise((resolve) => {
     opening.add({ completion, out, resolve });
