@@ -439,47 +439,41 @@ export class HaCoordinator {
   }
 
   view(): ClusterView {
-    const alive = new Set<string>();
-    const holders = new Map<string, string>();
-    const locks = new Map<string, string>();
-    if (!this.#fenced && !this.leaving && !this.#stopped) alive.add(this.gatewayName);
-    for (const [name, p] of this.#peers) {
-      if (this.#present(p) && p.record.state === 'up') {
-        alive.add(name);
-        for (const d of p.record.holds) locks.set(d, name);
-        for (const d of p.record.settled ?? p.record.holds) holders.set(d, name); // a record without `settled`: every hold
-      }
-    }
-    for (const d of this.#disks.values()) {
-      if (d.lock?.held() !== true || !alive.has(this.gatewayName)) continue;
-      locks.set(d.disk.id, this.gatewayName);
-      if (d.settled) holders.set(d.disk.id, this.gatewayName);
-    }
-    return { alive, holders, locks };
+    return this.#viewOf(undefined);
   }
 
   /**
-   * view() as one disk's decisions read it: the alive gateways and that disk's holder only.
-   * O(peers), where view() is O(disks held): called per disk (attach, a change of its entry,
-   * a lock taken), view() made a start or a LUN map at 1,000 LUNs O(n^2).
+   * The view as one disk's decisions read it (`diskId`): the alive gateways and that disk's
+   * holder only, O(peers). The whole view is O(disks held), and per-disk callers (attach, a
+   * change of its entry, a lock taken) made a start or a LUN map at 1,000 LUNs O(n^2).
    */
   #viewFor(diskId: string): ClusterView {
+    return this.#viewOf(diskId);
+  }
+
+  #viewOf(diskId: string | undefined): ClusterView {
     const alive = new Set<string>();
     const holders = new Map<string, string>();
     const locks = new Map<string, string>();
     if (!this.#fenced && !this.leaving && !this.#stopped) alive.add(this.gatewayName);
     for (const [name, p] of this.#peers) {
-      if (this.#present(p) && p.record.state === 'up') {
-        alive.add(name);
+      if (!this.#present(p) || p.record.state !== 'up') continue;
+      alive.add(name);
+      if (diskId === undefined) {
+        for (const d of p.record.holds) locks.set(d, name);
+        for (const d of p.record.settled ?? p.record.holds) holders.set(d, name); // a record without `settled`: every hold
+      } else {
         const sets = holdSets(p.record);
         if (sets.holds.has(diskId)) locks.set(diskId, name);
         if (sets.settled.has(diskId)) holders.set(diskId, name);
       }
     }
-    const d = this.#disks.get(diskId);
-    if (d !== undefined && d.lock?.held() === true && alive.has(this.gatewayName)) {
-      locks.set(diskId, this.gatewayName);
-      if (d.settled) holders.set(diskId, this.gatewayName);
+    if (!alive.has(this.gatewayName)) return { alive, holders, locks };
+    const mine = diskId === undefined ? this.#disks.values() : [this.#disks.get(diskId)];
+    for (const d of mine) {
+      if (d === undefined || d.lock?.held() !== true) continue;
+      locks.set(d.disk.id, this.gatewayName);
+      if (d.settled) holders.set(d.disk.id, this.gatewayName);
     }
     return { alive, holders, locks };
   }
