@@ -37,14 +37,16 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * few µs) instead of through libuv's thread pool, whose hand-off and wake-ups each way cost a
  * 4 KiB write most of its latency on this machine kind (a VM: waking the other vCPU is slow).
  * Measured A/B (2026-12-06, two gateways, same run): 4 KiB writes QD1 1.11-1.63x the IOPS,
- * QD32 1.02-1.84x, CPU per write 15 against 19 µs. A buffered write can still sleep (dirty-page
- * throttling, the journal): one that takes longer than INLINE_SLOW_MS sends this file's writes
- * back to the pool for INLINE_BACKOFF_MS, so a stall costs the loop once, not per write.
+ * QD32 1.02-1.84x, CPU per write 15 against 19 µs. A buffered write can still sleep (the
+ * journal, writeback: 1-4 ms seen a few times a minute under a write benchmark; dirty-page
+ * throttling: up to 200 ms): one that takes longer than INLINE_SLOW_MS sends this file's
+ * writes back to the pool for INLINE_BACKOFF_MS, so a long stall costs the loop once, not per
+ * write. (At 1 ms the few-ms sleeps turned it off for most of a run.)
  * IGW_NO_INLINE_WRITE=1 in the environment turns it off.
  */
 const INLINE_WRITE_MAX = 64 * 1024;
 const INLINE_WRITES = process.env['IGW_NO_INLINE_WRITE'] !== '1';
-const INLINE_SLOW_MS = 1;
+const INLINE_SLOW_MS = 10;
 const INLINE_BACKOFF_MS = 5000;
 
 /**
