@@ -5,9 +5,10 @@
  * `formatConfig` formats a whole document. `ConfigFormatter` gives the same bytes but keeps the
  * text of every frozen object it formatted: documents are frozen and share their unchanged
  * parts with the previous epoch (snapshot.ts), so a change of one disk formats that disk and
- * the lines of its ancestors, and the rest is kept text. An object's text is kept as a tree of
- * pieces (strings and arrays of pieces), joined once for the whole document: a map of 1,000
- * disks that gained one costs 1,000 references, not a copy of its text at every level.
+ * the lines of its ancestors, and the rest is kept text. A large object's text is kept as a tree
+ * of encoded pieces (Buffers and arrays of pieces), copied once into the document's bytes: a map
+ * of 1,000 disks that gained one costs 1,000 references and one encoding of the new line, not a
+ * string of the whole document and its UTF-8 encoding on every change.
  */
 
 /** Serialises like Python json.dumps(sort_keys=True, indent=4): keys sorted at every level. */
@@ -32,7 +33,8 @@ const SMALL = 32;
 const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
 
 function isArrayIndex(k: string): boolean {
-  return ARRAY_INDEX.test(k) && Number(k) < 2 ** 32 - 1;
+  const c = k.charCodeAt(0); // a digit first, or not an index (most keys: no regex run)
+  return c >= 48 && c <= 57 && ARRAY_INDEX.test(k) && Number(k) < 2 ** 32 - 1;
 }
 
 /**
@@ -51,28 +53,71 @@ function omitted(v: unknown): boolean {
   return v === undefined || typeof v === 'function' || typeof v === 'symbol';
 }
 
-/** Text as a tree: a string, or pieces to concatenate in order. */
-type Piece = string | Piece[];
+/**
+ * Encoded text as a tree: bytes, or pieces to write in order. A small object's text is a string
+ * until it becomes a line of a large one; it is encoded then, once (the line is kept).
+ */
+type Piece = Buffer | Piece[];
+
+/** Text of a value: a string (scalars, small objects and arrays) or encoded pieces (large ones). */
+type Text = string | Piece;
+
+/**
+ * One member of an object: its text, and once a large object holds it, that text encoded
+ * after the separator that precedes every member but the first (one piece per member).
+ */
+interface Line {
+  depth: number;
+  key: string;
+  text: Text;
+  bytes?: Buffer;
+  afterComma?: Piece;
+}
 
 function indent(depth: number): string {
   return ' '.repeat(depth * INDENT);
 }
 
+const OPEN_OBJECT = Buffer.from('{\n');
+const OPEN_ARRAY = Buffer.from('[\n');
+const COMMA = Buffer.from(',\n');
+const NEWLINE = Buffer.from('\n');
+/** `\n<indent>}` and `\n<indent>]` by depth. */
+const closers = new Map<string, Buffer>();
+
+function closer(depth: number, bracket: '}' | ']'): Buffer {
+  const k = `${depth}${bracket}`;
+  let b = closers.get(k);
+  if (b === undefined) closers.set(k, (b = Buffer.from(`\n${indent(depth)}${bracket}`)));
+  return b;
+}
+
+function lineBytes(line: Line, first: boolean): Piece {
+  if (first) return typeof line.text === 'string' ? (line.bytes ??= Buffer.from(line.text)) : line.text;
+  return (line.afterComma ??= typeof line.text === 'string' ? Buffer.from(`,\n${line.text}`) : [COMMA, line.text]);
+}
+
 export class ConfigFormatter {
   /** Text of frozen objects by depth (an object's depth in a document does not change). */
-  #kept = new WeakMap<object, { depth: number; text: Piece }>();
+  #kept = new WeakMap<object, { depth: number; text: Text }>();
   /** `"key": text` of frozen values inside objects, by the value: a map's lines survive its copy. */
-  #lines = new WeakMap<object, { depth: number; key: string; line: Piece }>();
+  #lines = new WeakMap<object, Line>();
 
-  format(doc: unknown): string {
-    // One join for the whole document (a flat string: encoding it is a straight copy).
-    const out: string[] = [];
-    flatten(this.#value(doc, 0, ''), out);
-    out.push('\n');
-    return out.join('');
+  /** The document's bytes: formatConfig's text, UTF-8. */
+  formatBytes(doc: unknown): Buffer {
+    const text = this.#value(doc, 0, '');
+    // One copy of the kept bytes into the output: no string of the whole document is built.
+    const root: Piece[] = [typeof text === 'string' ? Buffer.from(text) : text, NEWLINE];
+    const out = Buffer.allocUnsafe(byteLength(root));
+    copyInto(root, out, 0);
+    return out;
   }
 
-  #value(v: unknown, depth: number, key: string): Piece {
+  format(doc: unknown): string {
+    return this.formatBytes(doc).toString('utf8');
+  }
+
+  #value(v: unknown, depth: number, key: string): Text {
     if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
       v = (v as { toJSON: (k: string) => unknown }).toJSON(key);
     }
@@ -85,85 +130,83 @@ export class ConfigFormatter {
       const hit = this.#kept.get(v);
       if (hit !== undefined && hit.depth === depth) return hit.text;
     }
-    let text = Array.isArray(v) ? this.#array(v, depth) : this.#object(v, depth);
     // A small object (a disk, a LUN reference) is one string; a large map, and whatever holds
-    // one, stays a list of its lines, so that a copy of it with one more entry reuses every
-    // other line as it is.
-    if (typeof text !== 'string' && text.length <= 2 * SMALL + 2 && text.every((p) => typeof p === 'string')) text = text.join('');
+    // one, stays a list of its encoded lines, so that a copy of it with one more entry reuses
+    // every other line as it is.
+    const text = Array.isArray(v) ? this.#array(v, depth) : this.#object(v, depth);
     if (frozen) this.#kept.set(v, { depth, text });
     return text;
   }
 
-  #array(a: readonly unknown[], depth: number): Piece {
+  #array(a: readonly unknown[], depth: number): Text {
     if (a.length === 0) return '[]';
-    const inner = indent(depth + 1);
-    const out: Piece[] = ['[\n'];
-    for (let i = 0; i < a.length; i++) {
-      const item = a[i];
-      if (i > 0) out.push(',\n');
-      out.push(inner, omitted(item) ? 'null' : this.#value(item, depth + 1, String(i)));
+    const items: Text[] = [];
+    let small = a.length <= SMALL;
+    for (const item of a) {
+      const text = omitted(item) ? 'null' : this.#value(item, depth + 1, String(items.length));
+      if (typeof text !== 'string') small = false;
+      items.push(text);
     }
-    out.push(`\n${indent(depth)}]`);
+    const inner = indent(depth + 1);
+    if (small) return `[\n${inner}${items.join(`,\n${inner}`)}\n${indent(depth)}]`;
+    const innerBytes = Buffer.from(inner);
+    const out: Piece[] = [OPEN_ARRAY];
+    for (let i = 0; i < items.length; i++) {
+      const text = items[i]!;
+      if (i > 0) out.push(COMMA);
+      out.push(innerBytes, typeof text === 'string' ? Buffer.from(text) : text);
+    }
+    out.push(closer(depth, ']'));
     return out;
   }
 
-  #object(o: object, depth: number): Piece {
-    const out: Piece[] = ['{\n'];
-    let first = true;
+  #object(o: object, depth: number): Text {
+    const lines: Line[] = [];
+    let small = true;
     for (const k of orderedKeys(o)) {
       const item = (o as Record<string, unknown>)[k];
       if (omitted(item)) continue;
-      if (!first) out.push(',\n');
-      first = false;
-      out.push(this.#line(k, item, depth + 1));
+      const line = this.#line(k, item, depth + 1);
+      if (typeof line.text !== 'string') small = false;
+      lines.push(line);
     }
-    if (first) return '{}';
-    out.push(`\n${indent(depth)}}`);
+    if (lines.length === 0) return '{}';
+    if (small && lines.length <= SMALL) return `{\n${lines.map((l) => l.text).join(',\n')}\n${indent(depth)}}`;
+    const out: Piece[] = [OPEN_OBJECT];
+    for (let i = 0; i < lines.length; i++) out.push(lineBytes(lines[i]!, i === 0));
+    out.push(closer(depth, '}'));
     return out;
   }
 
   /** One member of an object at `depth`: indent, key, value. */
-  #line(k: string, item: unknown, depth: number): Piece {
+  #line(k: string, item: unknown, depth: number): Line {
     const keep = item !== null && typeof item === 'object' && Object.isFrozen(item);
     if (keep) {
       const hit = this.#lines.get(item);
-      if (hit !== undefined && hit.depth === depth && hit.key === k) return hit.line;
+      if (hit !== undefined && hit.depth === depth && hit.key === k) return hit;
     }
     const prefix = `${indent(depth)}${JSON.stringify(k)}: `;
     const value = this.#value(item, depth, k);
-    const line: Piece = typeof value === 'string' ? prefix + value : [prefix, value];
-    if (keep) this.#lines.set(item, { depth, key: k, line });
+    const line: Line = { depth, key: k, text: typeof value === 'string' ? prefix + value : [Buffer.from(prefix), value] };
+    if (keep) this.#lines.set(item, line);
     return line;
   }
 }
 
-function join(p: Piece): string {
-  if (typeof p === 'string') return p;
-  const out: string[] = [];
-  flatten(p, out);
-  return out.join('');
+/** Bytes of a piece tree (recursion as deep as the document's nesting, like #value's). */
+function byteLength(p: Piece): number {
+  if (Buffer.isBuffer(p)) return p.length;
+  let n = 0;
+  for (const child of p) n += byteLength(child);
+  return n;
 }
 
-/** Appends the strings of `p` to `out` in order (iterative: deep documents do not grow the stack). */
-function flatten(p: Piece, out: string[]): void {
-  const stack: { list: Piece[]; i: number }[] = [];
-  let cur: Piece = p;
-  for (;;) {
-    if (typeof cur === 'string') {
-      out.push(cur);
-    } else {
-      stack.push({ list: cur, i: 0 });
-    }
-    let next: Piece | undefined;
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1]!;
-      if (top.i < top.list.length) {
-        next = top.list[top.i++];
-        break;
-      }
-      stack.pop();
-    }
-    if (next === undefined) return;
-    cur = next;
+/** Copies the tree's bytes into `out` from `offset`; returns the offset after them. */
+function copyInto(p: Piece, out: Buffer, offset: number): number {
+  if (Buffer.isBuffer(p)) {
+    out.set(p, offset);
+    return offset + p.length;
   }
+  for (const child of p) offset = copyInto(child, out, offset);
+  return offset;
 }

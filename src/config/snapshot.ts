@@ -85,6 +85,18 @@ export async function editDoc<T>(base: GatewayConfig, mutator: (doc: GatewayConf
 }
 
 /**
+ * `map[key]` for reading, without copying `map`: inside a mutator, reading an entry through the
+ * draft makes immer copy the whole map first, to hold the entry's draft (a map of 1,000 disks:
+ * ~0.3 ms). The value is the current one (the draft of the entry when the mutator made one,
+ * else the document's frozen object): read it, do not write it. Outside a mutator, `map[key]`.
+ */
+export function peek<T>(map: Readonly<Record<string, T>>, key: string): T | undefined {
+  // A proxy reports own properties from immer's latest state (copy or base), with no copy made.
+  if (isDraft(map)) return Object.getOwnPropertyDescriptor(map, key)?.value as T | undefined;
+  return Object.hasOwn(map, key) ? map[key] : undefined;
+}
+
+/**
  * A plain view of a part of the document for scanning: inside a mutator, reading every entry
  * of a large map through the draft would make a draft of each; this gives the current values
  * without that. Outside a mutator, `v` itself.

@@ -224,7 +224,7 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
     const tmp = this.tempPath();
     const fh = await fsp.open(tmp, 'wx', 0o600);
     try {
-      await fh.writeFile(this.format(doc), 'utf8');
+      await fh.writeFile(this.format(doc));
       await fh.sync();
     } catch (err) {
       await fh.close().catch(() => undefined);

@@ -119,7 +119,7 @@ export class RadosConfigStore extends WatchedConfigStore implements ConfigStore 
         const { next, result } = await this.edit(base, mutator, seeded);
         if (next === undefined) return { doc: base.doc, result, wrote: false };
         try {
-          await this.rados.writeFull(this.pool, this.object, Buffer.from(this.format(next), 'utf8'));
+          await this.rados.writeFull(this.pool, this.object, this.format(next));
           await this.rados.setXattr(this.pool, this.object, 'epoch', String(next.epoch));
         } catch (err) {
           this.forget();

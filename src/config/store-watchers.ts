@@ -211,9 +211,9 @@ export abstract class WatchedConfigStore {
     return { next, result: e.result };
   }
 
-  /** The document's text (formatConfig's bytes; unchanged parts' text is reused). */
-  protected format(doc: GatewayConfig): string {
-    return this.formatter.format(doc);
+  /** The document's bytes (formatConfig's text, UTF-8; unchanged parts' bytes are reused). */
+  protected format(doc: GatewayConfig): Buffer {
+    return this.formatter.formatBytes(doc);
   }
 
   async close(): Promise<void> {

@@ -22,7 +22,7 @@ import {
 } from '../../config/validate.js';
 import type { ApiContext } from '../context.js';
 import {
-  backstoreObjectName,
+  backstoreObjectNames,
   diskOf,
   ensureDocShape,
   ensureGateway,
@@ -31,6 +31,7 @@ import {
   now,
   pickOwner,
   poolIdFor,
+  readDisk,
   releaseOwner,
   targetOfDisk,
   targetOr404,
@@ -187,14 +188,15 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const t = now();
         const controls = raw === undefined ? {} : controlsOr400(() => normalizeControls('disk', raw, defaults));
         const poolId = poolIdFor(doc, pool);
-        for (const img of images) {
+        const objectNames = backstoreObjectNames(doc, pool, images);
+        for (const [i, img] of images.entries()) {
           const entry: DiskEntry = {
             pool,
             image: img,
             pool_id: poolId,
             wwn: wwn ?? randomUUID(),
             backstore: backstoreName,
-            backstore_object_name: backstoreObjectName(doc, pool, img),
+            backstore_object_name: objectNames[i]!,
             allocating_host: status.gatewayName,
             controls: { ...controls },
             created: t,
@@ -403,7 +405,7 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const id = diskId(field(req, 'disk'));
     await ctx.mutate((doc) => {
       const t = targetOr404(doc, iqn);
-      if (diskOf(doc, id) === undefined) throw badRequest(`Disk ${id} is not defined in the configuration`);
+      if (readDisk(doc, id) === undefined) throw badRequest(`Disk ${id} is not defined in the configuration`);
       if (!(id in t.disks)) throw badRequest(`Disk ${id} is not defined in target ${iqn}`);
       for (const name of Object.keys(t.groups)) {
         const g = groupOf(t, name);

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConfigFormatter, formatConfig } from '../../../src/config/format.js';
 import { seedConfig, type GatewayConfig } from '../../../src/config/schema.js';
-import { editDoc, freezeDeep, plain, shareUnchanged } from '../../../src/config/snapshot.js';
+import { isDraft } from 'immer';
+import { editDoc, freezeDeep, peek, plain, shareUnchanged } from '../../../src/config/snapshot.js';
 
 /** A document with `n` disks mapped to one target and one client. */
 function docWith(n: number): GatewayConfig {
@@ -128,6 +129,29 @@ test('plain(): inside a mutator, a scan sees the draft\'s changes without drafti
     return true;
   });
   assert.equal(plain(base), base);
+});
+
+test('peek(): the current value of an entry, without a draft of the map (the map is not copied)', async () => {
+  const base = freezeDeep(docWith(10));
+  const next = await editDoc(base, (d) => {
+    assert.equal(peek(d.disks, 'rbd/d1'), base.disks['rbd/d1'], 'an unwritten entry: the frozen original');
+    assert.equal(peek(d.disks, 'rbd/nope'), undefined);
+    assert.equal(peek(d.disks, 'constructor'), undefined, 'own entries only');
+    d.disks['rbd/new'] = { ...base.disks['rbd/d1']!, image: 'new' };
+    assert.equal(peek(d.disks, 'rbd/new')?.image, 'new', 'an entry the mutator added');
+    d.disks['rbd/d2']!.owner = 'gw9';
+    const written = peek(d.disks, 'rbd/d2');
+    assert.ok(isDraft(written), 'an entry the mutator wrote: its draft');
+    assert.equal(written?.owner, 'gw9');
+    return true;
+  });
+  const doc = next.finish(() => undefined);
+  assert.equal(peek(doc.disks, 'rbd/d2')?.owner, 'gw9');
+  assert.equal(peek(doc.targets, 'constructor'), undefined);
+  // Reads alone leave the map as it was: the next document shares it.
+  const read = await editDoc(doc, (d) => peek(d.disks, 'rbd/d3')?.image);
+  assert.equal(read.result, 'd3');
+  assert.equal(read.finish(() => undefined).disks, doc.disks);
 });
 
 test('shareUnchanged: a re-read document reuses every equal part, and is the previous one when all is equal', () => {
