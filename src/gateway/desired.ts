@@ -83,9 +83,11 @@ interface DiskInputs {
   disk: DesiredDisk;
 }
 
-/** The desired disks of one target, and the objects they were made from. */
+/** The desired disks of one target, and the parts of the document they were made from. */
 interface TargetDisks {
-  target: TargetEntry;
+  refs: TargetEntry['disks'];
+  portals: Record<string, PortalEntry>;
+  ipList: string[];
   docDisks: GatewayConfig['disks'];
   disks: Map<string, DesiredDisk>;
 }
@@ -93,11 +95,15 @@ interface TargetDisks {
 /**
  * desiredState() across epochs: a disk whose document entry, LUN reference and target portals
  * are the same objects as in the previous document keeps its DesiredDisk (same object); a
- * target whose entry and the document's disk map are both unchanged keeps its whole result.
+ * target whose LUN map, portals and the document's disk map are all unchanged keeps its whole
+ * result (a change of the target's other fields, its clients for one, walks no disk), and a
+ * walk that finds every disk unchanged keeps the previous map, so that `disks` is the same Map
+ * as last time whenever no desired disk changed (the reconciler then skips its disk loops).
  */
 export class DesiredStates {
   #byDisk = new Map<string, DiskInputs>();
   #byTarget = new Map<string, TargetDisks>();
+  #disks = new Map<string, DesiredDisk>();
 
   constructor(
     readonly gatewayName: string,
@@ -107,8 +113,8 @@ export class DesiredStates {
   compute(doc: GatewayConfig): DesiredState {
     const portals = new Map<string, DesiredPortal>();
     const targets: string[] = [];
-    const disks = new Map<string, DesiredDisk>();
     const byTarget = new Map<string, TargetDisks>();
+    const results: Map<string, DesiredDisk>[] = [];
     for (const [iqn, t] of Object.entries(doc.targets)) {
       const mine = t.portals[this.gatewayName];
       if (mine === undefined) continue;
@@ -118,45 +124,65 @@ export class DesiredStates {
         portals.set(`${b}:${this.iscsiPort}`, { ip: b, port: this.iscsiPort });
       }
       let td = this.#byTarget.get(iqn);
-      if (td === undefined || td.target !== t || td.docDisks !== doc.disks) {
-        td = { target: t, docDisks: doc.disks, disks: this.#targetDisks(doc, iqn, t) };
+      if (td === undefined || td.refs !== t.disks || td.portals !== t.portals || td.ipList !== t.ip_list || td.docDisks !== doc.disks) {
+        td = { refs: t.disks, portals: t.portals, ipList: t.ip_list, docDisks: doc.disks, disks: this.#targetDisks(doc, iqn, t, td?.disks) };
       }
       byTarget.set(iqn, td);
-      // A disk belongs to one target; should a document list it twice, the first target wins.
-      for (const [id, disk] of td.disks) if (!disks.has(id)) disks.set(id, disk);
+      results.push(td.disks);
     }
     this.#byTarget = byTarget;
-    for (const id of this.#byDisk.keys()) if (!disks.has(id)) this.#byDisk.delete(id);
+    this.#disks = mergeDisks(results, this.#disks);
+    const disks = this.#disks;
+    if (this.#byDisk.size > disks.size) for (const id of this.#byDisk.keys()) if (!disks.has(id)) this.#byDisk.delete(id);
     return { portals: [...portals.values()], targets, disks };
   }
 
-  #targetDisks(doc: GatewayConfig, iqn: string, t: TargetEntry): Map<string, DesiredDisk> {
+  /** The target's desired disks; `prev` itself when every one is the same object as in it. */
+  #targetDisks(doc: GatewayConfig, iqn: string, t: TargetEntry, prev: Map<string, DesiredDisk> | undefined): Map<string, DesiredDisk> {
     const out = new Map<string, DesiredDisk>();
-    for (const [diskId, ref] of Object.entries(t.disks)) {
+    let same = prev !== undefined;
+    for (const diskId of Object.keys(t.disks)) {
+      const ref = t.disks[diskId]!;
       const entry = doc.disks[diskId];
       if (entry === undefined) continue;
       const memo = this.#byDisk.get(diskId);
+      let disk: DesiredDisk;
       if (memo !== undefined && memo.entry === entry && memo.ref === ref && memo.target === iqn && memo.portals === t.portals && memo.ipList === t.ip_list) {
-        out.set(diskId, memo.disk);
-        continue;
+        disk = memo.disk;
+      } else {
+        disk = {
+          id: diskId,
+          pool: entry.pool,
+          image: entry.image,
+          wwn: entry.wwn,
+          target: iqn,
+          lunId: ref.lun_id,
+          owner: entry.owner,
+          controls: entry.controls,
+          groups: aluaGroups(t, entry.owner),
+          source: entry,
+        };
+        this.#byDisk.set(diskId, { entry, ref, target: iqn, portals: t.portals, ipList: t.ip_list, disk });
       }
-      const disk: DesiredDisk = {
-        id: diskId,
-        pool: entry.pool,
-        image: entry.image,
-        wwn: entry.wwn,
-        target: iqn,
-        lunId: ref.lun_id,
-        owner: entry.owner,
-        controls: entry.controls,
-        groups: aluaGroups(t, entry.owner),
-        source: entry,
-      };
-      this.#byDisk.set(diskId, { entry, ref, target: iqn, portals: t.portals, ipList: t.ip_list, disk });
+      if (same && prev!.get(diskId) !== disk) same = false;
       out.set(diskId, disk);
     }
-    return out;
+    return same && out.size === prev!.size ? prev! : out;
   }
+}
+
+/**
+ * The disks of every served target in one map (a disk belongs to one target; should a
+ * document list it twice, the first target wins). One target: its map. `prev` when the result
+ * has the same disks as it.
+ */
+function mergeDisks(results: readonly Map<string, DesiredDisk>[], prev: Map<string, DesiredDisk>): Map<string, DesiredDisk> {
+  if (results.length === 1) return results[0]!;
+  const disks = new Map<string, DesiredDisk>();
+  for (const m of results) for (const [id, disk] of m) if (!disks.has(id)) disks.set(id, disk);
+  if (disks.size !== prev.size) return disks;
+  for (const [id, disk] of disks) if (prev.get(id) !== disk) return disks;
+  return prev;
 }
 
 /**
