@@ -143,7 +143,14 @@ async function serve(cfg, iscsiPort, luns, pidFile, logFile) {
     await new Promise((r) => setTimeout(r, 5));
   }
   const servingMs = performance.now() - t0;
-  if (apiMs === undefined) apiMs = await request(apiPort, 'GET', '/api/_ping').then(() => performance.now() - t0);
+  // The API may come up after the portals (it loads once the LUNs are served): wait for it.
+  while (apiMs === undefined && apiPort !== undefined) {
+    if (exited) throw new Error(`the daemon exited (see ${logFile})`);
+    if (performance.now() > deadline) throw new Error('the API does not answer after 120 s');
+    const ok = await request(apiPort, 'GET', '/api/_ping').then((r) => r.status === 200, () => false);
+    if (ok) apiMs = performance.now() - t0;
+    else await new Promise((r) => setTimeout(r, 5));
+  }
   console.log(`start to serving: ${luns} LUNs listed by REPORT LUNS after ${servingMs.toFixed(0)} ms (API answering after ${apiMs.toFixed(0)} ms)`);
 }
 

@@ -203,12 +203,19 @@ export class FileSharedPrStore implements SharedPrStore {
   }
 
   async open(): Promise<SharedPrSnapshot & { alone: boolean }> {
+    // The users directory is there from the first start on: list it, create it only when that
+    // fails (a restart with 1,000 LUNs: 1,000 mkdirs fewer).
+    let names: string[] | undefined;
     try {
-      await mkdir(this.#usersDir, { recursive: true });
-    } catch (err) {
-      throw ioError(`cannot create ${this.#usersDir}`, err);
+      names = await readdir(this.#usersDir);
+    } catch {
+      try {
+        await mkdir(this.#usersDir, { recursive: true });
+      } catch (err) {
+        throw ioError(`cannot create ${this.#usersDir}`, err);
+      }
     }
-    const alone = !(await this.#othersAlive());
+    const alone = !(await this.#othersAlive(names ?? []));
     try {
       await writeFile(join(this.#usersDir, this.#me), `${JSON.stringify({ host: hostname(), pid: process.pid })}\n`);
     } catch (err) {
@@ -351,13 +358,11 @@ export class FileSharedPrStore implements SharedPrStore {
     try {
       // stat before read: if the file is replaced in between, the next version() sees a new signature.
       sig = await this.#sig();
+      // No file (never written, the usual case): nothing to read (a file created since has another signature).
+      if (sig === 'none') return this.#none();
       text = await readFile(this.path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        const env = { version: 0, doc: undefined };
-        this.#cached = { sig: 'none', env };
-        return env;
-      }
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.#none();
       throw ioError(`cannot read ${this.path}`, err);
     }
     let raw: unknown;
@@ -375,6 +380,13 @@ export class FileSharedPrStore implements SharedPrStore {
       env = { version: 0, doc: raw };
     }
     this.#cached = { sig, env };
+    return env;
+  }
+
+  /** The envelope of a store never written (version 0, no document), cached under the absent file's signature. */
+  #none(): Envelope {
+    const env = { version: 0, doc: undefined };
+    this.#cached = { sig: 'none', env };
     return env;
   }
 
@@ -405,14 +417,8 @@ export class FileSharedPrStore implements SharedPrStore {
     }
   }
 
-  /** Another gateway has this state open now (see the file comment). */
-  async #othersAlive(): Promise<boolean> {
-    let names: string[];
-    try {
-      names = await readdir(this.#usersDir);
-    } catch {
-      return false;
-    }
+  /** Another gateway has this state open now (see the file comment); `names`: the users directory's entries. */
+  async #othersAlive(names: readonly string[]): Promise<boolean> {
     const host = hostname().replace(/[^A-Za-z0-9._-]/g, '_');
     const now = Date.now();
     for (const n of names) {
