@@ -105,11 +105,19 @@ export class ConfigFormatter {
 
   /** The document's bytes: formatConfig's text, UTF-8. */
   formatBytes(doc: unknown): Buffer {
-    const text = this.#value(doc, 0, '');
     // One copy of the kept bytes into the output: no string of the whole document is built.
-    const root: Piece[] = [typeof text === 'string' ? Buffer.from(text) : text, NEWLINE];
-    const out = Buffer.allocUnsafe(byteLength(root));
-    copyInto(root, out, 0);
+    return Buffer.concat(this.formatPieces(doc));
+  }
+
+  /**
+   * The document's bytes as the kept pieces, in order (for a vectored write: the kernel copies
+   * them, no buffer of the whole document is made).
+   */
+  formatPieces(doc: unknown): Buffer[] {
+    const text = this.#value(doc, 0, '');
+    const out: Buffer[] = [];
+    collect(typeof text === 'string' ? Buffer.from(text) : text, out);
+    out.push(NEWLINE);
     return out;
   }
 
@@ -193,20 +201,8 @@ export class ConfigFormatter {
   }
 }
 
-/** Bytes of a piece tree (recursion as deep as the document's nesting, like #value's). */
-function byteLength(p: Piece): number {
-  if (Buffer.isBuffer(p)) return p.length;
-  let n = 0;
-  for (const child of p) n += byteLength(child);
-  return n;
-}
-
-/** Copies the tree's bytes into `out` from `offset`; returns the offset after them. */
-function copyInto(p: Piece, out: Buffer, offset: number): number {
-  if (Buffer.isBuffer(p)) {
-    out.set(p, offset);
-    return offset + p.length;
-  }
-  for (const child of p) offset = copyInto(child, out, offset);
-  return offset;
+/** Appends the tree's buffers to `out` in order (recursion as deep as the document's nesting, like #value's). */
+function collect(p: Piece, out: Buffer[]): void {
+  if (Buffer.isBuffer(p)) out.push(p);
+  else for (const child of p) collect(child, out);
 }

@@ -225,7 +225,11 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
     const tmp = this.tempPath();
     const fh = await fsp.open(tmp, 'wx', 0o600);
     try {
-      await fh.writeFile(this.format(doc));
+      // One vectored write of the kept pieces (the kernel copies them; libuv writes them all).
+      const pieces = this.formatPieces(doc);
+      const { bytesWritten } = await fh.writev(pieces);
+      const want = pieces.reduce((n, b) => n + b.length, 0);
+      if (bytesWritten !== want) throw new Error(`short write: ${bytesWritten} of ${want} bytes`);
       await fh.sync();
     } catch (err) {
       await fh.close().catch(() => undefined);

@@ -216,6 +216,11 @@ export abstract class WatchedConfigStore {
     return this.formatter.formatBytes(doc);
   }
 
+  /** format() as the kept pieces, in order (for a vectored write). */
+  protected formatPieces(doc: GatewayConfig): Buffer[] {
+    return this.formatter.formatPieces(doc);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.watchers.clear();
