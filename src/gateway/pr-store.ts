@@ -96,6 +96,27 @@ export interface FileSharedPrStoreOptions {
 export class DirectoryWatches {
   readonly #dirs = new Map<string, { watcher: fs.FSWatcher; byName: Map<string, Set<() => void>> }>();
   readonly #listings = new Map<string, { at: number; names: Promise<Set<string> | undefined> }>();
+  /** Stores of each directory inside open() now. */
+  readonly #opening = new Map<string, number>();
+
+  /**
+   * Counts a store's open() in `dir` until the returned function is called. While other stores
+   * of the directory are opening too (a start), one listing serves them all (`batch`); a single
+   * open (a LUN added) stats its file instead: a listing of 1,000 LUNs' entries costs more.
+   */
+  beginOpen(dir: string): () => void {
+    this.#opening.set(dir, (this.#opening.get(dir) ?? 0) + 1);
+    return () => {
+      const left = (this.#opening.get(dir) ?? 1) - 1;
+      if (left > 0) this.#opening.set(dir, left);
+      else this.#opening.delete(dir);
+    };
+  }
+
+  /** More than one store of `dir` is inside open() now. */
+  batch(dir: string): boolean {
+    return (this.#opening.get(dir) ?? 0) > 1;
+  }
 
   /**
    * The names in `dir`, read at most once per `maxAgeMs` for all the stores polling it
@@ -250,6 +271,15 @@ export class FileSharedPrStore implements SharedPrStore {
   }
 
   async open(): Promise<SharedPrSnapshot & { alone: boolean }> {
+    const end = this.#watches?.beginOpen(this.#dir);
+    try {
+      return await this.#open();
+    } finally {
+      end?.();
+    }
+  }
+
+  async #open(): Promise<SharedPrSnapshot & { alone: boolean }> {
     // The users directory is there from the first start on: list it, create it only when that
     // fails (a restart with 1,000 LUNs: 1,000 mkdirs fewer).
     let names: string[] | undefined;
@@ -270,9 +300,9 @@ export class FileSharedPrStore implements SharedPrStore {
     }
     this.#markOpen = true;
     this.#ensureTimer();
-    // The listing shared with the stores opening at the same time (a start with 1,000 LUNs:
-    // a few readdirs, not 1,000 failing stats, when no PR state was ever written).
-    const env = await this.#read(true);
+    // Opened with others (a start with 1,000 LUNs): the listing they share, a few readdirs,
+    // not 1,000 failing stats when no PR state was ever written.
+    const env = await this.#read(this.#watches?.batch(this.#dir) === true);
     const snap = { version: env.version, doc: env.doc };
     return { ...snap, alone };
   }

@@ -616,6 +616,14 @@ test('DirectoryWatches.names: one listing per maxAge for every store polling the
     await fs.writeFile(join(dir, 'x.json'), '{}');
     assert.ok((await watches.names(dir, 0))?.has('x.json'), 'older than maxAge: read again');
     assert.equal(await watches.names(join(dir, 'missing'), 0), undefined, 'a directory that cannot be read: undefined (the store stats)');
+    // open(): the listing only while other stores of the directory open too (a start).
+    const end1 = watches.beginOpen(dir);
+    assert.equal(watches.batch(dir), false, 'one open: it stats');
+    const end2 = watches.beginOpen(dir);
+    assert.equal(watches.batch(dir), true);
+    end1();
+    end2();
+    assert.equal(watches.batch(dir), false);
     // Poll only (no fs.watch): a store whose file is not listed finds the other store's write on a later poll.
     const a = new FileSharedPrStore({ dir, diskId: DISK, pollIntervalMs: 20, fsWatch: false, watches });
     const b = new FileSharedPrStore({ dir, diskId: DISK, pollIntervalMs: 20, fsWatch: false, watches });
