@@ -86,6 +86,8 @@ interface DiskInputs {
 /** The desired disks of one target, and the parts of the document they were made from. */
 interface TargetDisks {
   refs: TargetEntry['disks'];
+  /** How many LUN references `refs` has (those without a disk entry are not in `disks`). */
+  refCount: number;
   portals: Record<string, PortalEntry>;
   ipList: string[];
   docDisks: GatewayConfig['disks'];
@@ -96,7 +98,8 @@ interface TargetDisks {
  * desiredState() across epochs: a disk whose document entry, LUN reference and target portals
  * are the same objects as in the previous document keeps its DesiredDisk (same object); a
  * target whose LUN map, portals and the document's disk map are all unchanged keeps its whole
- * result (a change of the target's other fields, its clients for one, walks no disk), and a
+ * result (a change of the target's other fields, its clients for one, walks no disk), one whose
+ * disk map alone changed checks its disks' entries by identity (a disk created: no walk), and a
  * walk that finds every disk unchanged keeps the previous map, so that `disks` is the same Map
  * as last time whenever no desired disk changed (the reconciler then skips its disk loops).
  */
@@ -124,8 +127,12 @@ export class DesiredStates {
         portals.set(`${b}:${this.iscsiPort}`, { ip: b, port: this.iscsiPort });
       }
       let td = this.#byTarget.get(iqn);
-      if (td === undefined || td.refs !== t.disks || td.portals !== t.portals || td.ipList !== t.ip_list || td.docDisks !== doc.disks) {
-        td = { refs: t.disks, portals: t.portals, ipList: t.ip_list, docDisks: doc.disks, disks: this.#targetDisks(doc, iqn, t, td?.disks) };
+      if (td === undefined || td.refs !== t.disks || td.portals !== t.portals || td.ipList !== t.ip_list) {
+        td = this.#targetDisks(doc, iqn, t, td?.disks);
+      } else if (td.docDisks !== doc.disks) {
+        // Another disk map, the same LUN map (a disk created elsewhere, one entry changed): one
+        // lookup per disk tells whether any of this target's entries changed.
+        td = sameEntries(td, doc.disks) ? { ...td, docDisks: doc.disks } : this.#targetDisks(doc, iqn, t, td.disks);
       }
       byTarget.set(iqn, td);
       results.push(td.disks);
@@ -138,10 +145,11 @@ export class DesiredStates {
   }
 
   /** The target's desired disks; `prev` itself when every one is the same object as in it. */
-  #targetDisks(doc: GatewayConfig, iqn: string, t: TargetEntry, prev: Map<string, DesiredDisk> | undefined): Map<string, DesiredDisk> {
+  #targetDisks(doc: GatewayConfig, iqn: string, t: TargetEntry, prev: Map<string, DesiredDisk> | undefined): TargetDisks {
     const out = new Map<string, DesiredDisk>();
     let same = prev !== undefined;
-    for (const diskId of Object.keys(t.disks)) {
+    const ids = Object.keys(t.disks);
+    for (const diskId of ids) {
       const ref = t.disks[diskId]!;
       const entry = doc.disks[diskId];
       if (entry === undefined) continue;
@@ -167,8 +175,16 @@ export class DesiredStates {
       if (same && prev!.get(diskId) !== disk) same = false;
       out.set(diskId, disk);
     }
-    return same && out.size === prev!.size ? prev! : out;
+    const disks = same && out.size === prev!.size ? prev! : out;
+    return { refs: t.disks, refCount: ids.length, portals: t.portals, ipList: t.ip_list, docDisks: doc.disks, disks };
   }
+}
+
+/** Every LUN reference of the target had a disk entry, and each is the entry its desired disk was made from. */
+function sameEntries(td: TargetDisks, docDisks: GatewayConfig['disks']): boolean {
+  if (td.disks.size !== td.refCount) return false;
+  for (const [id, disk] of td.disks) if (docDisks[id] !== disk.source) return false;
+  return true;
 }
 
 /**
