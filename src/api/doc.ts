@@ -7,7 +7,7 @@
  * but run on one fresh document inside one store.update().
  */
 import { configTime, emptyChapAuth, isGatewayEntry } from '../config/schema.js';
-import { peek, plain } from '../config/snapshot.js';
+import { peek, plainValues } from '../config/snapshot.js';
 import type { ClientEntry, DiskEntry, GatewayConfig, GatewayEntry, GroupEntry, TargetEntry } from '../config/schema.js';
 import { notFound } from './errors.js';
 
@@ -239,8 +239,15 @@ export function backstoreObjectName(doc: GatewayConfig, pool: string, image: str
  * changed is a copy of it).
  */
 export function backstoreObjectNames(doc: GatewayConfig, pool: string, images: readonly string[]): string[] {
-  // plain(): inside a mutator, the scan must not make a draft of every disk entry.
-  const taken = new Set(Object.values(plain(doc.disks)).filter(isObject).map((d) => d.backstore_object_name));
+  // plainValues(): inside a mutator, the scan must not make a draft of every disk entry. Only
+  // names that start like one of the new ones can collide with them.
+  const bases = images.map((image) => `${pool}.${image}`);
+  const taken = new Set<string>();
+  for (const d of plainValues(doc.disks)) {
+    if (!isObject(d)) continue;
+    const name = d.backstore_object_name;
+    if (typeof name === 'string' && bases.some((b) => name.startsWith(b))) taken.add(name);
+  }
   return images.map((image) => {
     const base = `${pool}.${image}`;
     let candidate = base;
@@ -257,7 +264,7 @@ export function backstoreObjectNames(doc: GatewayConfig, pool: string, images: r
  */
 export function poolIdFor(doc: GatewayConfig, pool: string): number {
   let max = 0;
-  for (const d of Object.values(plain(doc.disks))) {
+  for (const d of plainValues(doc.disks)) {
     if (!isObject(d)) continue;
     if (d.pool === pool && typeof d.pool_id === 'number') return d.pool_id;
     if (typeof d.pool_id === 'number' && d.pool_id > max) max = d.pool_id;

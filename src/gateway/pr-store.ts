@@ -95,7 +95,7 @@ export interface FileSharedPrStoreOptions {
  */
 export class DirectoryWatches {
   readonly #dirs = new Map<string, { watcher: fs.FSWatcher; byName: Map<string, Set<() => void>> }>();
-  readonly #listings = new Map<string, { at: number; names: Promise<Set<string> | undefined> }>();
+  readonly #listings = new Map<string, { at: number; names: Promise<Set<string> | undefined>; dirty: boolean }>();
   /** Stores of each directory inside open() now. */
   readonly #opening = new Map<string, number>();
 
@@ -123,16 +123,17 @@ export class DirectoryWatches {
    * (undefined when it cannot be read): a poll needs no stat(2) of a file that is not listed.
    * 1,000 LUNs whose PR state was never written: a few readdirs a second instead of 1,000
    * failing stats (each an exception: ~9 % of the main thread while management ran).
+   * `clean`: undefined (stat instead) when something changed in `dir` since the listing.
    */
-  names(dir: string, maxAgeMs: number): Promise<Set<string> | undefined> {
+  names(dir: string, maxAgeMs: number, clean = false): Promise<Set<string> | undefined> {
     const now = performance.now();
     const hit = this.#listings.get(dir);
-    if (hit !== undefined && now - hit.at < maxAgeMs) return hit.names;
+    if (hit !== undefined && now - hit.at < maxAgeMs) return clean && hit.dirty ? Promise.resolve(undefined) : hit.names;
     const names = readdir(dir).then(
       (list) => new Set(list),
       () => undefined,
     );
-    this.#listings.set(dir, { at: now, names });
+    this.#listings.set(dir, { at: now, names, dirty: false });
     return names;
   }
 
@@ -170,9 +171,15 @@ export class DirectoryWatches {
     };
   }
 
-  /** Something in `dir` changed (a write of this process, an fs.watch event): the next names() reads it again. */
+  /**
+   * Something in `dir` changed (a write of this process, an fs.watch event): names(clean) does
+   * not answer from the listing until it is read again. (It is not read again at once: a LUN
+   * added creates an entry, and a listing of 1,000 LUNs' entries per change costs more than
+   * the stats it saves.)
+   */
   changed(dir: string): void {
-    this.#listings.delete(dir);
+    const hit = this.#listings.get(dir);
+    if (hit !== undefined) hit.dirty = true;
   }
 
   #dispatch(dir: string, filename: string | Buffer | null): void {
@@ -424,12 +431,25 @@ export class FileSharedPrStore implements SharedPrStore {
   }
 
   /**
-   * #sig for the poll and open(): 'none' without a stat when the directory's shared listing
-   * does not have the file. The listing is at most a tenth of the poll interval old, and read
-   * again after any write of this process or fs.watch event in the directory.
+   * #sig for the poll: 'none' without a stat when the file was absent at the last check and the
+   * directory's shared listing (at most a tenth of the poll interval old) does not have it
+   * either. A file that was there, or is listed, is stat'ed. (A file created since the listing
+   * is seen by the fs.watch event at once, or by a poll once the listing is read again.)
    */
   async #polledSig(): Promise<string> {
+    if (this.#lastSig !== 'none') return this.#sig();
     const names = await this.#watches?.names(this.#dir, this.#pollMs / 10);
+    if (names !== undefined && !names.has(this.#base)) return 'none';
+    return this.#sig();
+  }
+
+  /**
+   * #sig for open() while other stores of the directory open too: 'none' without a stat when
+   * the shared listing does not have the file and nothing changed in the directory since it
+   * was read.
+   */
+  async #openingSig(): Promise<string> {
+    const names = await this.#watches?.names(this.#dir, this.#pollMs / 10, true);
     if (names !== undefined && !names.has(this.#base)) return 'none';
     return this.#sig();
   }
@@ -444,13 +464,13 @@ export class FileSharedPrStore implements SharedPrStore {
     }
   }
 
-  /** Reads the envelope (version 0, no doc when absent). `listed`: absent when the shared listing says so (#polledSig). */
+  /** Reads the envelope (version 0, no doc when absent). `listed`: absent when the shared listing says so (#openingSig). */
   async #read(listed = false): Promise<Envelope> {
     let sig: string;
     let text: string;
     try {
       // stat before read: if the file is replaced in between, the next version() sees a new signature.
-      sig = listed ? await this.#polledSig() : await this.#sig();
+      sig = listed ? await this.#openingSig() : await this.#sig();
       // No file (never written, the usual case): nothing to read (a file created since has another signature).
       if (sig === 'none') return this.#none();
       text = await readFile(this.path, 'utf8');

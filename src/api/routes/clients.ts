@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { emptyChapAuth } from '../../config/schema.js';
 import type { ClientEntry } from '../../config/schema.js';
-import { peek, plain } from '../../config/snapshot.js';
+import { peek, plainValues } from '../../config/snapshot.js';
 import type { ApiContext } from '../context.js';
 import { clientOr404, gatewayNames, lowestFreeId, now, readDisk, targetOr404 } from '../doc.js';
 import { badRequest } from '../errors.js';
@@ -113,7 +113,7 @@ export function clientRoutes(app: FastifyInstance, ctx: ApiContext): void {
         if (id in c.luns) return false; // already masked: idempotent
         // The client sees the disk at the target's LUN id (client.py lun_lookup),
         // or the lowest free id when that one is taken in this client's map.
-        const used = new Set(Object.values(plain(c.luns)).map((l) => l.lun_id));
+        const used = new Set(plainValues(c.luns).map((l) => l.lun_id));
         const lunId = lowestFreeId(used, MAX_CLIENT_LUN_ID, targetLun.lun_id);
         if (lunId === undefined) throw badRequest(`No free LUN id for client ${clientIqn}`);
         c.luns[id] = { lun_id: lunId };

@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { mergeControls, normalizeControls } from '../../config/controls.js';
 import type { DiskEntry, GatewayConfig } from '../../config/schema.js';
-import { plain } from '../../config/snapshot.js';
+import { plain, plainValues } from '../../config/snapshot.js';
 import {
   INVALID_IMAGE_NAME_MESSAGE,
   INVALID_POOL_NAME_MESSAGE,
@@ -150,8 +150,9 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
       await ctx.mutate(async (doc) => {
         ensureDocShape(doc);
         if (wwn !== undefined) {
-          for (const [other, d] of Object.entries(plain(doc.disks))) {
-            if (d.wwn === wwn) throw badRequest(`WWN ${wwn} is already in use by ${other}`);
+          const disks = plain(doc.disks);
+          for (const other of Object.keys(disks)) {
+            if (disks[other]!.wwn === wwn) throw badRequest(`WWN ${wwn} is already in use by ${other}`);
           }
         }
         if (images.some((img) => `${pool}/${img}` in doc.disks)) {
@@ -379,7 +380,7 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const mappedOn = targetOfDisk(doc, id);
         if (mappedOn !== undefined) throw badRequest(`Disk ${id} cannot be used because it is already mapped on target ${mappedOn}`);
         if ((await backstore.imageSize(disk.pool, disk.image)) === undefined) throw badRequest(`Image ${id} not found`);
-        const used = new Set(Object.values(plain(t.disks)).map((d) => d.lun_id));
+        const used = new Set(plainValues(t.disks).map((d) => d.lun_id));
         if (lunId !== undefined && used.has(lunId)) throw badRequest(`Lun id ${lunId} already in use`);
         const chosen = lunId ?? lowestFreeId(used, MAX_LUN_ID);
         if (chosen === undefined) throw badRequest(`No free LUN id in target ${iqn}`);

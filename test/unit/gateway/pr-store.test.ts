@@ -615,6 +615,10 @@ test('DirectoryWatches.names: one listing per maxAge for every store polling the
     assert.deepEqual([...((await first) ?? [])], []);
     await fs.writeFile(join(dir, 'x.json'), '{}');
     assert.ok((await watches.names(dir, 0))?.has('x.json'), 'older than maxAge: read again');
+    const listed = watches.names(dir, 60_000);
+    watches.changed(dir);
+    assert.equal(await watches.names(dir, 60_000, true), undefined, 'changed since: no clean listing (open() stats)');
+    assert.equal(watches.names(dir, 60_000), listed, 'the poll keeps it until maxAge');
     assert.equal(await watches.names(join(dir, 'missing'), 0), undefined, 'a directory that cannot be read: undefined (the store stats)');
     // open(): the listing only while other stores of the directory open too (a start).
     const end1 = watches.beginOpen(dir);
