@@ -81,6 +81,33 @@ test('ConfigFormatter: an edited document formats as formatConfig formats it (ke
   assert.equal(f.format(base), formatConfig(base), 'the previous epoch still formats as itself');
 });
 
+test('ConfigFormatter: large maps edited over many epochs (keys added anywhere, removed, integer-like) format as formatConfig', () => {
+  const key = fc.oneof(fc.string({ maxLength: 6 }), fc.nat(60).map(String), fc.constantFrom('rbd/a', 'rbd/b', 'rbd/z', 'a/b.c')).filter((k) => k !== '__proto__');
+  const edit = fc.record({ add: fc.array(key, { maxLength: 6 }), remove: fc.array(fc.nat(), { maxLength: 3 }), also: fc.boolean() });
+  fc.assert(
+    fc.property(fc.integer({ min: 33, max: 80 }), fc.array(edit, { minLength: 1, maxLength: 8 }), (n, edits) => {
+      const f = new ConfigFormatter();
+      // Two large maps at paths that look alike (as every target's "disks"): a wrong predecessor guess must not matter.
+      const map: Record<string, unknown> = {};
+      for (let i = 0; i < n; i++) map[`rbd/d${(i * 7919) % 1000}`] = { lun_id: i };
+      type Doc = { t: { a: { disks: Record<string, unknown> }; b: { disks: Record<string, unknown> } } };
+      let doc: Doc = freezeDeep({ t: { a: { disks: { ...map } }, b: { disks: { ...map, extra: { lun_id: 1 } } } } });
+      assert.equal(f.format(doc), formatConfig(doc));
+      for (const e of edits) {
+        const cur = doc.t.a.disks;
+        const next: Record<string, unknown> = { ...cur };
+        const keys = Object.keys(next);
+        for (const r of e.remove) if (keys.length > 0) delete next[keys[r % keys.length]!];
+        for (const k of e.add) next[k] = { lun_id: k.length };
+        const other = e.also ? { ...doc.t.b.disks, [`x${e.add.length}`]: { lun_id: 0 } } : doc.t.b.disks;
+        doc = freezeDeep({ t: { a: { disks: next }, b: { disks: other } } });
+        assert.equal(f.format(doc), formatConfig(doc));
+      }
+    }),
+    { numRuns: 200 },
+  );
+});
+
 test('editDoc: the next document is frozen, new along the written paths only, the base untouched', async () => {
   const base = freezeDeep(docWith(20));
   const before = formatConfig(base);
