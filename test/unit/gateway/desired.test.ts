@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { seedConfig, emptyChapAuth, type GatewayConfig, type TargetEntry } from '../../../src/config/schema.js';
 import { aluaGroups, DesiredStates, desiredState, lunMapFor, tpgTag } from '../../../src/gateway/desired.js';
 
@@ -99,4 +100,56 @@ test('DesiredStates: the same disks Map while no desired disk changes; unchanged
   assert.equal(fifth.disks.get('rbd/disk_3'), third.disks.get('rbd/disk_3'));
   // No target served here any more: no disks.
   assert.equal(states.compute({ ...d5, targets: {} }).disks.size, 0);
+});
+
+test('DesiredStates across random edits (LUNs mapped and unmapped, entries changed or gone) equals desiredState() of each document', () => {
+  const op = fc.record({
+    kind: fc.constantFrom('map', 'unmap', 'owner', 'lun', 'dropEntry', 'refOnly', 'portals', 'stamp'),
+    n: fc.nat(30),
+  });
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 1, maxLength: 25 }), (ops) => {
+      const states = new DesiredStates('gw1', 3260);
+      let d = doc(target());
+      for (const o of ops) {
+        const t = d.targets[IQN]!;
+        const id = `rbd/x${o.n}`;
+        const entry = { ...d.disks['rbd/disk_1']!, image: `x${o.n}`, owner: o.n % 2 === 0 ? 'gw1' : 'gw2' };
+        switch (o.kind) {
+          case 'map':
+            d = { ...d, disks: { ...d.disks, [id]: entry }, targets: { [IQN]: { ...t, disks: { ...t.disks, [id]: { lun_id: 10 + o.n } } } } };
+            break;
+          case 'unmap': {
+            const { [id]: _gone, ...rest } = t.disks;
+            d = { ...d, targets: { [IQN]: { ...t, disks: rest } } };
+            break;
+          }
+          case 'owner':
+            if (d.disks[id] !== undefined) d = { ...d, disks: { ...d.disks, [id]: { ...d.disks[id]!, owner: d.disks[id]!.owner === 'gw1' ? 'gw2' : 'gw1' } } };
+            break;
+          case 'lun':
+            if (t.disks[id] !== undefined) d = { ...d, targets: { [IQN]: { ...t, disks: { ...t.disks, [id]: { lun_id: 100 + o.n } } } } };
+            break;
+          case 'dropEntry': {
+            const { [id]: _gone, ...rest } = d.disks;
+            d = { ...d, disks: rest };
+            break;
+          }
+          case 'refOnly':
+            d = { ...d, targets: { [IQN]: { ...t, disks: { ...t.disks, [id]: { lun_id: 200 + o.n } } } } };
+            break;
+          case 'portals':
+            d = { ...d, targets: { [IQN]: { ...t, portals: { ...t.portals } } } };
+            break;
+          case 'stamp':
+            d = { ...d, targets: { [IQN]: { ...t, updated: String(o.n) } } };
+            break;
+        }
+        const got = states.compute(d).disks;
+        const want = desiredState(d, 'gw1', 3260).disks;
+        assert.deepEqual(new Map([...got].sort(([a], [b]) => (a < b ? -1 : 1))), new Map([...want].sort(([a], [b]) => (a < b ? -1 : 1))));
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
