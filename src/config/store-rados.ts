@@ -38,6 +38,8 @@ import { WatchedConfigStore, type CurrentDoc } from './store-watchers.js';
 export interface RadosObjects {
   readFull(pool: string, oid: string): Promise<Buffer | undefined>;
   writeFull(pool: string, oid: string, data: Buffer): Promise<void>;
+  /** write_full and setxattr in one operation (one round trip, and atomic); optional. */
+  writeFullWithXattr?(pool: string, oid: string, data: Buffer, name: string, value: string): Promise<void>;
   /** Creates an empty object unless it exists; false when it existed. */
   createExclusive(pool: string, oid: string): Promise<boolean>;
   getXattr(pool: string, oid: string, name: string): Promise<string | undefined>;
@@ -82,6 +84,8 @@ export class RadosConfigStore extends WatchedConfigStore implements ConfigStore 
   private readonly lockTimeoutMs: number;
   private watchHandle: { close(): Promise<void> } | undefined;
   private watchStarting = false;
+  /** The object exists (created or found by this store). */
+  private created = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private rewatchTimer: NodeJS.Timeout | undefined;
 
@@ -119,8 +123,14 @@ export class RadosConfigStore extends WatchedConfigStore implements ConfigStore 
         const { next, result } = await this.edit(base, mutator, seeded);
         if (next === undefined) return { doc: base.doc, result, wrote: false };
         try {
-          await this.rados.writeFull(this.pool, this.object, this.format(next));
-          await this.rados.setXattr(this.pool, this.object, 'epoch', String(next.epoch));
+          const data = this.format(next);
+          if (this.rados.writeFullWithXattr !== undefined) {
+            // One round trip, and a reader never sees the new document under the old epoch.
+            await this.rados.writeFullWithXattr(this.pool, this.object, data, 'epoch', String(next.epoch));
+          } else {
+            await this.rados.writeFull(this.pool, this.object, data);
+            await this.rados.setXattr(this.pool, this.object, 'epoch', String(next.epoch));
+          }
         } catch (err) {
           this.forget();
           throw err;
@@ -172,10 +182,15 @@ export class RadosConfigStore extends WatchedConfigStore implements ConfigStore 
   }
 
   private async locked<R>(fn: () => Promise<R>): Promise<R> {
-    try {
-      await this.rados.createExclusive(this.pool, this.object);
-    } catch (err) {
-      throw new GatewayError('ERR_CONFIG_IO', `cannot create ${this.where}: ${(err as Error).message}`, { cause: err });
+    // Once seen, the object is not created again before each lock (a round trip per change);
+    // were it removed meanwhile, the lock (a class write) and write_full create it anyway.
+    if (!this.created) {
+      try {
+        await this.rados.createExclusive(this.pool, this.object);
+      } catch (err) {
+        throw new GatewayError('ERR_CONFIG_IO', `cannot create ${this.where}: ${(err as Error).message}`, { cause: err });
+      }
+      this.created = true;
     }
     const deadline = Date.now() + this.lockTimeoutMs;
     let delay = 10;

@@ -636,10 +636,18 @@ export class Gateway implements GatewayStatus {
     // Then the initiators are asked to log out (Async Message, RFC 7143 §11.9.1): they finish or
     // retry their commands on another path rather than seeing the connection reset.
     await this.#iscsi.close({ logoutGraceMs: LOGOUT_GRACE_MS });
-    for (const [id, running] of this.#luns) {
-      await running.lu.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing logical unit failed'));
-      await running.store.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing backstore failed'));
-    }
+    // Several at once: an RBD close is a few OSD round trips (release the lock, unwatch), and
+    // one at a time 1,000 of them outlasted the shutdown deadline; the process then exited
+    // with its watches registered, and the next start waited on them (62 s).
+    const closing = [...this.#luns];
+    const worker = async (): Promise<void> => {
+      for (let next = closing.shift(); next !== undefined; next = closing.shift()) {
+        const [id, running] = next;
+        await running.lu.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing logical unit failed'));
+        await running.store.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing backstore failed'));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#backstore.openConcurrency ?? OPEN_CONCURRENCY, closing.length) }, worker));
     this.#luns.clear();
     this.#appliedDisks = undefined;
     this.#portals.clear();

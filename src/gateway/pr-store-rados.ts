@@ -20,9 +20,11 @@
  *   acknowledges only when the state it follows is at least that version: its PR state has
  *   adopted the change before the issuing gateway completes the PR OUT. A watcher that does
  *   not answer (dead, frozen) costs the writer notifyTimeoutMs and is caught up later;
- * - every gateway also polls igw.version (default every second), and re-watches when the
- *   watch breaks, so a lost notify delays a peer by one poll at most;
- * - open()'s `alone`: a notify right after this gateway's watch is established; any ack from
+ * - every gateway also polls igw.version: every second (default) while it has no watch, every
+ *   WATCHED_POLL_EVERY polls while the watch stands (each LU polls: at 1,000 LUNs a poll a
+ *   second each was 1,000 OSD reads a second and ~2 s of the loop a minute), and re-watches
+ *   when the watch breaks, so a lost notify delays a peer by one poll at most;
+ * - open()'s `alone()`: a notify right after this gateway's watch is established; any ack from
  *   another watcher means another gateway has the state open (a killed gateway's watch lasts
  *   until the OSD times it out, osd_client_watch_timeout: it is not alive, it does not ack).
  *
@@ -83,6 +85,8 @@ export function prObjectName(image: string): string {
 export const PR_VERSION_XATTR = 'igw.version';
 
 const REWATCH_MS = 1000;
+/** While watched, the version is polled once every this many poll intervals (30 s by default). */
+const WATCHED_POLL_EVERY = 30;
 
 interface Envelope {
   version: number;
@@ -161,7 +165,7 @@ export class RadosSharedPrStore implements SharedPrStore {
     return `rados object ${this.pool}/${this.oid}`;
   }
 
-  async open(): Promise<SharedPrSnapshot & { alone: boolean }> {
+  async open(): Promise<SharedPrSnapshot & { alone: () => Promise<boolean> }> {
     // The object must exist to be watched: create it as version 0 unless it is there.
     try {
       await this.#rados().writeFullGuarded(this.pool, this.oid, PR_VERSION_XATTR, undefined, this.#encode(0, undefined), '0');
@@ -170,14 +174,16 @@ export class RadosSharedPrStore implements SharedPrStore {
     }
     await this.#startWatch(true);
     const mine = this.#watch;
-    let alone = true;
-    try {
-      const r = await this.#rados().notifyWatchers(this.pool, this.oid, Buffer.from('{"hello":true}'), this.#censusMs);
-      const me = this.#rados().instanceId();
-      alone = !r.acks.some((a) => !(a.gid === me && a.cookie === mine?.cookie));
-    } catch (err) {
-      throw ioError(`cannot notify ${this.#where}`, err);
-    }
+    // A census once this gateway's watch is up: any ack but its own is another live user.
+    const alone = async (): Promise<boolean> => {
+      try {
+        const r = await this.#rados().notifyWatchers(this.pool, this.oid, Buffer.from('{"hello":true}'), this.#censusMs);
+        const me = this.#rados().instanceId();
+        return !r.acks.some((a) => !(a.gid === me && a.cookie === mine?.cookie));
+      } catch (err) {
+        throw ioError(`cannot notify ${this.#where}`, err);
+      }
+    };
     this.#ensurePoll();
     const snap = await this.load();
     return { ...snap, alone };
@@ -352,8 +358,12 @@ export class RadosSharedPrStore implements SharedPrStore {
 
   #ensurePoll(): void {
     if (this.#pollTimer !== undefined || this.#closed) return;
+    let quiet = 0;
     this.#pollTimer = setInterval(() => {
       if (this.#watchers.size === 0) return;
+      // With a watch, notifies bring changes in: the poll is a rare safety net.
+      if (this.#watch !== undefined && ++quiet < WATCHED_POLL_EVERY) return;
+      quiet = 0;
       this.version().then(
         (v) => {
           if (v > this.#known) this.#deliver();

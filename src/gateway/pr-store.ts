@@ -277,7 +277,7 @@ export class FileSharedPrStore implements SharedPrStore {
     this.#lockStaleMs = Math.max(opts.lockStaleMs ?? 10_000, 2000);
   }
 
-  async open(): Promise<SharedPrSnapshot & { alone: boolean }> {
+  async open(): Promise<SharedPrSnapshot & { alone: () => Promise<boolean> }> {
     const end = this.#watches?.beginOpen(this.#dir);
     try {
       return await this.#open();
@@ -286,7 +286,7 @@ export class FileSharedPrStore implements SharedPrStore {
     }
   }
 
-  async #open(): Promise<SharedPrSnapshot & { alone: boolean }> {
+  async #open(): Promise<SharedPrSnapshot & { alone: () => Promise<boolean> }> {
     // The users directory is there from the first start on: list it, create it only when that
     // fails (a restart with 1,000 LUNs: 1,000 mkdirs fewer).
     let names: string[] | undefined;
@@ -311,7 +311,8 @@ export class FileSharedPrStore implements SharedPrStore {
     // not 1,000 failing stats when no PR state was ever written.
     const env = await this.#read(this.#watches?.batch(this.#dir) === true);
     const snap = { version: env.version, doc: env.doc };
-    return { ...snap, alone };
+    // Asked before this gateway marked itself a user: the answer is kept.
+    return { ...snap, alone: () => Promise.resolve(alone) };
   }
 
   async load(): Promise<SharedPrSnapshot> {

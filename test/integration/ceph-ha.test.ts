@@ -12,7 +12,7 @@
  * - maintenance (PUT /api/maintenance on|off) and SIGTERM: the LUNs handed over, the peer AO.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { CephCluster } from './ceph-helpers.js';
 import { Daemon, freePortOn, QEMU_INITIATOR, requireTools, TARGET_IQN, waitFor } from './helpers.js';
 import { rw10, senseOf, writeUntilGood } from './ha-helpers.js';
@@ -64,6 +64,18 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
     await ceph?.stop();
   });
 
+  /** A test whose failure carries both gateways' state and log tails (a CI run keeps nothing else). */
+  const hatest = (name: string, fn: (t: TestContext) => Promise<void>): void => {
+    test(name, async (t) => {
+      try {
+        await fn(t);
+      } catch (err) {
+        const state = (d: Daemon): string => `running ${d.running}, exit ${d.child?.exitCode ?? '-'}/${d.child?.signalCode ?? '-'}`;
+        throw new Error(`${(err as Error).message}\n--- gw-a (${state(a)}) ---\n${a.logTail(3000)}\n--- gw-b (${state(b)}) ---\n${b.logTail(1500)}`, { cause: err });
+      }
+    });
+  };
+
   const session = async (host: string, d: Daemon): Promise<MiniInitiator> => {
     const i = await MiniInitiator.connect(host, d.iscsiPort);
     await i.login(QEMU_INITIATOR, TARGET_IQN);
@@ -75,7 +87,7 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
     assert.equal(r.status, 0);
     return JSON.stringify(parseRtpg(r.data));
   };
-  test('the lock follows the writes between live gateways, without an error', async (t) => {
+  hatest('the lock follows the writes between live gateways, without an error', async (t) => {
     const ia = await session('127.0.0.1', a);
     const ib = await session('127.0.0.2', b);
     try {
@@ -92,7 +104,7 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
     }
   });
 
-  test('explicit ALUA: INQUIRY TPGS 11b; SET TARGET PORT GROUPS moves the lock and AO, the same on both paths', async (t) => {
+  hatest('explicit ALUA: INQUIRY TPGS 11b; SET TARGET PORT GROUPS moves the lock and AO, the same on both paths', async (t) => {
     const ia = await session('127.0.0.1', a);
     const ib = await session('127.0.0.2', b);
     const stpg = (i: MiniInitiator, group: number): Promise<ScsiReply> => {
@@ -130,7 +142,7 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
     }
   });
 
-  test('kill -9 of the holder: the survivor writes within the lease, AO on every path; the restarted gateway writes again', async (t) => {
+  hatest('kill -9 of the holder: the survivor writes within the lease, AO on every path; the restarted gateway writes again', async (t) => {
     const ia = await session('127.0.0.1', a);
     const ib = await session('127.0.0.2', b);
     const seen: string[] = [];
@@ -166,7 +178,7 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
     }
   });
 
-  test('SIGSTOP of the holder with a write queued: the survivor serves, the stale write never lands', async (t) => {
+  hatest('SIGSTOP of the holder with a write queued: the survivor serves, the stale write never lands', async (t) => {
     const lba = 64;
     const ia = await session('127.0.0.1', a);
     const ib = await session('127.0.0.2', b);
@@ -212,7 +224,7 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
     }
   });
 
-  test('maintenance through the API (PUT /api/maintenance): the holder hands over and asks for logout, the peer is AO; off serves again', async (t) => {
+  hatest('maintenance through the API (PUT /api/maintenance): the holder hands over and asks for logout, the peer is AO; off serves again', async (t) => {
     const ia = await session('127.0.0.1', a);
     const ib = await session('127.0.0.2', b);
     const seen: string[] = [];
@@ -246,7 +258,7 @@ describe('HA on Ceph: lock hand-off, failover after kill -9, failback', { timeou
     }
   });
 
-  test('SIGTERM of the holder (maintenance): locks handed over, the survivor AO within 1 s, no error', async (t) => {
+  hatest('SIGTERM of the holder (maintenance): locks handed over, the survivor AO within 1 s, no error', async (t) => {
     const ia = await session('127.0.0.1', a);
     const ib = await session('127.0.0.2', b);
     const seen: string[] = [];

@@ -139,11 +139,9 @@ export class RbdImage implements BackingStore {
 
   /** Opens `name` in the pool `io`; the image handle is ours until close(). */
   static async open(b: Bindings, io: Ptr, pool: string, image: string, identity?: LockIdentity): Promise<RbdImage> {
-    const out: Ptr[] = [0n];
-    const rc = await callAsync(b.rbd.rbd_open, io, image, out, null);
+    const { rc, handle: h } = await openAsync(b, io, image);
     if (rc === -2) throw new BackstoreError('ERR_BACKSTORE_NOT_FOUND', `image ${pool}/${image} does not exist`);
     if (rc < 0) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot open image ${pool}/${image}: ${errnoName(rc)}`);
-    const h = out[0]!;
     const sizeOut: number[] = [0];
     const fds = new Int32Array(2);
     try {
@@ -193,8 +191,7 @@ export class RbdImage implements BackingStore {
    */
   async reattach(io: Ptr, address: string): Promise<void> {
     if (this.closed) return;
-    const out: Ptr[] = [0n];
-    const rc = await callAsync(this.b.rbd.rbd_open, io, this.imageName, out, null);
+    const { rc, handle } = await openAsync(this.b, io, this.imageName);
     if (rc < 0) throw new BackstoreError('ERR_BACKSTORE_IO', `cannot re-open ${this.name}: ${errnoName(rc)}`);
     if (this.pending.size > 0 || this.waited > 0) {
       await new Promise<void>((resolve) => {
@@ -203,14 +200,14 @@ export class RbdImage implements BackingStore {
       this.drained = undefined;
     }
     const old = this.image;
-    const n = this.b.rbd.rbd_set_image_notification(out[0]!, this.writeFd, EVENT_TYPE_PIPE);
+    const n = this.b.rbd.rbd_set_image_notification(handle, this.writeFd, EVENT_TYPE_PIPE);
     if (n < 0) {
-      await callAsync(this.b.rbd.rbd_close, out[0]!).catch(() => undefined);
+      await callAsync(this.b.rbd.rbd_close, handle).catch(() => undefined);
       throw new BackstoreError('ERR_BACKSTORE_IO', `rbd_set_image_notification: ${errnoName(n)}`);
     }
     // Lock operations still running on the old handle (threadpool) finish before it is closed.
     const onOld = [...this.controlOps];
-    this.image = out[0]!;
+    this.image = handle;
     this.lockOwned = false;
     if (this.identity !== undefined) this.identity = { ...this.identity, address };
     void Promise.allSettled(onOld)
@@ -592,4 +589,59 @@ export async function imageMetadataGet(b: Bindings, image: Ptr, key: string): Pr
 function isZero(buf: Buffer): boolean {
   for (let i = 0; i < buf.length; i++) if (buf[i] !== 0) return false;
   return true;
+}
+
+interface Opening {
+  completion: Ptr;
+  /** Where librbd writes the handle (native memory it holds until the completion). */
+  out: Buffer;
+  resolve(r: { rc: number; handle: Ptr }): void;
+}
+
+/** Opens in flight, checked together by one timer. */
+const opening = new Set<Opening>();
+/** How often the opens in flight are checked (an open takes a few OSD round trips: ms). */
+const OPEN_POLL_MS = 1;
+
+/**
+ * rbd_aio_open: the open's round trips run in librbd's own threads instead of a threadpool
+ * thread waiting on them (rbd_open is the same open plus that wait), so a start with 1,000 LUNs
+ * opens many at once, and no pool thread waits on the OSD for an open.
+ * librbd has no pipe to signal on before the image exists, and a completion callback would run
+ * JS on a librbd thread, so the completions are polled (rbd_aio_is_complete: a flag read).
+ */
+async function openAsync(b: Bindings, io: Ptr, image: string): Promise<{ rc: number; handle: Ptr }> {
+  const comp = new BigUint64Array(1);
+  const rc0 = b.rbd.rbd_aio_create_completion(null, null, comp);
+  if (rc0 < 0) return { rc: rc0, handle: 0n };
+  const completion = comp[0]!;
+  const out = Buffer.alloc(8);
+  let rc: number;
+  try {
+    // The call itself builds the image context (its configuration, perf counters, caches):
+    // ~2.8 ms of CPU, measured on the loop at 1,000 LUNs (2.8 s of a 7 s start). On the pool
+    // it spreads over the cores and leaves the loop serving.
+    rc = await callAsync(b.rbd.rbd_aio_open, io, image, out, null, completion);
+  } catch {
+    rc = -22; // koffi refused the arguments (a name with a NUL): nothing was started
+  }
+  if (rc < 0) {
+    b.rbd.rbd_aio_release(completion);
+    return { rc, handle: 0n };
+  }
+  return new Promise((resolve) => {
+    opening.add({ completion, out, resolve });
+    if (opening.size === 1) setTimeout(() => pollOpens(b), OPEN_POLL_MS);
+  });
+}
+
+function pollOpens(b: Bindings): void {
+  for (const o of opening) {
+    if (b.rbd.rbd_aio_is_complete(o.completion) === 0) continue;
+    opening.delete(o);
+    const rc = Number(b.rbd.rbd_aio_get_return_value(o.completion));
+    b.rbd.rbd_aio_release(o.completion);
+    o.resolve({ rc, handle: rc < 0 ? 0n : o.out.readBigUInt64LE(0) });
+  }
+  if (opening.size > 0) setTimeout(() => pollOpens(b), OPEN_POLL_MS);
 }

@@ -83,6 +83,8 @@ export interface Librbd {
   rbd_aio_release: Fn<[Ptr], void>;
   rbd_aio_get_return_value: Fn<[Ptr], bigint | number>;
   rbd_aio_wait_for_complete: Fn<[Ptr], number>;
+  rbd_aio_is_complete: Fn<[Ptr], number>;
+  rbd_aio_open: Fn<[Ptr, string, Buffer, string | null, Ptr], number>;
   rbd_aio_read: Fn<[Ptr, number, number, Buffer, Ptr], number>;
   rbd_aio_write: Fn<[Ptr, number, number, Buffer, Ptr], number>;
   rbd_aio_flush: Fn<[Ptr, Ptr], number>;
@@ -197,6 +199,8 @@ const RBD_SIGS: Record<keyof Librbd, string> = {
   rbd_aio_release: 'void rbd_aio_release(void *c)',
   rbd_aio_get_return_value: 'int64_t rbd_aio_get_return_value(void *c)',
   rbd_aio_wait_for_complete: 'int rbd_aio_wait_for_complete(void *c)',
+  rbd_aio_is_complete: 'int rbd_aio_is_complete(void *c)',
+  rbd_aio_open: 'int rbd_aio_open(void *io, const char *name, void *image, const char *snap_name, void *c)',
   rbd_aio_read: 'int rbd_aio_read(void *image, uint64_t off, size_t len, void *buf, void *c)',
   rbd_aio_write: 'int rbd_aio_write(void *image, uint64_t off, size_t len, const void *buf, void *c)',
   rbd_aio_flush: 'int rbd_aio_flush(void *image, void *c)',

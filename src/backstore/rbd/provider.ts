@@ -32,7 +32,6 @@ import {
 } from './librbd.js';
 import { check, RadosCluster, splitNul } from './rados.js';
 import { TCMU_SERVICE, TcmuServiceMap } from './service-map.js';
-import { threadPoolSize } from '../../util/threadpool.js';
 
 const NAME_RE = /^[a-zA-Z0-9\-_.]+$/;
 /** Image metadata key naming the gateway group (config object) that exports the image. */
@@ -72,16 +71,15 @@ interface DfReply {
 export class RbdBackstoreProvider implements BackstoreProvider {
   readonly kind = 'rbd';
   /**
-   * Images opened at once at start. Each open runs blocking librados calls on libuv's thread
-   * pool (rbd_open, rbd_metadata_set, the PR store's rados_notify2...), and so do the acks of
-   * watch notifications (rados_notify_ack). With the default pool of 4 threads, 16 opens at once
-   * filled it: the acks waited behind notifies that waited for them, until each notify's
-   * timeout (1 s steps; 105 LUNs took 19 s to serve, and the HA board's renewals lapsed). With
-   * a large pool (UV_THREADPOOL_SIZE=64 in the environment) 16 at once serve 105 LUNs in
-   * 0.82-0.96 s; with the default pool, one at a time (1.25 s). The default stays: 64 threads
-   * made 4 KiB writes to the file backstore 35 % slower (more writers on one file's lock).
+   * Images opened at once at start. The opens themselves run in librbd's threads
+   * (rbd_aio_open); what still uses libuv's thread pool (4 threads) are short blocking librados
+   * calls (the PR store's object write, watch and census notify, the lock-owner query), and no
+   * longer the acks of watch notifications, which are queued from the loop. With the acks on
+   * the pool, 16 opens at once filled it: the acks waited behind notifies that waited for them,
+   * until each notify's timeout (1 s steps; 105 LUNs took 19 s to serve), so images were opened
+   * one at a time (105 LUNs: 1.20-1.23 s to serve). Now 16 at once: 0.89-1.12 s.
    */
-  readonly openConcurrency = threadPoolSize >= 32 ? 16 : 1;
+  readonly openConcurrency = 16;
   /** The data-path client; replaced by reconnect() after this gateway was fenced (blocklisted). */
   cluster: RadosCluster;
   private readonly log: Logger;

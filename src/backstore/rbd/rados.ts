@@ -319,6 +319,21 @@ export class RadosCluster {
     check(`write ${pool}/${oid}`, await callAsync(this.b.rados.rados_write_full, io, oid, data, data.length));
   }
 
+  /** write_full and setxattr in one write operation: one round trip, applied together. */
+  async writeFullWithXattr(pool: string, oid: string, data: Buffer, name: string, value: string): Promise<void> {
+    const io = await this.ioctx(pool);
+    const r = this.b.rados;
+    const op = r.rados_create_write_op();
+    try {
+      r.rados_write_op_write_full(op, data, data.length);
+      const v = Buffer.from(value, 'utf8');
+      r.rados_write_op_setxattr(op, name, v, v.length);
+      check(`write ${pool}/${oid}`, await callAsync(r.rados_write_op_operate, op, io, oid, null, 0));
+    } finally {
+      r.rados_release_write_op(op);
+    }
+  }
+
   /** Creates an empty object if it does not exist (LIBRADOS_CREATE_EXCLUSIVE); false when it existed. */
   async createExclusive(pool: string, oid: string): Promise<boolean> {
     const io = await this.ioctx(pool);
@@ -423,9 +438,12 @@ export class RadosCluster {
           const n = Number(len);
           // A copy: the view is librados memory, gone once this callback returns.
           const payload = n > 0 && data !== 0n ? Buffer.from(new Uint8Array(koffi.view(data, n))) : Buffer.alloc(0);
-          const ack = (): void => this.b.rados.rados_notify_ack.async(io, oid, notifyId, handle, null, 0, () => undefined);
-          if (!opts.ackWhenDone) ack();
+          // On the loop, not the threadpool: librados only queues the ack (no reply is awaited),
+          // and an ack queued behind pool threads blocked in rados_notify2 (this process's own
+          // notifies, waiting for this very ack) stalled each of them for its whole timeout.
+          const ack = (): void => void this.b.rados.rados_notify_ack(io, oid, notifyId, handle, null, 0);
           setImmediate(() => {
+            if (!opts.ackWhenDone) ack();
             let done: void | Promise<void>;
             try {
               done = onNotify(payload);

@@ -61,6 +61,17 @@ const FAILBACK_IDLE_MS = 2000;
 /** How long a reset waits for the live peers to queue its unit attention. */
 const RESET_ACK_MS = 2000;
 
+/** A peer record's holds as sets, built once per record (records are replaced, never changed). */
+const holdSetCache = new WeakMap<MemberRecord, { holds: ReadonlySet<string>; settled: ReadonlySet<string> }>();
+function holdSets(r: MemberRecord): { holds: ReadonlySet<string>; settled: ReadonlySet<string> } {
+  let sets = holdSetCache.get(r);
+  if (sets === undefined) {
+    sets = { holds: new Set(r.holds), settled: new Set(r.settled ?? r.holds) }; // a record without `settled`: every hold
+    holdSetCache.set(r, sets);
+  }
+  return sets;
+}
+
 /** What ALUA groups depend on in a ClusterView: the alive gateways and the settled holders. */
 function viewKey(view: ClusterView): string {
   const holders = [...view.holders].map(([disk, gw]) => `${disk}=${gw}`).sort();
@@ -428,19 +439,39 @@ export class HaCoordinator {
   }
 
   view(): ClusterView {
+    return this.#viewOf(undefined);
+  }
+
+  /**
+   * The view as one disk's decisions read it (`diskId`): the alive gateways and that disk's
+   * holder only, O(peers). The whole view is O(disks held), and per-disk callers (attach, a
+   * change of its entry, a lock taken) made a start or a LUN map at 1,000 LUNs O(n^2).
+   */
+  #viewFor(diskId: string): ClusterView {
+    return this.#viewOf(diskId);
+  }
+
+  #viewOf(diskId: string | undefined): ClusterView {
     const alive = new Set<string>();
     const holders = new Map<string, string>();
     const locks = new Map<string, string>();
     if (!this.#fenced && !this.leaving && !this.#stopped) alive.add(this.gatewayName);
     for (const [name, p] of this.#peers) {
-      if (this.#present(p) && p.record.state === 'up') {
-        alive.add(name);
+      if (!this.#present(p) || p.record.state !== 'up') continue;
+      alive.add(name);
+      if (diskId === undefined) {
         for (const d of p.record.holds) locks.set(d, name);
         for (const d of p.record.settled ?? p.record.holds) holders.set(d, name); // a record without `settled`: every hold
+      } else {
+        const sets = holdSets(p.record);
+        if (sets.holds.has(diskId)) locks.set(diskId, name);
+        if (sets.settled.has(diskId)) holders.set(diskId, name);
       }
     }
-    for (const d of this.#disks.values()) {
-      if (d.lock?.held() !== true || !alive.has(this.gatewayName)) continue;
+    if (!alive.has(this.gatewayName)) return { alive, holders, locks };
+    const mine = diskId === undefined ? this.#disks.values() : [this.#disks.get(diskId)];
+    for (const d of mine) {
+      if (d === undefined || d.lock?.held() !== true) continue;
       locks.set(d.disk.id, this.gatewayName);
       if (d.settled) holders.set(d.disk.id, this.gatewayName);
     }
@@ -525,7 +556,7 @@ export class HaCoordinator {
   #settlesAtOnce(d: DiskState, urgent: boolean): boolean {
     if (urgent || this.#offeredToMe(d.disk.id)) return true;
     const target = this.#o.doc()?.targets[d.disk.target];
-    return target !== undefined && designatedGateway(target, d.disk.id, d.disk.owner, this.view().alive) === this.gatewayName;
+    return target !== undefined && designatedGateway(target, d.disk.id, d.disk.owner, this.#viewFor(d.disk.id).alive) === this.gatewayName;
   }
 
   /** The disk's last write here ended: if a peer waits for the lock, look again once idle. */
@@ -565,7 +596,7 @@ export class HaCoordinator {
       if (d === undefined) return 'SET_TARGET_PORT_GROUPS_COMMAND_FAILED';
       const activeNow = (): string | undefined => {
         const target = this.#o.doc()?.targets[d.disk.target];
-        return target === undefined ? undefined : activeGateway(target, diskId, d.disk.owner, this.view());
+        return target === undefined ? undefined : activeGateway(target, diskId, d.disk.owner, this.#viewFor(diskId));
       };
       if (activeNow() === gateway) return undefined;
       if (d.lock === undefined || this.leaving || !this.leaseValid()) return 'SET_TARGET_PORT_GROUPS_COMMAND_FAILED'; // file default: AO follows the config owner
@@ -684,7 +715,10 @@ export class HaCoordinator {
           this.#wants.delete(d.disk.id);
           this.#log.info({ disk: d.disk.id, waitedMs: Math.round(this.now() - t0), transitions: this.transitions }, 'HA: exclusive lock acquired');
           await this.#publish();
-          this.#recompute();
+          // Only this disk's holder moved: its groups, not every disk's (1,000 locks taken at
+          // start were 1,000 passes over 1,000 disks).
+          const doc = this.#o.doc();
+          if (doc !== undefined) this.#recomputeDisk(d, doc, this.#viewFor(d.disk.id));
           return true;
         } catch (err) {
           this.#log.debug({ err, disk: d.disk.id }, 'HA: lock acquisition lost a race; retrying');
@@ -779,7 +813,7 @@ export class HaCoordinator {
   #diskChanged(d: DiskState): void {
     const doc = this.#o.doc();
     if (doc === undefined) return;
-    const view = this.view();
+    const view = this.#viewFor(d.disk.id);
     this.#recomputeDisk(d, doc, view);
     if (!this.#stopped && !this.#fenced) this.#actOn(d, view, doc);
   }
@@ -847,7 +881,7 @@ export class HaCoordinator {
   activeOf(diskId: string): string | undefined {
     const d = this.#disks.get(diskId);
     const target = d === undefined ? undefined : this.#o.doc()?.targets[d.disk.target];
-    return d === undefined || target === undefined ? undefined : activeGateway(target, diskId, d.disk.owner, this.view());
+    return d === undefined || target === undefined ? undefined : activeGateway(target, diskId, d.disk.owner, this.#viewFor(diskId));
   }
 
   groups(diskId: string): AluaGroup[] {

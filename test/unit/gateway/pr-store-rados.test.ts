@@ -117,14 +117,14 @@ describe('RadosSharedPrStore: versioned compare-and-write on one object', () => 
     const o1 = await s1.open();
     assert.equal(o1.version, 0);
     assert.equal(o1.doc, undefined);
-    assert.equal(o1.alone, true);
+    assert.equal(await o1.alone(), true);
     assert.equal(objs.objects.get(OID)?.xattrs.get(PR_VERSION_XATTR), '0');
     const s2 = store(objs.client());
-    assert.equal((await s2.open()).alone, false, 'the first store is watching');
+    assert.equal(await (await s2.open()).alone(), false, 'the first store is watching');
     await s1.close();
     await s2.close();
     const s3 = store(objs.client());
-    assert.equal((await s3.open()).alone, true);
+    assert.equal(await (await s3.open()).alone(), true);
     await s3.close();
   });
 

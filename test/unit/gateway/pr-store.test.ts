@@ -341,8 +341,8 @@ if (process.env['PR_STORE_CHILD'] !== undefined) {
     class FailingStore implements SharedPrStore {
       fail = false;
       snap: SharedPrSnapshot = { version: 0, doc: undefined };
-      open(): Promise<SharedPrSnapshot & { alone: boolean }> {
-        return Promise.resolve({ ...this.snap, alone: true });
+      open(): Promise<SharedPrSnapshot & { alone: () => Promise<boolean> }> {
+        return Promise.resolve({ ...this.snap, alone: () => Promise.resolve(true) });
       }
       load(): Promise<SharedPrSnapshot> {
         return Promise.resolve(this.snap);
