@@ -24,6 +24,21 @@ function p90(values) {
   return v.length === 0 ? NaN : v[Math.min(v.length - 1, Math.ceil(v.length * 0.9) - 1)];
 }
 
+/**
+ * CPU time of the daemon's main thread in ms (/proc/PID/task/PID/schedstat, ns), or undefined
+ * (no GW_PID, not Linux). Steadier than latency on a shared machine: another process's load
+ * delays the operations but does not add to their CPU.
+ */
+function daemonCpuMs() {
+  const pid = process.env.GW_PID;
+  if (pid === undefined || pid === '') return undefined;
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
 /** PUT/DELETE that must succeed; returns its latency in ms. */
 async function must(port, method, path, form) {
   const t0 = performance.now();
@@ -57,9 +72,16 @@ async function ops(port, sizes, extra, imageSize) {
     console.log(`# ${luns} LUNs mapped to the target (growth took ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     const names = Array.from({ length: extra }, (_, i) => `m${size}_${i}`);
     const t = { create: [], register: [], lunMap: [], clientMap: [] };
-    for (const name of names) t.create.push(await createDisk(name));
-    for (const name of names) t.lunMap.push(await mapLun(name));
-    for (const name of names) t.clientMap.push(await mapClient(name));
+    const cpu = {};
+    const timed = async (op, fn) => {
+      const c0 = daemonCpuMs();
+      for (const name of names) t[op].push(await fn(name));
+      const c1 = daemonCpuMs();
+      if (c0 !== undefined && c1 !== undefined) cpu[op] = (c1 - c0) / names.length;
+    };
+    await timed('create', (name) => createDisk(name));
+    await timed('lunMap', (name) => mapLun(name));
+    await timed('clientMap', (name) => mapClient(name));
     clientLuns.push(...names);
     // Registering an existing image (create_image=false): the config work alone. The images
     // come from disks created and removed with preserve_image=true (untimed).
@@ -67,9 +89,9 @@ async function ops(port, sizes, extra, imageSize) {
       await createDisk(`r${name}`);
       await must(port, 'DELETE', `/api/disk/rbd/r${name}`, { preserve_image: 'true' });
     }
-    for (const name of names) t.register.push(await createDisk(`r${name}`, { create_image: 'false' }));
+    await timed('register', (name) => createDisk(`r${name}`, { create_image: 'false' }));
     luns += extra;
-    const row = { size, ...Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { median: median(v), p90: p90(v) }])) };
+    const row = { size, cpu, ...Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { median: median(v), p90: p90(v) }])) };
     rows.push(row);
     const f = (x) => `${x.median.toFixed(1)} (p90 ${x.p90.toFixed(1)})`;
     console.log(`size ${size}: disk create ${f(row.create)} | disk register ${f(row.register)} | LUN map ${f(row.lunMap)} | client map ${f(row.clientMap)} ms`);
@@ -83,6 +105,12 @@ async function ops(port, sizes, extra, imageSize) {
   for (const r of rows) {
     const cell = (x) => `${x.median.toFixed(1)} (${x.p90.toFixed(1)})`.padStart(16);
     console.log(String(r.size).padStart(16) + cell(r.create) + cell(r.register) + cell(r.lunMap) + cell(r.clientMap));
+  }
+  if (rows.every((r) => Object.keys(r.cpu).length === 4)) {
+    console.log('');
+    console.log(`## the daemon's main thread: CPU ms per operation (mean of ${extra}; the API, the config write, the reconcile)`);
+    console.log(['LUNs', 'disk create', 'disk register', 'LUN map', 'client map'].map((s) => s.padStart(16)).join(''));
+    for (const r of rows) console.log(String(r.size).padStart(16) + ['create', 'register', 'lunMap', 'clientMap'].map((k) => r.cpu[k].toFixed(2).padStart(16)).join(''));
   }
   console.log(`# total LUNs: ${luns}`);
 }
@@ -143,7 +171,14 @@ async function serve(cfg, iscsiPort, luns, pidFile, logFile) {
     await new Promise((r) => setTimeout(r, 5));
   }
   const servingMs = performance.now() - t0;
-  if (apiMs === undefined) apiMs = await request(apiPort, 'GET', '/api/_ping').then(() => performance.now() - t0);
+  // The API may come up after the portals (it loads once the LUNs are served): wait for it.
+  while (apiMs === undefined && apiPort !== undefined) {
+    if (exited) throw new Error(`the daemon exited (see ${logFile})`);
+    if (performance.now() > deadline) throw new Error('the API does not answer after 120 s');
+    const ok = await request(apiPort, 'GET', '/api/_ping').then((r) => r.status === 200, () => false);
+    if (ok) apiMs = performance.now() - t0;
+    else await new Promise((r) => setTimeout(r, 5));
+  }
   console.log(`start to serving: ${luns} LUNs listed by REPORT LUNS after ${servingMs.toFixed(0)} ms (API answering after ${apiMs.toFixed(0)} ms)`);
 }
 

@@ -15,7 +15,8 @@
 #   LUN map         PUT /api/targetlun/<iqn>  disk=rbd/<new>
 #   client map      PUT /api/clientlun/<iqn>/<client> disk=rbd/<new> (a client holds at most 256
 #                   LUNs, upstream's range: only these timed maps go to it)
-# and prints median and p90 per operation. Then the client goes and the target's ACL is disabled
+# and prints median and p90 per operation, and the CPU time of the daemon's main thread per
+# operation (Linux: steadier than latency when other work shares the machine). Then the client goes and the target's ACL is disabled
 # (every initiator sees every LUN), the gateway is stopped (SIGTERM) and started again, 3 times,
 # timing from spawn until an iSCSI login + REPORT LUNS lists every LUN (bench/mgmt.mjs serve);
 # `iscsi-ls -s` cross-checks the count (not timed).
@@ -73,7 +74,7 @@ start_gateway "$WORK" "$DIST" "${extra_cfg[@]}"
 LOG="$OUT/bench-mgmt-$BACKSTORE-$(date -u +%Y%m%dT%H%M%SZ).log"
 say() { echo "$*" | tee -a "$LOG"; }
 say "# bench mgmt $(date -u +%FT%TZ) host=$(hostname) cores=$(nproc) backstore=$BACKSTORE sizes=[$SIZES] extra=$EXTRA image=$IMAGE_SIZE commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-timeout 3600 node "$ROOT/bench/mgmt.mjs" ops "$GW_API_PORT" "$SIZES" "$EXTRA" "$IMAGE_SIZE" | tee -a "$LOG" "$WORK/ops.out"
+GW_PID=$GW_PID timeout 3600 node "$ROOT/bench/mgmt.mjs" ops "$GW_API_PORT" "$SIZES" "$EXTRA" "$IMAGE_SIZE" | tee -a "$LOG" "$WORK/ops.out"
 luns=$(sed -n 's/^# total LUNs: //p' "$WORK/ops.out")
 
 stop_pid "$GW_PID"

@@ -7,13 +7,13 @@
 import './util/threadpool.js';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { buildApi } from './api/server.js';
+import type { buildApi } from './api/server.js';
 import { createBackstoreProvider } from './backstore/registry.js';
 import type { RadosCluster } from './backstore/rbd/rados.js';
 import { loadSettingsWithMon, openConfigStore, radosPrStores } from './ceph-wiring.js';
 import type { Settings } from './config/settings-types.js';
 import { Gateway } from './gateway/gateway.js';
-import { startMetricsExporter, type MetricsExporter } from './metrics/exporter.js';
+import type { MetricsExporter } from './metrics/exporter.js';
 import { createLogger, type Logger } from './util/log.js';
 import { packageVersion } from './util/version.js';
 import { sdNotify } from './util/sd-notify.js';
@@ -146,7 +146,10 @@ async function main(): Promise<void> {
       ...(ceph.cluster === undefined ? { fenceLocalPeers: true } : {}),
       ...(sharedPrStore !== undefined ? { sharedPrStore } : {}),
     });
+    // The API and the exporter (fastify, prom-client: ~0.1 s of module loading) load once the
+    // portals serve the LUNs, not before.
     await gateway.start();
+    const { buildApi } = await import('./api/server.js');
     api = buildApi({ settings, store, backstore, status: gateway, logger: log.child({ component: 'api' }) });
     const host = settings.api_host === '::' || settings.api_host === '' ? '::' : settings.api_host;
     await api.listen({ host, port: settings.api_port });
@@ -170,6 +173,7 @@ void main();
 async function startMetrics(settings: Settings, gateway: Gateway, log: Logger): Promise<MetricsExporter | undefined> {
   if (!settings.prometheus_exporter) return undefined;
   const logger = log.child({ component: 'metrics' });
+  const { startMetricsExporter } = await import('./metrics/exporter.js');
   return startMetricsExporter({ host: settings.prometheus_host, port: settings.prometheus_port, source: gateway, logger }).catch((err: unknown) => {
     logger.error({ err, port: settings.prometheus_port }, 'the Prometheus exporter could not listen: running without it');
     return undefined;

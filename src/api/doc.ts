@@ -7,7 +7,7 @@
  * but run on one fresh document inside one store.update().
  */
 import { configTime, emptyChapAuth, isGatewayEntry } from '../config/schema.js';
-import { plain } from '../config/snapshot.js';
+import { peek, plainValues } from '../config/snapshot.js';
 import type { ClientEntry, DiskEntry, GatewayConfig, GatewayEntry, GroupEntry, TargetEntry } from '../config/schema.js';
 import { notFound } from './errors.js';
 
@@ -66,6 +66,12 @@ export function groupOf(target: TargetEntry, name: string): GroupEntry | undefin
 
 export function diskOf(doc: GatewayConfig, id: string): DiskEntry | undefined {
   const d = doc.disks[id];
+  return d !== undefined && isObject(d) ? d : undefined;
+}
+
+/** diskOf for reading only: inside a mutator, no copy of the disk map (snapshot.ts peek). */
+export function readDisk(doc: GatewayConfig, id: string): Readonly<DiskEntry> | undefined {
+  const d = peek(doc.disks, id);
   return d !== undefined && isObject(d) ? d : undefined;
 }
 
@@ -169,8 +175,10 @@ export function removePortal(doc: GatewayConfig, target: TargetEntry, name: stri
 /** Moves the ALUA owner of this target's disks away from `gone` (lun.py reassign_owners). */
 export function reassignOwners(doc: GatewayConfig, target: TargetEntry, gone: string, t: string): void {
   for (const diskId of Object.keys(target.disks)) {
+    // Read first: a draft only of the disks that move (not of every disk of the target).
+    if (readDisk(doc, diskId)?.owner !== gone) continue;
     const disk = diskOf(doc, diskId);
-    if (disk === undefined || disk.owner !== gone) continue;
+    if (disk === undefined) continue;
     releaseOwner(doc, diskId, t);
     const owner = pickOwner(doc, target);
     if (owner === undefined) continue;
@@ -182,6 +190,7 @@ export function reassignOwners(doc: GatewayConfig, target: TargetEntry, gone: st
 
 /** Clears a disk's owner and decrements that gateway's active_luns (lun.py unmap_lun). */
 export function releaseOwner(doc: GatewayConfig, diskId: string, t: string): void {
+  if (readDisk(doc, diskId)?.owner === undefined) return;
   const disk = diskOf(doc, diskId);
   if (disk === undefined || disk.owner === undefined) return;
   const gw = gatewayEntry(doc, disk.owner);
@@ -221,12 +230,31 @@ export function targetOfDisk(doc: GatewayConfig, diskId: string): string | undef
  * ".1", ".2"... ("a.b/c" and "a/b.c" would otherwise collide).
  */
 export function backstoreObjectName(doc: GatewayConfig, pool: string, image: string): string {
-  // plain(): inside a mutator, the scan must not make a draft of every disk entry.
-  const taken = new Set(Object.values(plain(doc.disks)).filter(isObject).map((d) => d.backstore_object_name));
-  const base = `${pool}.${image}`;
-  let candidate = base;
-  for (let n = 1; taken.has(candidate); n++) candidate = `${base}.${n}`;
-  return candidate;
+  return backstoreObjectNames(doc, pool, [image])[0]!;
+}
+
+/**
+ * backstoreObjectName for several new disks of one request, in order, each name taken for the
+ * next: one scan of the disk map, before the mutator adds any (plain() of a map the mutator
+ * changed is a copy of it).
+ */
+export function backstoreObjectNames(doc: GatewayConfig, pool: string, images: readonly string[]): string[] {
+  // plainValues(): inside a mutator, the scan must not make a draft of every disk entry. Only
+  // names that start like one of the new ones can collide with them.
+  const bases = images.map((image) => `${pool}.${image}`);
+  const taken = new Set<string>();
+  for (const d of plainValues(doc.disks)) {
+    if (!isObject(d)) continue;
+    const name = d.backstore_object_name;
+    if (typeof name === 'string' && bases.some((b) => name.startsWith(b))) taken.add(name);
+  }
+  return images.map((image) => {
+    const base = `${pool}.${image}`;
+    let candidate = base;
+    for (let n = 1; taken.has(candidate); n++) candidate = `${base}.${n}`;
+    taken.add(candidate);
+    return candidate;
+  });
 }
 
 /**
@@ -236,7 +264,7 @@ export function backstoreObjectName(doc: GatewayConfig, pool: string, image: str
  */
 export function poolIdFor(doc: GatewayConfig, pool: string): number {
   let max = 0;
-  for (const d of Object.values(plain(doc.disks))) {
+  for (const d of plainValues(doc.disks)) {
     if (!isObject(d)) continue;
     if (d.pool === pool && typeof d.pool_id === 'number') return d.pool_id;
     if (typeof d.pool_id === 'number' && d.pool_id > max) max = d.pool_id;

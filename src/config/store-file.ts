@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import lockfile from 'proper-lockfile';
+import { properLockfile } from '../util/lockfile.js';
 import { GatewayError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { formatConfig } from './format.js';
@@ -23,6 +23,7 @@ import { freezeDeep } from './snapshot.js';
 import type { ConfigStore } from './store.js';
 import { migrateConfig } from './migrate.js';
 import { WatchedConfigStore, type CurrentDoc } from './store-watchers.js';
+
 
 export { formatConfig };
 
@@ -178,7 +179,7 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
     let compromised: Error | undefined;
     for (;;) {
       try {
-        release = await lockfile.lock(this.path, {
+        release = await (await properLockfile()).lock(this.path, {
           realpath: false,
           lockfilePath: this.lockPath,
           stale: this.lockStaleMs,
@@ -224,7 +225,11 @@ export class FileConfigStore extends WatchedConfigStore implements ConfigStore {
     const tmp = this.tempPath();
     const fh = await fsp.open(tmp, 'wx', 0o600);
     try {
-      await fh.writeFile(this.format(doc), 'utf8');
+      // One vectored write of the kept pieces (the kernel copies them; libuv writes them all).
+      const pieces = this.formatPieces(doc);
+      const { bytesWritten } = await fh.writev(pieces);
+      const want = pieces.reduce((n, b) => n + b.length, 0);
+      if (bytesWritten !== want) throw new Error(`short write: ${bytesWritten} of ${want} bytes`);
       await fh.sync();
     } catch (err) {
       await fh.close().catch(() => undefined);

@@ -123,7 +123,7 @@ export class RadosConfigStore extends WatchedConfigStore implements ConfigStore 
         const { next, result } = await this.edit(base, mutator, seeded);
         if (next === undefined) return { doc: base.doc, result, wrote: false };
         try {
-          const data = Buffer.from(this.format(next), 'utf8');
+          const data = this.format(next);
           if (this.rados.writeFullWithXattr !== undefined) {
             // One round trip, and a reader never sees the new document under the old epoch.
             await this.rados.writeFullWithXattr(this.pool, this.object, data, 'epoch', String(next.epoch));

@@ -211,9 +211,14 @@ export abstract class WatchedConfigStore {
     return { next, result: e.result };
   }
 
-  /** The document's text (formatConfig's bytes; unchanged parts' text is reused). */
-  protected format(doc: GatewayConfig): string {
-    return this.formatter.format(doc);
+  /** The document's bytes (formatConfig's text, UTF-8; unchanged parts' bytes are reused). */
+  protected format(doc: GatewayConfig): Buffer {
+    return this.formatter.formatBytes(doc);
+  }
+
+  /** format() as the kept pieces, in order (for a vectored write). */
+  protected formatPieces(doc: GatewayConfig): Buffer[] {
+    return this.formatter.formatPieces(doc);
   }
 
   async close(): Promise<void> {

@@ -115,6 +115,11 @@ export class Gateway implements GatewayStatus {
   #lunsVersion = 0;
   readonly #ports = new Set<OpenPort>();
   readonly #desired: DesiredStates;
+  /**
+   * The desired disks of the last reconcile that brought every one up: compute() gives the same
+   * Map again when no desired disk changed, and the disk loops (1, 5) are then skipped.
+   */
+  #appliedDisks: Map<string, DesiredDisk> | undefined;
   #reconciling: Promise<void> = Promise.resolve();
   #pendingDoc: GatewayConfig | undefined;
   #stopWatch: (() => void) | undefined;
@@ -296,8 +301,10 @@ export class Gateway implements GatewayStatus {
     }
     // 1. Logical units: open new disks before the doc switches, so a login never sees a LUN without its LU.
     // A disk whose desired state is the object it runs with is unchanged: nothing to do.
+    const disksUnchanged = !full && want.disks === this.#appliedDisks;
+    this.#appliedDisks = undefined;
     const opening: DesiredDisk[] = [];
-    for (const disk of want.disks.values()) {
+    for (const disk of disksUnchanged ? [] : want.disks.values()) {
       const running = this.#luns.get(disk.id);
       if (running === undefined) {
         opening.push(disk);
@@ -309,7 +316,8 @@ export class Gateway implements GatewayStatus {
         if (resized) await this.#checkSize(running);
       }
     }
-    if (!(await this.#openLuns(opening))) incomplete = true;
+    const lunsOpened = await this.#openLuns(opening);
+    if (!lunsOpened) incomplete = true;
     // 2. Switch to the new document (registry and LUN maps read it from now on).
     const old = this.#doc;
     this.#doc = doc;
@@ -318,7 +326,7 @@ export class Gateway implements GatewayStatus {
     // 4. LUN map changes of open sessions: REPORTED LUNS DATA HAS CHANGED.
     for (const p of this.#ports) this.#refreshPort(p);
     // 5. Close LUs no longer wanted.
-    for (const [id, running] of this.#luns) {
+    for (const [id, running] of disksUnchanged ? [] : this.#luns) {
       if (!want.disks.has(id)) {
         this.#luns.delete(id);
         this.#lunsVersion++;
@@ -328,6 +336,7 @@ export class Gateway implements GatewayStatus {
         this.#log.info({ disk: id }, 'logical unit removed');
       }
     }
+    if (lunsOpened) this.#appliedDisks = want.disks;
     // 6. Portals: targets, LUNs and ACLs exist before the portal opens (ceph-iscsi
     // gateway.py: "prevents clients from logging in too early").
     const wanted = new Map(want.portals.map((p) => [`${p.ip}:${p.port}`, p]));
@@ -640,6 +649,7 @@ export class Gateway implements GatewayStatus {
     };
     await Promise.all(Array.from({ length: Math.min(this.#backstore.openConcurrency ?? OPEN_CONCURRENCY, closing.length) }, worker));
     this.#luns.clear();
+    this.#appliedDisks = undefined;
     this.#portals.clear();
     await this.#ha.stop();
   }

@@ -7,9 +7,9 @@
 import type { FastifyInstance } from 'fastify';
 import { emptyChapAuth } from '../../config/schema.js';
 import type { ClientEntry } from '../../config/schema.js';
-import { plain } from '../../config/snapshot.js';
+import { peek, plainValues } from '../../config/snapshot.js';
 import type { ApiContext } from '../context.js';
-import { clientOr404, diskOf, gatewayNames, lowestFreeId, now, targetOr404 } from '../doc.js';
+import { clientOr404, gatewayNames, lowestFreeId, now, readDisk, targetOr404 } from '../doc.js';
 import { badRequest } from '../errors.js';
 import { field } from '../params.js';
 import { chapFromRequest, storeChap } from './auth.js';
@@ -106,13 +106,14 @@ export function clientRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const t = targetOr404(doc, iqn);
         const c = clientOr404(t, iqn, clientIqn);
         if (c.group_name) throw badRequest(`Unable to manage disks for '${clientIqn}' - it belongs to group ${c.group_name}`);
-        if (diskOf(doc, id) === undefined) throw badRequest(`Disk ${id} is not defined in the configuration`);
-        const targetLun = t.disks[id];
+        // Reads: no copy of the disk maps (only the client's LUN map changes).
+        if (readDisk(doc, id) === undefined) throw badRequest(`Disk ${id} is not defined in the configuration`);
+        const targetLun = peek(t.disks, id);
         if (targetLun === undefined) throw badRequest(`Disk ${id} is not defined in target ${iqn}`);
         if (id in c.luns) return false; // already masked: idempotent
         // The client sees the disk at the target's LUN id (client.py lun_lookup),
         // or the lowest free id when that one is taken in this client's map.
-        const used = new Set(Object.values(plain(c.luns)).map((l) => l.lun_id));
+        const used = new Set(plainValues(c.luns).map((l) => l.lun_id));
         const lunId = lowestFreeId(used, MAX_CLIENT_LUN_ID, targetLun.lun_id);
         if (lunId === undefined) throw badRequest(`No free LUN id for client ${clientIqn}`);
         c.luns[id] = { lun_id: lunId };

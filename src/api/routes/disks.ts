@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { mergeControls, normalizeControls } from '../../config/controls.js';
 import type { DiskEntry, GatewayConfig } from '../../config/schema.js';
-import { plain } from '../../config/snapshot.js';
+import { plain, plainValues } from '../../config/snapshot.js';
 import {
   INVALID_IMAGE_NAME_MESSAGE,
   INVALID_POOL_NAME_MESSAGE,
@@ -22,7 +22,7 @@ import {
 } from '../../config/validate.js';
 import type { ApiContext } from '../context.js';
 import {
-  backstoreObjectName,
+  backstoreObjectNames,
   diskOf,
   ensureDocShape,
   ensureGateway,
@@ -31,6 +31,7 @@ import {
   now,
   pickOwner,
   poolIdFor,
+  readDisk,
   releaseOwner,
   targetOfDisk,
   targetOr404,
@@ -149,8 +150,9 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
       await ctx.mutate(async (doc) => {
         ensureDocShape(doc);
         if (wwn !== undefined) {
-          for (const [other, d] of Object.entries(plain(doc.disks))) {
-            if (d.wwn === wwn) throw badRequest(`WWN ${wwn} is already in use by ${other}`);
+          const disks = plain(doc.disks);
+          for (const other of Object.keys(disks)) {
+            if (disks[other]!.wwn === wwn) throw badRequest(`WWN ${wwn} is already in use by ${other}`);
           }
         }
         if (images.some((img) => `${pool}/${img}` in doc.disks)) {
@@ -187,14 +189,15 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const t = now();
         const controls = raw === undefined ? {} : controlsOr400(() => normalizeControls('disk', raw, defaults));
         const poolId = poolIdFor(doc, pool);
-        for (const img of images) {
+        const objectNames = backstoreObjectNames(doc, pool, images);
+        for (const [i, img] of images.entries()) {
           const entry: DiskEntry = {
             pool,
             image: img,
             pool_id: poolId,
             wwn: wwn ?? randomUUID(),
             backstore: backstoreName,
-            backstore_object_name: backstoreObjectName(doc, pool, img),
+            backstore_object_name: objectNames[i]!,
             allocating_host: status.gatewayName,
             controls: { ...controls },
             created: t,
@@ -377,7 +380,7 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const mappedOn = targetOfDisk(doc, id);
         if (mappedOn !== undefined) throw badRequest(`Disk ${id} cannot be used because it is already mapped on target ${mappedOn}`);
         if ((await backstore.imageSize(disk.pool, disk.image)) === undefined) throw badRequest(`Image ${id} not found`);
-        const used = new Set(Object.values(plain(t.disks)).map((d) => d.lun_id));
+        const used = new Set(plainValues(t.disks).map((d) => d.lun_id));
         if (lunId !== undefined && used.has(lunId)) throw badRequest(`Lun id ${lunId} already in use`);
         const chosen = lunId ?? lowestFreeId(used, MAX_LUN_ID);
         if (chosen === undefined) throw badRequest(`No free LUN id in target ${iqn}`);
@@ -403,7 +406,7 @@ export function diskRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const id = diskId(field(req, 'disk'));
     await ctx.mutate((doc) => {
       const t = targetOr404(doc, iqn);
-      if (diskOf(doc, id) === undefined) throw badRequest(`Disk ${id} is not defined in the configuration`);
+      if (readDisk(doc, id) === undefined) throw badRequest(`Disk ${id} is not defined in the configuration`);
       if (!(id in t.disks)) throw badRequest(`Disk ${id} is not defined in target ${iqn}`);
       for (const name of Object.keys(t.groups)) {
         const g = groupOf(t, name);

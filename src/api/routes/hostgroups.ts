@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GroupEntry } from '../../config/schema.js';
 import { INVALID_GROUP_NAME_MESSAGE, normalizeIqn, validGroupName } from '../../config/validate.js';
 import type { ApiContext } from '../context.js';
+import { peek } from '../../config/snapshot.js';
 import { groupOf, lowestFreeId, now, targetOr404 } from '../doc.js';
 import { ApiError, badRequest, notFound } from '../errors.js';
 import { field, listField, pathParam } from '../params.js';
@@ -111,7 +112,7 @@ export function hostgroupRoutes(app: FastifyInstance, ctx: ApiContext): void {
       for (const d of removedDisks) delete groupDisks[d];
       for (const d of addedDisks) {
         const used = new Set(Object.values(groupDisks).map((l) => l.lun_id));
-        const lunId = lowestFreeId(used, MAX_CLIENT_LUN_ID, t.disks[d]?.lun_id);
+        const lunId = lowestFreeId(used, MAX_CLIENT_LUN_ID, peek(t.disks, d)?.lun_id);
         if (lunId === undefined) fail(`no free LUN id for disk '${d}'`);
         else groupDisks[d] = { lun_id: lunId };
       }

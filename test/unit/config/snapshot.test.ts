@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConfigFormatter, formatConfig } from '../../../src/config/format.js';
 import { seedConfig, type GatewayConfig } from '../../../src/config/schema.js';
-import { editDoc, freezeDeep, plain, shareUnchanged } from '../../../src/config/snapshot.js';
+import { isDraft } from 'immer';
+import { editDoc, freezeDeep, peek, plain, shareUnchanged } from '../../../src/config/snapshot.js';
 
 /** A document with `n` disks mapped to one target and one client. */
 function docWith(n: number): GatewayConfig {
@@ -80,6 +81,33 @@ test('ConfigFormatter: an edited document formats as formatConfig formats it (ke
   assert.equal(f.format(base), formatConfig(base), 'the previous epoch still formats as itself');
 });
 
+test('ConfigFormatter: large maps edited over many epochs (keys added anywhere, removed, integer-like) format as formatConfig', () => {
+  const key = fc.oneof(fc.string({ maxLength: 6 }), fc.nat(60).map(String), fc.constantFrom('rbd/a', 'rbd/b', 'rbd/z', 'a/b.c')).filter((k) => k !== '__proto__');
+  const edit = fc.record({ add: fc.array(key, { maxLength: 6 }), remove: fc.array(fc.nat(), { maxLength: 3 }), also: fc.boolean() });
+  fc.assert(
+    fc.property(fc.integer({ min: 33, max: 80 }), fc.array(edit, { minLength: 1, maxLength: 8 }), (n, edits) => {
+      const f = new ConfigFormatter();
+      // Two large maps at paths that look alike (as every target's "disks"): a wrong predecessor guess must not matter.
+      const map: Record<string, unknown> = {};
+      for (let i = 0; i < n; i++) map[`rbd/d${(i * 7919) % 1000}`] = { lun_id: i };
+      type Doc = { t: { a: { disks: Record<string, unknown> }; b: { disks: Record<string, unknown> } } };
+      let doc: Doc = freezeDeep({ t: { a: { disks: { ...map } }, b: { disks: { ...map, extra: { lun_id: 1 } } } } });
+      assert.equal(f.format(doc), formatConfig(doc));
+      for (const e of edits) {
+        const cur = doc.t.a.disks;
+        const next: Record<string, unknown> = { ...cur };
+        const keys = Object.keys(next);
+        for (const r of e.remove) if (keys.length > 0) delete next[keys[r % keys.length]!];
+        for (const k of e.add) next[k] = { lun_id: k.length };
+        const other = e.also ? { ...doc.t.b.disks, [`x${e.add.length}`]: { lun_id: 0 } } : doc.t.b.disks;
+        doc = freezeDeep({ t: { a: { disks: next }, b: { disks: other } } });
+        assert.equal(f.format(doc), formatConfig(doc));
+      }
+    }),
+    { numRuns: 200 },
+  );
+});
+
 test('editDoc: the next document is frozen, new along the written paths only, the base untouched', async () => {
   const base = freezeDeep(docWith(20));
   const before = formatConfig(base);
@@ -128,6 +156,29 @@ test('plain(): inside a mutator, a scan sees the draft\'s changes without drafti
     return true;
   });
   assert.equal(plain(base), base);
+});
+
+test('peek(): the current value of an entry, without a draft of the map (the map is not copied)', async () => {
+  const base = freezeDeep(docWith(10));
+  const next = await editDoc(base, (d) => {
+    assert.equal(peek(d.disks, 'rbd/d1'), base.disks['rbd/d1'], 'an unwritten entry: the frozen original');
+    assert.equal(peek(d.disks, 'rbd/nope'), undefined);
+    assert.equal(peek(d.disks, 'constructor'), undefined, 'own entries only');
+    d.disks['rbd/new'] = { ...base.disks['rbd/d1']!, image: 'new' };
+    assert.equal(peek(d.disks, 'rbd/new')?.image, 'new', 'an entry the mutator added');
+    d.disks['rbd/d2']!.owner = 'gw9';
+    const written = peek(d.disks, 'rbd/d2');
+    assert.ok(isDraft(written), 'an entry the mutator wrote: its draft');
+    assert.equal(written?.owner, 'gw9');
+    return true;
+  });
+  const doc = next.finish(() => undefined);
+  assert.equal(peek(doc.disks, 'rbd/d2')?.owner, 'gw9');
+  assert.equal(peek(doc.targets, 'constructor'), undefined);
+  // Reads alone leave the map as it was: the next document shares it.
+  const read = await editDoc(doc, (d) => peek(d.disks, 'rbd/d3')?.image);
+  assert.equal(read.result, 'd3');
+  assert.equal(read.finish(() => undefined).disks, doc.disks);
 });
 
 test('shareUnchanged: a re-read document reuses every equal part, and is the previous one when all is equal', () => {

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { seedConfig, emptyChapAuth, type GatewayConfig, type TargetEntry } from '../../../src/config/schema.js';
-import { aluaGroups, desiredState, lunMapFor, tpgTag } from '../../../src/gateway/desired.js';
+import { aluaGroups, DesiredStates, desiredState, lunMapFor, tpgTag } from '../../../src/gateway/desired.js';
 
 const IQN = 'iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw';
 
@@ -71,4 +72,84 @@ test('LUN maps: client LUNs, group LUNs, everything with ACL disabled, nothing f
   assert.equal(lunMapFor(t, 'iqn.2000-01.org.example:stranger').size, 0);
   const open = target({ acl_enabled: false });
   assert.deepEqual([...lunMapFor(open, 'iqn.2000-01.org.example:stranger')].sort(), [[0, 'rbd/disk_1'], [3, 'rbd/disk_2']]);
+});
+
+test('DesiredStates: the same disks Map while no desired disk changes; unchanged disks keep their objects', () => {
+  const states = new DesiredStates('gw1', 3260);
+  const d1 = doc(target());
+  const first = states.compute(d1);
+  assert.equal(states.compute(d1).disks, first.disks, 'the same document');
+  // The target's other fields (a client's LUNs, its stamp): no disk walked, the same Map.
+  const t2 = { ...d1.targets[IQN]!, updated: 'later', clients: {} };
+  const d2 = { ...d1, targets: { [IQN]: t2 } };
+  assert.equal(states.compute(d2).disks, first.disks);
+  // A disk added: a new Map; the other disk keeps its DesiredDisk.
+  const d3: GatewayConfig = { ...d2, targets: { [IQN]: { ...t2, disks: { ...t2.disks, 'rbd/disk_3': { lun_id: 4 } } } }, disks: { ...d2.disks, 'rbd/disk_3': { ...d2.disks['rbd/disk_1']!, image: 'disk_3' } } };
+  const third = states.compute(d3);
+  assert.notEqual(third.disks, first.disks);
+  assert.deepEqual([...third.disks.keys()].sort(), ['rbd/disk_1', 'rbd/disk_2', 'rbd/disk_3']);
+  assert.equal(third.disks.get('rbd/disk_2'), first.disks.get('rbd/disk_2'));
+  // A new disk map whose entries are all the same objects: the same Map again.
+  const d4: GatewayConfig = { ...d3, disks: { ...d3.disks } };
+  assert.equal(states.compute(d4).disks, third.disks);
+  // An entry changed (its owner): that disk only is new.
+  const d5 = { ...d4, disks: { ...d4.disks, 'rbd/disk_1': { ...d4.disks['rbd/disk_1']!, owner: 'gw1' } } };
+  const fifth = states.compute(d5);
+  assert.notEqual(fifth.disks.get('rbd/disk_1'), third.disks.get('rbd/disk_1'));
+  assert.equal(fifth.disks.get('rbd/disk_1')?.groups[0]?.state, 'active-optimized');
+  assert.equal(fifth.disks.get('rbd/disk_3'), third.disks.get('rbd/disk_3'));
+  // No target served here any more: no disks.
+  assert.equal(states.compute({ ...d5, targets: {} }).disks.size, 0);
+});
+
+test('DesiredStates across random edits (LUNs mapped and unmapped, entries changed or gone) equals desiredState() of each document', () => {
+  const op = fc.record({
+    kind: fc.constantFrom('map', 'unmap', 'owner', 'lun', 'dropEntry', 'refOnly', 'portals', 'stamp'),
+    n: fc.nat(30),
+  });
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 1, maxLength: 25 }), (ops) => {
+      const states = new DesiredStates('gw1', 3260);
+      let d = doc(target());
+      for (const o of ops) {
+        const t = d.targets[IQN]!;
+        const id = `rbd/x${o.n}`;
+        const entry = { ...d.disks['rbd/disk_1']!, image: `x${o.n}`, owner: o.n % 2 === 0 ? 'gw1' : 'gw2' };
+        switch (o.kind) {
+          case 'map':
+            d = { ...d, disks: { ...d.disks, [id]: entry }, targets: { [IQN]: { ...t, disks: { ...t.disks, [id]: { lun_id: 10 + o.n } } } } };
+            break;
+          case 'unmap': {
+            const { [id]: _gone, ...rest } = t.disks;
+            d = { ...d, targets: { [IQN]: { ...t, disks: rest } } };
+            break;
+          }
+          case 'owner':
+            if (d.disks[id] !== undefined) d = { ...d, disks: { ...d.disks, [id]: { ...d.disks[id]!, owner: d.disks[id]!.owner === 'gw1' ? 'gw2' : 'gw1' } } };
+            break;
+          case 'lun':
+            if (t.disks[id] !== undefined) d = { ...d, targets: { [IQN]: { ...t, disks: { ...t.disks, [id]: { lun_id: 100 + o.n } } } } };
+            break;
+          case 'dropEntry': {
+            const { [id]: _gone, ...rest } = d.disks;
+            d = { ...d, disks: rest };
+            break;
+          }
+          case 'refOnly':
+            d = { ...d, targets: { [IQN]: { ...t, disks: { ...t.disks, [id]: { lun_id: 200 + o.n } } } } };
+            break;
+          case 'portals':
+            d = { ...d, targets: { [IQN]: { ...t, portals: { ...t.portals } } } };
+            break;
+          case 'stamp':
+            d = { ...d, targets: { [IQN]: { ...t, updated: String(o.n) } } };
+            break;
+        }
+        const got = states.compute(d).disks;
+        const want = desiredState(d, 'gw1', 3260).disks;
+        assert.deepEqual(new Map([...got].sort(([a], [b]) => (a < b ? -1 : 1))), new Map([...want].sort(([a], [b]) => (a < b ? -1 : 1))));
+      }
+    }),
+    { numRuns: 300 },
+  );
 });

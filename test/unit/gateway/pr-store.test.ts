@@ -605,3 +605,43 @@ test('DirectoryWatches: one fs.watch per directory; an event reaches the callbac
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('DirectoryWatches.names: one listing per maxAge for every store polling the directory; a poll sees a file written by another store', async () => {
+  const dir = await fs.mkdtemp(join(tmpdir(), 'igw-dirnames-'));
+  try {
+    const watches = new DirectoryWatches();
+    const first = watches.names(dir, 60_000);
+    assert.equal(watches.names(dir, 60_000), first, 'within maxAge: the same listing');
+    assert.deepEqual([...((await first) ?? [])], []);
+    await fs.writeFile(join(dir, 'x.json'), '{}');
+    assert.ok((await watches.names(dir, 0))?.has('x.json'), 'older than maxAge: read again');
+    const listed = watches.names(dir, 60_000);
+    watches.changed(dir);
+    assert.equal(await watches.names(dir, 60_000, true), undefined, 'changed since: no clean listing (open() stats)');
+    assert.equal(watches.names(dir, 60_000), listed, 'the poll keeps it until maxAge');
+    assert.equal(await watches.names(join(dir, 'missing'), 0), undefined, 'a directory that cannot be read: undefined (the store stats)');
+    // open(): the listing only while other stores of the directory open too (a start).
+    const end1 = watches.beginOpen(dir);
+    assert.equal(watches.batch(dir), false, 'one open: it stats');
+    const end2 = watches.beginOpen(dir);
+    assert.equal(watches.batch(dir), true);
+    end1();
+    end2();
+    assert.equal(watches.batch(dir), false);
+    // Poll only (no fs.watch): a store whose file is not listed finds the other store's write on a later poll.
+    const a = new FileSharedPrStore({ dir, diskId: DISK, pollIntervalMs: 20, fsWatch: false, watches });
+    const b = new FileSharedPrStore({ dir, diskId: DISK, pollIntervalMs: 20, fsWatch: false, watches });
+    let changed = 0;
+    const stop = a.watch(() => changed++);
+    await new Promise((r) => setTimeout(r, 60));
+    const before = changed;
+    await b.update(() => ({ doc: { v: 1 }, result: undefined }));
+    await waitFor('the poll to see the new file', () => changed > before);
+    assert.equal((await a.load()).version, 1);
+    stop();
+    await a.close();
+    await b.close();
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
