@@ -4,7 +4,6 @@
  * reconciled from the config document) and the rbd-target-api compatible REST
  * API. The only file that wires all layers together.
  */
-import './util/threadpool.js';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { buildApi } from './api/server.js';

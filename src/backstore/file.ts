@@ -222,9 +222,7 @@ export class FileBackingStore implements BackingStore {
     const len = src.length;
     try {
       if (len <= INLINE_WRITE_MAX && fua !== true && INLINE_WRITES && performance.now() >= this.inlineAfter) {
-        if (this.fence !== undefined && !this.fence()) {
-          throw new BackstoreError('ERR_BACKSTORE_LOCK_LOST', `${this.name}: HA lease lapsed, write not applied`);
-        }
+        this.checkFence();
         const t0 = performance.now();
         while (done < len) done += fs.writeSync(this.fd, src, done, len - done, offset + done);
         const took = performance.now() - t0;
@@ -272,12 +270,16 @@ export class FileBackingStore implements BackingStore {
 
   fence: (() => boolean) | undefined;
 
+  /** Throws (LOCK_LOST, not a medium error) when the HA lease that fences writes has lapsed. */
+  private checkFence(): void {
+    if (this.fence !== undefined && !this.fence()) {
+      throw new BackstoreError('ERR_BACKSTORE_LOCK_LOST', `${this.name}: HA lease lapsed, write not applied`);
+    }
+  }
+
   private pwrite(buf: Buffer, off: number, len: number, pos: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      if (this.fence !== undefined && !this.fence()) {
-        reject(new BackstoreError('ERR_BACKSTORE_LOCK_LOST', `${this.name}: HA lease lapsed, write not applied`));
-        return;
-      }
+      this.checkFence();
       fs.write(this.fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n)));
     });
   }

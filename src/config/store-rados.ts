@@ -37,13 +37,11 @@ import { WatchedConfigStore, type CurrentDoc } from './store-watchers.js';
 /** The librados object operations the store needs. */
 export interface RadosObjects {
   readFull(pool: string, oid: string): Promise<Buffer | undefined>;
-  writeFull(pool: string, oid: string, data: Buffer): Promise<void>;
-  /** write_full and setxattr in one operation (one round trip, and atomic); optional. */
-  writeFullWithXattr?(pool: string, oid: string, data: Buffer, name: string, value: string): Promise<void>;
+  /** write_full and setxattr in one operation (one round trip, and atomic). */
+  writeFullWithXattr(pool: string, oid: string, data: Buffer, name: string, value: string): Promise<void>;
   /** Creates an empty object unless it exists; false when it existed. */
   createExclusive(pool: string, oid: string): Promise<boolean>;
   getXattr(pool: string, oid: string, name: string): Promise<string | undefined>;
-  setXattr(pool: string, oid: string, name: string, value: string): Promise<void>;
   /** false while another client holds the lock. */
   tryLockExclusive(pool: string, oid: string, name: string, cookie: string, durationSec: number): Promise<boolean>;
   unlock(pool: string, oid: string, name: string, cookie: string): Promise<void>;
@@ -124,13 +122,8 @@ export class RadosConfigStore extends WatchedConfigStore implements ConfigStore 
         if (next === undefined) return { doc: base.doc, result, wrote: false };
         try {
           const data = this.format(next);
-          if (this.rados.writeFullWithXattr !== undefined) {
-            // One round trip, and a reader never sees the new document under the old epoch.
-            await this.rados.writeFullWithXattr(this.pool, this.object, data, 'epoch', String(next.epoch));
-          } else {
-            await this.rados.writeFull(this.pool, this.object, data);
-            await this.rados.setXattr(this.pool, this.object, 'epoch', String(next.epoch));
-          }
+          // One round trip, and a reader never sees the new document under the old epoch.
+          await this.rados.writeFullWithXattr(this.pool, this.object, data, 'epoch', String(next.epoch));
         } catch (err) {
           this.forget();
           throw err;

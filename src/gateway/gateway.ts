@@ -27,6 +27,7 @@ import { setInternalErrorLogger } from '../scsi/dispatch.js';
 import { IO_CLASS_NAMES, LATENCY_BUCKETS_SECONDS } from '../scsi/io-stats.js';
 import { LogicalUnit, type SharedPrStore, type TargetPortGroupRequest } from '../scsi/logical-unit.js';
 import type { SenseReason } from '../scsi/sense.js';
+import { forEachLimit } from '../util/limit.js';
 import type { Logger } from '../util/log.js';
 import { bareIp, DesiredStates, findClient, lunMapFor, type DesiredDisk } from './desired.js';
 import { GatewayIscsiRegistry } from './iscsi-registry.js';
@@ -408,17 +409,17 @@ export class Gateway implements GatewayStatus {
   async #openLuns(disks: readonly DesiredDisk[]): Promise<boolean> {
     if (disks.length === 0) return true;
     const started = performance.now();
-    let next = 0;
     let ok = true;
     let opened = 0;
-    const worker = async (): Promise<void> => {
-      while (next < disks.length && !this.#stopped) {
-        const disk = disks[next++]!;
+    await forEachLimit(
+      disks,
+      this.#backstore.openConcurrency ?? OPEN_CONCURRENCY,
+      async (disk) => {
         if (await this.#openLun(disk)) opened++;
         else ok = false;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#backstore.openConcurrency ?? OPEN_CONCURRENCY, disks.length) }, worker));
+      },
+      () => this.#stopped,
+    );
     const fields = { opened, failed: disks.length - opened, ms: Math.round(performance.now() - started) };
     if (disks.length === 1 && opened === 1) this.#log.info({ disk: disks[0]!.id, ...fields }, 'logical unit ready');
     else this.#log.info(fields, 'logical units ready');
@@ -639,15 +640,10 @@ export class Gateway implements GatewayStatus {
     // Several at once: an RBD close is a few OSD round trips (release the lock, unwatch), and
     // one at a time 1,000 of them outlasted the shutdown deadline; the process then exited
     // with its watches registered, and the next start waited on them (62 s).
-    const closing = [...this.#luns];
-    const worker = async (): Promise<void> => {
-      for (let next = closing.shift(); next !== undefined; next = closing.shift()) {
-        const [id, running] = next;
-        await running.lu.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing logical unit failed'));
-        await running.store.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing backstore failed'));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#backstore.openConcurrency ?? OPEN_CONCURRENCY, closing.length) }, worker));
+    await forEachLimit([...this.#luns], this.#backstore.openConcurrency ?? OPEN_CONCURRENCY, async ([id, running]) => {
+      await running.lu.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing logical unit failed'));
+      await running.store.close().catch((err: unknown) => this.#log.warn({ err, disk: id }, 'closing backstore failed'));
+    });
     this.#luns.clear();
     this.#appliedDisks = undefined;
     this.#portals.clear();

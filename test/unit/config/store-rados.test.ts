@@ -44,6 +44,10 @@ class FakeClient implements RadosObjects {
   async setXattr(pool: string, oid: string, name: string, value: string): Promise<void> {
     this.c.xattrs.set(`${this.key(pool, oid)}@${name}`, value);
   }
+  async writeFullWithXattr(pool: string, oid: string, data: Buffer, name: string, value: string): Promise<void> {
+    await this.writeFull(pool, oid, data);
+    await this.setXattr(pool, oid, name, value);
+  }
   async tryLockExclusive(pool: string, oid: string, name: string, cookie: string): Promise<boolean> {
     const k = this.key(pool, oid);
     if (this.c.locks.has(k)) return false;
