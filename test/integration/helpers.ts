@@ -80,8 +80,34 @@ export async function waitFor<T>(
   }
 }
 
-/** A TCP port that was free a moment ago (the kernel picks it: listen on 0, read back, close). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
+/**
+ * A TCP port that was free a moment ago, for a daemon to listen on. Picked at random below
+ * Linux's ephemeral range (32768-60999) and checked by listening on it: a port the kernel
+ * hands out for "listen on 0" comes from that range, where every outgoing connection of a
+ * parallel test (qemu, libiscsi, librados) also takes its local port, and one did take it
+ * between this check and the daemon's listen (CI: EADDRINUSE, the daemon exited with 16).
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = FREE_PORT_LOW + Math.floor(Math.random() * (FREE_PORT_HIGH - FREE_PORT_LOW));
+    if (await canListen(port, host)) return port;
+  }
+  return kernelPort(host); // the whole range busy: let the kernel choose
+}
+
+const FREE_PORT_LOW = 20000;
+const FREE_PORT_HIGH = 30000; // ceph-mini-start.sh picks its mon ports in the 2,000 just below 32768
+
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+function kernelPort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
@@ -99,16 +125,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 export async function freePortOn(hosts: readonly string[]): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const port = await freePort(hosts[0]);
-    const others = await Promise.all(
-      hosts.slice(1).map(
-        (h) =>
-          new Promise<boolean>((resolve) => {
-            const srv = net.createServer();
-            srv.once('error', () => resolve(false));
-            srv.listen(port, h, () => srv.close(() => resolve(true)));
-          }),
-      ),
-    );
+    const others = await Promise.all(hosts.slice(1).map((h) => canListen(port, h)));
     if (others.every(Boolean)) return port;
   }
   throw new Error(`no port free on all of ${hosts.join(', ')}`);
